@@ -1,0 +1,1 @@
+"""The composition root: HTTP API, CLI and client SDK."""

@@ -1,0 +1,1 @@
+"""The trial, pure: protocol rules, payload schemas and deciders; no I/O, no clock."""

@@ -1,0 +1,1 @@
+"""Generic signed, logged, append-only store; knows nothing about trials."""

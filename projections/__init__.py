@@ -1,0 +1,1 @@
+"""Read models built by replaying the log."""
