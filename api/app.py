@@ -1,0 +1,127 @@
+"""The HTTP API (v1): routes call the ledger and views; errors become problem+json."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.entry import Submission
+from ledger.errors import NotFound
+
+from . import problems
+from .bootstrap import Services
+from .problems import Denied
+from .tokens import User
+
+ENTRY_EXAMPLE = {
+    "entry": '{"author":"inv-001","client":"site-app/1.0","format":"trial-ledger/entry/v1",…}',
+    "signature": "base64 Ed25519 signature over the UTF-8 bytes of `entry`",
+    "payload": '{"date_of_birth":"1961-04-02","participant_id":"P-001",…}',
+    "salt": "base64 of 32 random bytes",
+}
+
+
+class EntryIn(BaseModel):
+    """One signed entry: entry and payload as RFC 8785 canonical JSON text, salt beside."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ENTRY_EXAMPLE]})
+
+    entry: Annotated[str, Field(max_length=16_384, description="canonical JSON of the entry")]
+    signature: Annotated[str, Field(max_length=100, description="base64 Ed25519 signature")]
+    payload: Annotated[str, Field(max_length=262_144, description="canonical JSON of the payload")]
+    salt: Annotated[str, Field(max_length=60, description="base64, 32 bytes")]
+
+
+class ReceiptOut(BaseModel):
+    record_hash: str
+    stream: str
+    version: int
+    position: int
+    recorded_at: str
+
+
+class HeadOut(BaseModel):
+    stream: str
+    version: int
+    record_hash: str
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(services_of)]
+
+
+def current_user(services: ServicesDep,
+                 authorization: Annotated[str | None, Header()] = None) -> User:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Denied(401, "auth.missing_token", "send Authorization: Bearer <token>")
+    user = services.tokens.lookup(authorization.removeprefix("Bearer ").strip())
+    if user is None:
+        raise Denied(401, "auth.invalid_token", "the token is unknown or revoked")
+    return user
+
+
+UserDep = Annotated[User, Depends(current_user)]
+StreamName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,31}(/[A-Za-z0-9_.-]{1,64})?$")]
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/health", tags=["meta"])
+def health(services: ServicesDep) -> dict[str, Any]:
+    initialised = services.store.is_initialised()
+    return {"status": "ok", "initialised": initialised,
+            "origin": services.ledger.origin if initialised else None}
+
+
+@router.post("/entries", status_code=201, response_model=ReceiptOut, tags=["entries"],
+             responses={409: {"description": "stale version; body carries the current head"},
+                        422: {"description": "malformed entry, refused signature or rule"}})
+def post_entry(body: EntryIn, user: UserDep, services: ServicesDep) -> dict[str, Any]:
+    submission = Submission(body.entry, body.signature, body.payload, body.salt)
+    _check_author(submission, user)
+    receipt = services.ledger.append(submission)
+    services.participants.catch_up()
+    return receipt.as_dict()
+
+
+@router.get("/streams/{stream:path}", response_model=HeadOut, tags=["entries"])
+def stream_head(stream: StreamName, _: UserDep, services: ServicesDep) -> dict[str, Any]:
+    return services.ledger.head(stream).as_dict()
+
+
+@router.get("/participants/{participant_id}", tags=["participants"])
+def get_participant(participant_id: str, _: UserDep, services: ServicesDep) -> dict[str, Any]:
+    services.participants.catch_up()
+    state = services.participants.get(participant_id)
+    if state is None:
+        raise NotFound(f"no participant {participant_id}", field="participant_id")
+    return state.model_dump(mode="json")
+
+
+def _check_author(submission: Submission, user: User) -> None:
+    """The caller may submit only their own entries (the key check then binds the signature)."""
+    import json
+
+    try:
+        entry = json.loads(submission.entry)
+        author, role = entry.get("author"), entry.get("role")
+    except (ValueError, AttributeError):
+        return  # the ledger reports the malformed entry precisely
+    if author != user.author or role != user.role:
+        raise Denied(403, "auth.not_your_entry",
+                     f"you are {user.author} ({user.role}); the entry is authored by {author} ({role})")
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(title="trial-ledger", version="1",
+                  description="Signed, append-only, replayable audit ledger for a clinical trial.")
+    app.state.services = services
+    problems.install(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,128 @@
+"""The composition root: one place that wires store, ledger, rules, views, tokens and clock."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ledger.errors import NotInitialised
+from ledger.keys import generate, key_id, load_private_key, public_b64, save_private_key
+from ledger.ledger import Clock, Ledger, Receipt, system_clock
+from ledger.registry import (
+    GENESIS,
+    KEY_REGISTERED,
+    KEY_REVOKED,
+    KEYS_STREAM,
+    ROOT_AUTHOR,
+    ROOT_ROLE,
+    SPONSOR_SITE,
+)
+from ledger.signer import Signer
+from ledger.store import DEFAULT_URL, Store, open_store
+from projections.participants import ParticipantProjection
+
+from .rules import TrialRules
+from .tokens import TokenStore, User
+
+DEFAULT_ORIGIN = "NCT06167473"
+CLIENT = "trial-ledger-cli/0.1"
+
+
+def database_url(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("TRIAL_LEDGER_DB") or DEFAULT_URL
+
+
+def home_dir(explicit: Path | None = None) -> Path:
+    return explicit or Path(os.environ.get("TRIAL_LEDGER_HOME", "trial-ledger-home"))
+
+
+@dataclass
+class Services:
+    store: Store
+    ledger: Ledger
+    participants: ParticipantProjection
+    tokens: TokenStore
+    clock: Clock
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def bootstrap(url: str | None = None, *, clock: Clock = system_clock) -> Services:
+    store = open_store(database_url(url))
+    return Services(
+        store=store,
+        ledger=Ledger(store, rules=TrialRules(), clock=clock),
+        participants=ParticipantProjection(store),
+        tokens=TokenStore(store),
+        clock=clock,
+    )
+
+
+@dataclass(frozen=True)
+class Initialised:
+    origin: str
+    root_fingerprint: str
+    ledger_key_id: str
+    root_key_file: Path
+    ledger_key_file: Path
+
+
+def create_tables(services: Services) -> None:
+    """The migration step, run once (by `init`), never concurrently by every worker."""
+    services.store.create_tables()
+    services.participants.create_table()
+    services.tokens.create_table()
+
+
+def initialise(services: Services, *, home: Path, root_passphrase: str, ledger_passphrase: str,
+               origin: str = DEFAULT_ORIGIN, root_name: str = "Trial root") -> Initialised:
+    """Create tables, the root and ledger keys, and the genesis record of the key registry."""
+    if services.store.is_initialised():
+        raise NotInitialised("this database holds a ledger already; refusing to initialise it again",
+                             rule="ledger.initialised_already")
+    create_tables(services)
+    keys = home / "keys"
+    root, own = generate(), generate()
+    root_file, ledger_file = keys / "root.key", keys / "ledger.key"
+    save_private_key(root, root_file, root_passphrase)
+    save_private_key(own, ledger_file, ledger_passphrase)
+    signer = Signer(root, ROOT_AUTHOR, ROOT_ROLE, SPONSOR_SITE, CLIENT)
+    services.ledger.append(signer.sign(
+        ledger=origin, head=services.ledger.head(KEYS_STREAM), type=GENESIS, meaning="approval",
+        payload={"origin": origin, "root_key": public_b64(root.public_key()),
+                 "ledger_key": public_b64(own.public_key()), "root_name": root_name},
+        occurred_at=services.clock(),
+    ))
+    return Initialised(origin, key_id(root.public_key()), key_id(own.public_key()), root_file,
+                       ledger_file)
+
+
+def root_signer(home: Path, passphrase: str) -> Signer:
+    return Signer(load_private_key(home / "keys" / "root.key", passphrase), ROOT_AUTHOR, ROOT_ROLE,
+                  SPONSOR_SITE, CLIENT)
+
+
+def register_user(services: Services, root: Signer, *, author: str, name: str, role: str,
+                  site: str, public_key_b64: str, now: datetime | None = None) -> tuple[Receipt, str]:
+    """Register a user's public key (signed by the root) and issue their API token."""
+    from ledger.keys import public_from_b64
+
+    kid = key_id(public_from_b64(public_key_b64))
+    receipt = services.ledger.append(root.sign(
+        ledger=services.ledger.origin, head=services.ledger.head(KEYS_STREAM), type=KEY_REGISTERED,
+        meaning="approval", occurred_at=now or services.clock(),
+        payload={"key": kid, "public_key": public_key_b64, "author": author, "name": name,
+                 "role": role, "site": site},
+    ))
+    token = services.tokens.issue(User(author, role, site))
+    return receipt, token
+
+
+def revoke_key(services: Services, root: Signer, *, kid: str, reason: str) -> Receipt:
+    return services.ledger.append(root.sign(
+        ledger=services.ledger.origin, head=services.ledger.head(KEYS_STREAM), type=KEY_REVOKED,
+        meaning="approval", occurred_at=services.clock(), payload={"key": kid}, reason=reason,
+    ))

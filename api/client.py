@@ -1,0 +1,117 @@
+"""Python client SDK: holds the caller's key, builds and signs entries, appends them.
+
+    client = LedgerClient.from_key_file("https://ledger.example", key_file="me.key",
+                                        passphrase=..., author="inv-001", role="investigator",
+                                        site="site-01", token="tl_…")
+    client.register_participant("P-001", sex="F", date_of_birth="1961-04-02", weight_kg=64.0)
+    client.sign_consent("P-001", form_version="2.1", signed_on="2026-11-25")
+
+The private key never leaves this process: only signatures and public data are sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ledger.errors import Head
+from ledger.keys import load_private_key
+from ledger.signer import Signer
+
+PARTICIPANT = "participant/"
+
+
+class LedgerClientError(Exception):
+    """The server refused a request; `problem` is its RFC 9457 body."""
+
+    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+        self.status = status
+        self.problem = dict(problem)
+        self.rule = str(problem.get("rule", ""))
+        super().__init__(f"{status} {self.rule}: {problem.get('detail', '')}")
+
+
+class LedgerClient:
+    def __init__(self, base_url: str = "", *, signer: Signer, token: str,
+                 http: httpx.Client | None = None, max_retries: int = 5) -> None:
+        self.signer = signer
+        self.http = http or httpx.Client(base_url=base_url, timeout=30.0)
+        self.http.headers["Authorization"] = f"Bearer {token}"
+        self.max_retries = max_retries
+        self._origin: str | None = None
+
+    @classmethod
+    def from_key_file(cls, base_url: str, *, key_file: Path | str, passphrase: str, author: str,
+                      role: str, site: str, token: str, client: str = "trial-ledger-sdk/0.1",
+                      ) -> LedgerClient:
+        key = load_private_key(Path(key_file), passphrase)
+        return cls(base_url, signer=Signer(key, author, role, site, client), token=token)
+
+    # -- reading --------------------------------------------------------------------------
+    @property
+    def origin(self) -> str:
+        if self._origin is None:
+            self._origin = str(self._get("/v1/health")["origin"])
+        return self._origin
+
+    def head(self, stream: str) -> Head:
+        body = self._get(f"/v1/streams/{stream}")
+        return Head(body["stream"], body["version"], body["record_hash"])
+
+    def participant(self, participant_id: str) -> dict[str, Any]:
+        return self._get(f"/v1/participants/{participant_id}")
+
+    # -- appending ------------------------------------------------------------------------
+    def append(self, stream: str, type: str, payload: Mapping[str, Any], *, schema: int = 1,
+               meaning: str = "authorship", reason: str | None = None,
+               occurred_at: datetime | None = None) -> dict[str, Any]:
+        """Sign against the stream's head and append; on 409 re-read the head and re-sign."""
+        head = self.head(stream)
+        for _ in range(self.max_retries + 1):
+            submission = self.signer.sign(
+                ledger=self.origin, head=head, type=type, payload=payload, schema=schema,
+                meaning=meaning, reason=reason, occurred_at=occurred_at or datetime.now(UTC))
+            response = self.http.post("/v1/entries", json=submission.__dict__)
+            if response.status_code == 201:
+                result: dict[str, Any] = response.json()
+                return result
+            if response.status_code != 409:
+                raise LedgerClientError(response.status_code, _problem(response))
+            head = self.head(stream)
+        raise LedgerClientError(409, _problem(response))
+
+    def register_participant(self, participant_id: str, *, sex: str, date_of_birth: date | str,
+                             weight_kg: float, site: str | None = None) -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "participant.registered", {
+            "participant_id": participant_id, "site": site or self.signer.site, "sex": sex,
+            "date_of_birth": str(date_of_birth), "weight_kg": float(weight_kg)})
+
+    def sign_consent(self, participant_id: str, *, form_version: str,
+                     signed_on: date | str) -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "consent.signed",
+                           {"form_version": form_version, "signed_on": str(signed_on)})
+
+    def withdraw_consent(self, participant_id: str, *, form_version: str,
+                         withdrawn_on: date | str, reason: str | None = None) -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "consent.withdrawn",
+                           {"form_version": form_version, "withdrawn_on": str(withdrawn_on)},
+                           reason=reason)
+
+    def _get(self, path: str) -> dict[str, Any]:
+        response = self.http.get(path)
+        if response.status_code != 200:
+            raise LedgerClientError(response.status_code, _problem(response))
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"detail": response.text[:200]}
+    return body if isinstance(body, dict) else {"detail": str(body)[:200]}

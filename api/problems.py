@@ -1,0 +1,90 @@
+"""RFC 9457 problem+json for every error: a stable rule id and the field it concerns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import (
+    Conflict,
+    LedgerError,
+    MalformedEntry,
+    NotFound,
+    NotInitialised,
+    RuleViolation,
+    SignatureRefused,
+)
+from ledger.ledger import BatchError
+
+MEDIA_TYPE = "application/problem+json"
+
+_STATUS: list[tuple[type[LedgerError], int, str]] = [
+    (Conflict, 409, "Stale stream version"),
+    (NotFound, 404, "Not found"),
+    (NotInitialised, 503, "Ledger not initialised"),
+    (MalformedEntry, 422, "Malformed entry"),
+    (SignatureRefused, 422, "Signature refused"),
+    (RuleViolation, 422, "Rule violated"),
+]
+
+
+def problem(status: int, title: str, detail: str, *, rule: str, field: str | None = None,
+            **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"urn:trial-ledger:problem:{rule}", "title": title,
+                            "status": status, "detail": detail, "rule": rule}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+class Denied(Exception):
+    """Authentication (401) or authorisation (403) failed."""
+
+    def __init__(self, status: int, rule: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.rule, self.detail = status, rule, detail
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LedgerError)
+    async def ledger_error(_: Request, exc: LedgerError) -> JSONResponse:
+        inner = exc.error if isinstance(exc, BatchError) else exc
+        status, title = next(((s, t) for cls, s, t in _STATUS if isinstance(inner, cls)),
+                             (500, "Ledger error"))
+        extra: dict[str, Any] = {}
+        if isinstance(inner, Conflict):
+            extra["head"] = inner.head.as_dict()
+        if isinstance(inner, RuleViolation) and inner.errors:
+            extra["errors"] = inner.errors
+        if isinstance(exc, BatchError):
+            extra["index"] = exc.index
+        return problem(status, title, exc.message, rule=exc.rule, field=exc.field, **extra)
+
+    @app.exception_handler(Denied)
+    async def denied(_: Request, exc: Denied) -> JSONResponse:
+        title = "Unauthenticated" if exc.status == 401 else "Forbidden"
+        return problem(exc.status, title, exc.detail, rule=exc.rule)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(x) for x in e["loc"] if x != "body"), "message": e["msg"]}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"field": None, "message": "invalid request"}
+        return problem(422, "Invalid request", f"{first['field']}: {first['message']}",
+                       rule="request.invalid", field=first["field"], errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), rule=f"http.{exc.status_code}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Never a traceback to the client; the server log keeps it.
+        return problem(500, "Internal error", "the server failed; nothing was written",
+                       rule="server.error")

@@ -1,0 +1,38 @@
+"""What the domain sees of a record or a candidate entry: plain data, no ledger types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One entry of a stream, as the trial's rules read it."""
+
+    type: str
+    schema: int
+    payload: Mapping[str, Any]
+    stream: str
+    version: int
+    author: str
+    role: str
+    site: str
+    occurred_at: datetime
+    recorded_at: datetime
+    reason: str | None = None
+    record_hash: str | None = None
+
+
+class Rejection(Exception):
+    """A trial rule refuses an entry; `rule` is a stable id, `field` points at the culprit."""
+
+    def __init__(self, rule: str, message: str, *, field: str | None = None,
+                 errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.field = field
+        self.errors = errors or []

@@ -1,0 +1,181 @@
+"""A participant's stream: registration and consent.
+
+Rules decided here (each with a stable rule id):
+- a participant id is registered once (`participant.already_registered`), at the entry's site;
+- consent needs a registration first (`consent.before_registration`);
+- a form version is signed once while consent stands (`consent.already_signed`);
+- withdrawal needs standing consent (`consent.withdrawal_without_consent`);
+- re-consent after a withdrawal only on a form version not signed before
+  (`consent.reconsent_needs_new_form`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .facts import Fact, Rejection
+
+PARTICIPANT_ID = r"^[A-Z0-9][A-Z0-9-]{1,31}$"
+STREAM_PREFIX = "participant/"
+
+
+class Payload(BaseModel):
+    """Base of every payload schema: immutable, no unknown fields, strict JSON types."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class ParticipantRegistered(Payload):
+    """`participant.registered`, schema 1: pseudonymous identity and baseline facts."""
+
+    participant_id: Annotated[str, Field(pattern=PARTICIPANT_ID, description="pseudonymous id")]
+    site: Annotated[str, Field(min_length=1, max_length=64)]
+    sex: Literal["F", "M"]
+    date_of_birth: date
+    weight_kg: Annotated[float, Field(gt=20, lt=350, description="body weight at registration")]
+
+
+class ConsentSigned(Payload):
+    """`consent.signed`, schema 1."""
+
+    form_version: Annotated[str, Field(min_length=1, max_length=32)]
+    signed_on: date
+
+
+class ConsentWithdrawn(Payload):
+    """`consent.withdrawn`, schema 1."""
+
+    form_version: Annotated[str, Field(min_length=1, max_length=32)]
+    withdrawn_on: date
+
+
+class ConsentEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: Literal["signed", "withdrawn"]
+    form_version: str
+    on: date
+    author: str
+    recorded_at: datetime
+    record_hash: str | None = None
+
+
+class ParticipantState(BaseModel):
+    """Everything the rules need to know about one participant, folded from the stream."""
+
+    model_config = ConfigDict(frozen=True)
+
+    participant_id: str | None = None
+    site: str | None = None
+    sex: str | None = None
+    date_of_birth: date | None = None
+    weight_kg: float | None = None
+    registered_at: datetime | None = None
+    status: Literal["new", "registered", "consented", "withdrawn"] = "new"
+    consent_form: str | None = None
+    consent_history: tuple[ConsentEvent, ...] = ()
+
+    @property
+    def forms_signed(self) -> frozenset[str]:
+        return frozenset(e.form_version for e in self.consent_history if e.action == "signed")
+
+
+SCHEMAS: dict[tuple[str, int], type[Payload]] = {
+    ("participant.registered", 1): ParticipantRegistered,
+    ("consent.signed", 1): ConsentSigned,
+    ("consent.withdrawn", 1): ConsentWithdrawn,
+}
+
+
+def participant_id_of(stream: str) -> str:
+    return stream.removeprefix(STREAM_PREFIX)
+
+
+def initial() -> ParticipantState:
+    return ParticipantState()
+
+
+def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
+    """Fold one accepted fact into the state (no checks: facts are accepted already)."""
+    p = fact.payload
+    if fact.type == "participant.registered":
+        return state.model_copy(update={
+            "participant_id": p["participant_id"], "site": p["site"], "sex": p["sex"],
+            "date_of_birth": date.fromisoformat(p["date_of_birth"]),
+            "weight_kg": float(p["weight_kg"]), "registered_at": fact.recorded_at,
+            "status": "registered",
+        })
+    if fact.type in ("consent.signed", "consent.withdrawn"):
+        signed = fact.type == "consent.signed"
+        event = ConsentEvent(
+            action="signed" if signed else "withdrawn", form_version=p["form_version"],
+            on=date.fromisoformat(p["signed_on" if signed else "withdrawn_on"]),
+            author=fact.author, recorded_at=fact.recorded_at, record_hash=fact.record_hash,
+        )
+        return state.model_copy(update={
+            "status": "consented" if signed else "withdrawn",
+            "consent_form": p["form_version"] if signed else None,
+            "consent_history": (*state.consent_history, event),
+        })
+    return state
+
+
+def decide(state: ParticipantState, fact: Fact, now: datetime) -> None:
+    """Raise Rejection if `fact` may not follow `state`; `now` is the record time."""
+    p = fact.payload
+    if state.site is not None and fact.site != state.site:
+        raise Rejection("participant.other_site",
+                        f"participant belongs to site {state.site}, entry is from {fact.site}",
+                        field="entry.site")
+    if fact.type == "participant.registered":
+        _decide_registration(state, fact, now)
+    elif state.status == "new":
+        raise Rejection("consent.before_registration",
+                        "the participant must be registered before consent is recorded",
+                        field="entry.stream")
+    elif fact.type == "consent.signed":
+        signed_on = date.fromisoformat(p["signed_on"])
+        _not_future(signed_on, now, "payload.signed_on")
+        if state.status == "consented" and p["form_version"] == state.consent_form:
+            raise Rejection("consent.already_signed",
+                            f"consent on form {state.consent_form} stands already",
+                            field="payload.form_version")
+        if state.status == "withdrawn" and p["form_version"] in state.forms_signed:
+            raise Rejection("consent.reconsent_needs_new_form",
+                            f"after withdrawal, consent needs a form version other than "
+                            f"{', '.join(sorted(state.forms_signed))}", field="payload.form_version")
+    elif fact.type == "consent.withdrawn":
+        if state.status != "consented":
+            raise Rejection("consent.withdrawal_without_consent",
+                            "there is no standing consent to withdraw", field="entry.type")
+        if p["form_version"] != state.consent_form:
+            raise Rejection("consent.withdrawal_wrong_form",
+                            f"standing consent is on form {state.consent_form}",
+                            field="payload.form_version")
+        _not_future(date.fromisoformat(p["withdrawn_on"]), now, "payload.withdrawn_on")
+
+
+def _decide_registration(state: ParticipantState, fact: Fact, now: datetime) -> None:
+    p = fact.payload
+    if state.status != "new":
+        raise Rejection("participant.already_registered",
+                        f"participant {state.participant_id} is registered already",
+                        field="payload.participant_id")
+    if STREAM_PREFIX + p["participant_id"] != fact.stream:
+        raise Rejection("participant.stream_mismatch",
+                        f"participant {p['participant_id']} belongs in stream "
+                        f"{STREAM_PREFIX}{p['participant_id']}", field="payload.participant_id")
+    if p["site"] != fact.site:
+        raise Rejection("participant.site_mismatch",
+                        f"registered at site {p['site']} by a user of site {fact.site}",
+                        field="payload.site")
+    _not_future(date.fromisoformat(p["date_of_birth"]), now, "payload.date_of_birth")
+
+
+def _not_future(day: date, now: datetime, field: str) -> None:
+    if day > now.date():
+        raise Rejection("date.in_future", f"{field.split('.')[-1]} {day} is after today ({now.date()})",
+                        field=field)

@@ -1,0 +1,233 @@
+"""The signed formats: entry (what an author signs), submission, record (what is sealed).
+
+Formats are promises to outsiders: each carries a version string, and every check is made
+over the exact bytes received or stored, never over a re-serialisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .canonical import b64decode, b64encode, canonical, parse_canonical, sha256_hex
+from .errors import MalformedEntry
+
+ENTRY_FORMAT = "trial-ledger/entry/v1"
+RECORD_FORMAT = "trial-ledger/record/v1"
+STORED_FORMAT = "trial-ledger/stored/v1"
+ZERO_HASH = "0" * 64
+SALT_BYTES = 32
+
+#: Part 11 signature meanings (11.50(a)(3)); the controlled list an entry may name.
+MEANINGS = frozenset({"authorship", "review", "approval", "responsibility", "verification"})
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+_STREAM = re.compile(r"[a-z][a-z0-9_-]{0,31}(/[A-Za-z0-9_.-]{1,64})?")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
+
+# field -> (type, pattern or None); every field is required, `reason` may be null.
+_ENTRY_FIELDS: dict[str, tuple[type, re.Pattern[str] | None]] = {
+    "format": (str, None),
+    "ledger": (str, _ID),
+    "stream": (str, _STREAM),
+    "version": (int, None),
+    "prev": (str, _HEX64),
+    "type": (str, _NAME),
+    "schema": (int, None),
+    "payload_digest": (str, _HEX64),
+    "occurred_at": (str, _TIME),
+    "author": (str, _ID),
+    "role": (str, _NAME),
+    "site": (str, _ID),
+    "key": (str, _HEX64),
+    "meaning": (str, None),
+    "reason": (str, None),
+    "client": (str, None),
+}
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 UTC, fixed width, so that text order is time order."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: times must carry their UTC offset")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def payload_digest(salt: bytes, payload_bytes: bytes) -> str:
+    return hashlib.sha256(salt + payload_bytes).hexdigest()
+
+
+def new_salt() -> bytes:
+    return secrets.token_bytes(SALT_BYTES)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A parsed entry, holding the exact bytes it was parsed from (the signed bytes)."""
+
+    raw: bytes
+    fields: dict[str, Any]
+
+    @classmethod
+    def parse(cls, text: str | bytes) -> Entry:
+        value = parse_canonical(text, "entry")
+        if not isinstance(value, dict):
+            raise MalformedEntry("entry must be a JSON object", field="entry")
+        missing = sorted(set(_ENTRY_FIELDS) - set(value))
+        extra = sorted(set(value) - set(_ENTRY_FIELDS))
+        if missing:
+            raise MalformedEntry(f"entry lacks {', '.join(missing)}", field=f"entry.{missing[0]}")
+        if extra:
+            raise MalformedEntry(f"entry has unknown {', '.join(extra)}", field=f"entry.{extra[0]}")
+        for name, (kind, pattern) in _ENTRY_FIELDS.items():
+            item = value[name]
+            if name == "reason" and item is None:
+                continue
+            if not isinstance(item, kind) or isinstance(item, bool):
+                raise MalformedEntry(f"entry.{name} must be {kind.__name__}", field=f"entry.{name}")
+            if pattern is not None and not pattern.fullmatch(str(item)):
+                raise MalformedEntry(f"entry.{name} has an invalid form", field=f"entry.{name}")
+        if value["format"] != ENTRY_FORMAT:
+            raise MalformedEntry(f"entry.format must be {ENTRY_FORMAT}", field="entry.format")
+        if value["version"] < 1 or value["schema"] < 1:
+            raise MalformedEntry("entry.version and entry.schema start at 1", field="entry.version")
+        if value["meaning"] not in MEANINGS:
+            raise MalformedEntry(
+                f"entry.meaning must be one of {', '.join(sorted(MEANINGS))}", field="entry.meaning"
+            )
+        if value["reason"] is not None and not value["reason"].strip():
+            raise MalformedEntry("entry.reason, when given, must not be blank", field="entry.reason")
+        if not 0 < len(value["client"]) <= 200:
+            raise MalformedEntry("entry.client names the originating client", field="entry.client")
+        raw = text.encode("utf-8") if isinstance(text, str) else text
+        return cls(raw=raw, fields=value)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["fields"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def build_entry(**fields: Any) -> bytes:
+    """Canonical bytes of a new entry (used by signers; the ledger parses, never builds)."""
+    body = {"format": ENTRY_FORMAT, "reason": None, **fields}
+    return canonical(body)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A signed entry as it travels: entry and payload as canonical JSON text, beside salt."""
+
+    entry: str
+    signature: str
+    payload: str
+    salt: str
+
+    @classmethod
+    def sign(cls, entry: bytes, payload_bytes: bytes, salt: bytes, signature: bytes) -> Submission:
+        return cls(
+            entry=entry.decode("utf-8"),
+            signature=b64encode(signature),
+            payload=payload_bytes.decode("utf-8"),
+            salt=b64encode(salt),
+        )
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record as stored: the sealed bytes (entry, signature, recorded_at) plus payload."""
+
+    sealed: bytes
+    entry: Entry
+    signature: bytes
+    recorded_at: str
+    payload_text: str | None
+    salt: bytes | None
+    position: int | None = None
+
+    @property
+    def hash(self) -> str:
+        return sha256_hex(self.sealed)
+
+    @property
+    def stream(self) -> str:
+        return str(self.entry.fields["stream"])
+
+    @property
+    def version(self) -> int:
+        return int(self.entry.fields["version"])
+
+    @property
+    def type(self) -> str:
+        return str(self.entry.fields["type"])
+
+    def payload(self) -> dict[str, Any] | None:
+        if self.payload_text is None:
+            return None
+        value = parse_canonical(self.payload_text, "payload")
+        return value if isinstance(value, dict) else None
+
+    @classmethod
+    def seal(
+        cls, entry: Entry, signature: bytes, recorded_at: str, payload_text: str, salt: bytes
+    ) -> Record:
+        sealed = canonical(
+            {
+                "format": RECORD_FORMAT,
+                "entry": entry.raw.decode("utf-8"),
+                "signature": b64encode(signature),
+                "recorded_at": recorded_at,
+            }
+        )
+        return cls(sealed, entry, signature, recorded_at, payload_text, salt)
+
+    def stored_bytes(self) -> bytes:
+        """What the store keeps: the sealed bytes verbatim, payload and salt beside them."""
+        return canonical(
+            {
+                "format": STORED_FORMAT,
+                "sealed": self.sealed.decode("utf-8"),
+                "payload": self.payload_text,
+                "salt": None if self.salt is None else b64encode(self.salt),
+            }
+        )
+
+    @classmethod
+    def from_stored(cls, state: bytes, position: int | None = None) -> Record:
+        """Parse stored bytes; raises MalformedEntry naming what does not parse."""
+        stored = parse_canonical(state, "stored record")
+        if not isinstance(stored, dict) or stored.get("format") != STORED_FORMAT:
+            raise MalformedEntry("stored record has an unknown format", field="stored")
+        sealed_text = stored.get("sealed")
+        if not isinstance(sealed_text, str):
+            raise MalformedEntry("stored record has no sealed bytes", field="sealed")
+        sealed = parse_canonical(sealed_text, "sealed record")
+        if not isinstance(sealed, dict) or sealed.get("format") != RECORD_FORMAT:
+            raise MalformedEntry("sealed record has an unknown format", field="sealed")
+        if set(sealed) != {"format", "entry", "signature", "recorded_at"}:
+            raise MalformedEntry("sealed record has unexpected fields", field="sealed")
+        recorded_at = sealed["recorded_at"]
+        if not isinstance(recorded_at, str) or not _TIME.fullmatch(recorded_at):
+            raise MalformedEntry("recorded_at has an invalid form", field="recorded_at")
+        if not isinstance(sealed["signature"], str) or not isinstance(sealed["entry"], str):
+            raise MalformedEntry("sealed record fields have wrong types", field="sealed")
+        signature = b64decode(sealed["signature"], "signature", length=64)
+        entry = Entry.parse(sealed["entry"])
+        payload, salt = stored.get("payload"), stored.get("salt")
+        if payload is not None and not isinstance(payload, str):
+            raise MalformedEntry("stored payload must be text", field="payload")
+        salt_bytes = None if salt is None else b64decode(salt, "salt", length=SALT_BYTES)
+        return cls(
+            sealed_text.encode("utf-8"), entry, signature, recorded_at, payload, salt_bytes, position
+        )

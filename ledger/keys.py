@@ -1,0 +1,107 @@
+"""Ed25519 keys: generate, store passphrase-encrypted (PKCS#8), load, identify, sign, verify."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .canonical import b64decode, b64encode
+from .errors import LedgerError
+
+MIN_PASSPHRASE = 8
+
+
+class KeyFileError(LedgerError):
+    rule = "key.file"
+
+
+def generate() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """Key id = fingerprint: lowercase hex SHA-256 of the 32 raw public-key bytes."""
+    return hashlib.sha256(raw_public(key)).hexdigest()
+
+
+def public_b64(key: Ed25519PublicKey) -> str:
+    return b64encode(raw_public(key))
+
+
+def public_from_b64(text: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(b64decode(text, "public_key", length=32))
+
+
+def save_private_key(key: Ed25519PrivateKey, path: Path, passphrase: str) -> None:
+    """Write an encrypted PKCS#8 PEM, readable only by its owner; never overwrites."""
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise KeyFileError(f"passphrase must have at least {MIN_PASSPHRASE} characters")
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode("utf-8")),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise KeyFileError(f"{path} exists already; refusing to overwrite a key") from exc
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
+
+
+def load_private_key(path: Path, passphrase: str) -> Ed25519PrivateKey:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from exc
+    try:
+        key = serialization.load_pem_private_key(data, passphrase.encode("utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"cannot open {path}: wrong passphrase or not a key file") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
+    return key
+
+
+def write_public_key(key: Ed25519PublicKey, path: Path) -> None:
+    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    path.write_bytes(pem)
+
+
+def read_public_key(path: Path) -> Ed25519PublicKey:
+    """A public key file as written by `keys new` (PEM) or the bare base64 of 32 bytes."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read public key {path}: {exc.strerror}") from exc
+    if b"PRIVATE KEY" in data:
+        raise KeyFileError(f"{path} is a private key; give the public key file")
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            key = serialization.load_pem_public_key(data)
+        else:
+            key = public_from_b64(data.decode("ascii").strip())
+    except (ValueError, UnicodeDecodeError, LedgerError) as exc:
+        raise KeyFileError(f"{path} is not an Ed25519 public key") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFileError(f"{path} is not an Ed25519 public key")
+    return key
+
+
+def signature_valid(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    """True when the signature is valid over exactly these bytes."""
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True

@@ -1,0 +1,243 @@
+"""The append path: verify, decide under the write lock, seal, insert — one batch, one transaction.
+
+    submission ─ parse + digest (no lock) ─┐
+                                           ├─ write lock ─ heads ─ key registry ─ signature
+                                           │   ─ decider ─ recorded_at ─ insert ─ commit
+A single entry is a batch of one, so batch import and group commit share this path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from .canonical import b64decode, parse_canonical
+from .entry import ZERO_HASH, Entry, Record, Submission, format_time, payload_digest
+from .errors import (
+    Conflict,
+    Head,
+    LedgerError,
+    MalformedEntry,
+    NotInitialised,
+    RuleViolation,
+    SignatureRefused,
+)
+from .keys import signature_valid
+from .registry import GENESIS, KEYS_STREAM, KeyRegistry, genesis_key
+from .store import Store
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Rules(Protocol):
+    """The rules of a trial's streams, passed in: the ledger knows none of them."""
+
+    def decide(self, history: Sequence[Record], candidate: Record) -> None:
+        """Raise RuleViolation to refuse `candidate` given the stream's `history`."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    record_hash: str
+    stream: str
+    version: int
+    position: int
+    recorded_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "record_hash": self.record_hash,
+            "stream": self.stream,
+            "version": self.version,
+            "position": self.position,
+            "recorded_at": self.recorded_at,
+        }
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    entry: Entry
+    signature: bytes
+    payload_text: str
+    payload: dict[str, Any]
+    salt: bytes
+
+
+class BatchError(LedgerError):
+    """One entry of a batch failed; nothing of the batch was written."""
+
+    def __init__(self, index: int, error: LedgerError) -> None:
+        super().__init__(f"entry {index}: {error.message}", rule=error.rule, field=error.field)
+        self.index = index
+        self.error = error
+
+
+class Ledger:
+    def __init__(self, store: Store, *, rules: Rules, clock: Clock = system_clock,
+                 origin: str | None = None) -> None:
+        self.store = store
+        self.rules = rules
+        self.clock = clock
+        self._registry = KeyRegistry()
+        self._lock = threading.Lock()
+        self._origin = origin
+
+    # -- reading --------------------------------------------------------------------------
+    @property
+    def origin(self) -> str:
+        if self._origin is None:
+            self._origin = self.registry().origin
+            if self._origin is None:
+                raise NotInitialised("the ledger is not initialised: run `trial-ledger init`")
+        return self._origin
+
+    def registry(self) -> KeyRegistry:
+        with self.store.read() as cur:
+            return self._refreshed_registry(cur)
+
+    def head(self, stream: str) -> Head:
+        with self.store.read() as cur:
+            return self._head(cur, stream)
+
+    def stream(self, stream: str) -> list[Record]:
+        with self.store.read() as cur:
+            return [Record.from_stored(r.state) for r in self.store.stream_rows(cur, stream)]
+
+    def records(self, start: int = 1) -> Iterator[Record]:
+        """Every record in log order (the total order of the notification log)."""
+        for row in self.store.iter_log(start):
+            yield Record.from_stored(row.state, row.position)
+
+    # -- appending ------------------------------------------------------------------------
+    def append(self, submission: Submission) -> Receipt:
+        return self.append_batch([submission])[0]
+
+    def append_batch(self, submissions: Sequence[Submission]) -> list[Receipt]:
+        prepared = [_numbered(i, len(submissions), _prepare, s) for i, s in enumerate(submissions)]
+        try:
+            with self.store.write() as cur:
+                registry = self._refreshed_registry(cur).copy()
+                histories: dict[str, list[Record]] = {}
+                records: list[Record] = []
+                now = format_time(self.clock())
+                for i, item in enumerate(prepared):
+                    record = _numbered(i, len(prepared), self._decide, cur, registry, histories,
+                                       item, now)
+                    records.append(record)
+                positions = self.store.insert(cur, [
+                    StoredEvent(originator_id=r.stream, originator_version=r.version,
+                                topic=r.type, state=r.stored_bytes()) for r in records])
+        except IntegrityError as exc:
+            # Only reachable if another writer bypassed the lock; report like a stale head.
+            first = prepared[0].entry.fields["stream"]
+            raise Conflict(f"stream {first} moved on: {exc}", head=self.head(first)) from exc
+        with self._lock:
+            if registry.version > self._registry.version:
+                self._registry = registry
+        return [Receipt(r.hash, r.stream, r.version, p, r.recorded_at)
+                for r, p in zip(records, positions, strict=True)]
+
+    def _decide(self, cur: Any, registry: KeyRegistry, histories: dict[str, list[Record]],
+                item: _Prepared, now: str) -> Record:
+        entry = item.entry
+        stream = entry.fields["stream"]
+        if entry.fields["ledger"] != (self._origin or registry.origin or entry.fields["ledger"]):
+            raise MalformedEntry(f"entry is for ledger {entry.fields['ledger']}, this is "
+                                 f"{self._origin or registry.origin}", rule="entry.wrong_ledger",
+                                 field="entry.ledger")
+        if stream not in histories:
+            histories[stream] = [Record.from_stored(r.state)
+                                 for r in self.store.stream_rows(cur, stream)]
+        history = histories[stream]
+        head = _head_of(stream, history)
+        if entry.fields["version"] != head.version + 1 or entry.fields["prev"] != head.record_hash:
+            raise Conflict(f"entry was signed for version {entry.fields['version']} after "
+                           f"{entry.fields['prev'][:12]}…; stream {stream} is at version "
+                           f"{head.version}", head=head)
+        # recorded_at is the server's clock, but never earlier than the stream's last record.
+        recorded_at = max(now, head.recorded_at or now)
+        record = Record.seal(entry, item.signature, recorded_at, item.payload_text, item.salt)
+        if stream == KEYS_STREAM:
+            registry.check(entry, item.payload)
+            if entry.fields["type"] == GENESIS:
+                if not signature_valid(genesis_key(entry, item.payload), item.signature, entry.raw):
+                    raise SignatureRefused("genesis signature does not verify",
+                                           rule="signature.invalid", field="signature")
+            else:
+                registry.authorise(entry, item.signature, recorded_at)
+            registry.apply(record)
+        else:
+            if registry.origin is None:
+                raise NotInitialised("the ledger is not initialised: run `trial-ledger init`")
+            registry.authorise(entry, item.signature, recorded_at)
+            self.rules.decide(history, record)
+        history.append(record)
+        return record
+
+    # -- internals ------------------------------------------------------------------------
+    def _refreshed_registry(self, cur: Any) -> KeyRegistry:
+        with self._lock:
+            registry = self._registry
+            rows = self.store.stream_rows(cur, KEYS_STREAM, after=registry.version)
+            if rows:
+                registry = registry.copy()
+                for row in rows:
+                    registry.apply(Record.from_stored(row.state))
+                self._registry = registry
+            return registry
+
+    def _head(self, cur: Any, stream: str) -> Head:
+        row = self.store.last_row(cur, stream)
+        if row is None:
+            return Head(stream, 0, ZERO_HASH)
+        record = Record.from_stored(row.state)
+        return Head(stream, record.version, record.hash, record.recorded_at)
+
+
+def _head_of(stream: str, history: Sequence[Record]) -> Head:
+    if not history:
+        return Head(stream, 0, ZERO_HASH)
+    last = history[-1]
+    return Head(stream, last.version, last.hash, last.recorded_at)
+
+
+def _prepare(submission: Submission) -> _Prepared:
+    """Everything that needs no lock: parse, canonical form, payload digest."""
+    for name in ("entry", "signature", "payload", "salt"):
+        if not isinstance(getattr(submission, name), str):
+            raise MalformedEntry(f"{name} must be a string", field=name)
+    entry = Entry.parse(submission.entry)
+    signature = b64decode(submission.signature, "signature", length=64)
+    salt = b64decode(submission.salt, "salt", length=32)
+    payload = parse_canonical(submission.payload, "payload")
+    if not isinstance(payload, dict):
+        raise MalformedEntry("payload must be a JSON object", field="payload")
+    digest = payload_digest(salt, submission.payload.encode("utf-8"))
+    if digest != entry.fields["payload_digest"]:
+        raise MalformedEntry("payload_digest does not match SHA-256(salt ‖ payload)",
+                             rule="entry.payload_digest", field="entry.payload_digest")
+    return _Prepared(entry, signature, submission.payload, payload, salt)
+
+
+def _numbered(index: int, total: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run one entry's step; in a batch of several, say which entry failed."""
+    if total == 1:
+        return fn(*args)
+    try:
+        return fn(*args)
+    except Conflict:
+        raise
+    except LedgerError as exc:
+        raise BatchError(index, exc) from exc
+
+
+__all__ = ["BatchError", "Clock", "Ledger", "Receipt", "RuleViolation", "Rules", "system_clock"]
