@@ -1,0 +1,221 @@
+"""`trial-ledger` command line: one readable line on error, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ledger.errors import LedgerError
+from ledger.keys import generate, key_id, public_b64, read_public_key, save_private_key, write_public_key
+from ledger.verify import verify_rows
+
+from .bootstrap import (
+    DEFAULT_ORIGIN,
+    Services,
+    bootstrap,
+    database_url,
+    home_dir,
+    initialise,
+    register_user,
+    revoke_key,
+    root_signer,
+)
+
+app = typer.Typer(help="Signed, append-only, replayable audit ledger for a clinical trial.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+users_app = typer.Typer(help="People and system actors who may sign entries.", no_args_is_help=True)
+keys_app = typer.Typer(help="Ed25519 key pairs, kept on the signer's own machine.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL: sqlite:///FILE (default "
+                                            "sqlite:///trial-ledger.db) or postgresql://…; env "
+                                            "TRIAL_LEDGER_DB.", show_default=False)]
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="Folder for the ledger's key files; env "
+                                              "TRIAL_LEDGER_HOME (default ./trial-ledger-home).")]
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def passphrase(env: str, prompt: str, *, confirm: bool = False) -> str:
+    """From the environment (for scripts) or asked for, never echoed."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        fail(f"{prompt} needed: set {env} or run in a terminal")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+def open_services(db: str | None) -> Services:
+    try:
+        return bootstrap(database_url(db))
+    except LedgerError as exc:
+        fail(exc.message)
+        raise  # unreachable; keeps type checkers content
+
+
+@app.command()
+def init(db: DbOpt = None, home: HomeOpt = None,
+         origin: Annotated[str, typer.Option(help="The ledger's origin name.")] = DEFAULT_ORIGIN,
+         root_name: Annotated[str, typer.Option(help="Printed name of the root key holder.")]
+         = "Trial root") -> None:
+    """Create the ledger: tables, the trial root key, the ledger's own key, and genesis."""
+    services = open_services(db)
+    try:
+        info = initialise(
+            services, home=home_dir(home), origin=origin, root_name=root_name,
+            root_passphrase=passphrase("TRIAL_LEDGER_ROOT_PASSPHRASE", "Root key passphrase",
+                                       confirm=True),
+            ledger_passphrase=passphrase("TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger key passphrase",
+                                         confirm=True))
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    out.print(f"Initialised ledger [bold]{info.origin}[/bold] in {database_url(db)}")
+    out.print(f"Root key:   {info.root_key_file}")
+    out.print(f"Ledger key: {info.ledger_key_file}")
+    out.print("Root fingerprint (give it to verifiers):")
+    print(info.root_fingerprint)
+
+
+@keys_app.command("new")
+def keys_new(out_file: Annotated[Path, typer.Option("--out", help="Private key file to write "
+                                                    "(passphrase-encrypted PKCS#8); FILE.pub gets "
+                                                    "the public key.")]) -> None:
+    """Generate your Ed25519 key pair on this machine; give only FILE.pub to the admin."""
+    secret = passphrase("TRIAL_LEDGER_KEY_PASSPHRASE", "Passphrase for the new key", confirm=True)
+    key = generate()
+    try:
+        save_private_key(key, out_file, secret)
+    except LedgerError as exc:
+        fail(exc.message)
+    pub = out_file.with_name(out_file.name + ".pub")
+    write_public_key(key.public_key(), pub)
+    out.print(f"Private key: {out_file} (keep it; it never leaves this machine)")
+    out.print(f"Public key:  {pub}")
+    out.print(f"Key id:      {key_id(key.public_key())}")
+
+
+@users_app.command("add")
+def users_add(name: Annotated[str, typer.Argument(help="The user's id (never reused).")],
+              role: Annotated[str, typer.Option(help="investigator, data_manager, monitor, …")],
+              site: Annotated[str, typer.Option(help="The user's site id.")],
+              public_key: Annotated[Path, typer.Option("--public-key", help="The user's public key "
+                                                       "file (from `keys new`).")],
+              printed_name: Annotated[str | None, typer.Option("--printed-name", help="Name shown "
+                                                               "with signatures.")] = None,
+              db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Register a user's public key (signed by the root key) and print their API token once."""
+    services = open_services(db)
+    try:
+        pub = read_public_key(public_key)
+        root = root_signer(home_dir(home), passphrase("TRIAL_LEDGER_ROOT_PASSPHRASE",
+                                                      "Root key passphrase"))
+        receipt, token = register_user(services, root, author=name, name=printed_name or name,
+                                       role=role, site=site, public_key_b64=public_b64(pub))
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    out.print(f"Registered {name} ({role}, {site}) with key {key_id(pub)[:16]}… "
+              f"at keys v{receipt.version}")
+    out.print("API token (shown once; store it now):")
+    print(token)
+
+
+@users_app.command("revoke")
+def users_revoke(key: Annotated[str, typer.Argument(help="Key id to revoke.")],
+                 reason: Annotated[str, typer.Option(help="Why (recorded).")],
+                 db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Revoke a key: signatures made after this moment no longer count."""
+    services = open_services(db)
+    try:
+        root = root_signer(home_dir(home), passphrase("TRIAL_LEDGER_ROOT_PASSPHRASE",
+                                                      "Root key passphrase"))
+        receipt = revoke_key(services, root, kid=key, reason=reason)
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    out.print(f"Revoked {key[:16]}… at {receipt.recorded_at}")
+
+
+@app.command()
+def verify(db: DbOpt = None,
+           root: Annotated[str | None, typer.Option(help="The root key fingerprint you trust.")]
+           = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+           ) -> None:
+    """Replay the whole log and check every record; exit 0 only when everything holds."""
+    services = open_services(db)
+    try:
+        total = services.store.max_position()
+        with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err, transient=True,
+                      disable=as_json or not err.is_terminal) as bar:
+            task = bar.add_task("verify", total=total)
+            report = verify_rows(services.store.iter_log(), root=root,
+                                 progress=lambda n: bar.advance(task, n))
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    elif report.ok:
+        out.print(f"[green]OK[/green] {report.records} records in {report.streams} streams verified")
+    else:
+        table = Table("position", "stream", "version", "check", "detail", title="Verification failed")
+        for f in report.findings:
+            table.add_row(str(f.position or ""), f.stream or "", str(f.version or ""), f.check,
+                          f.detail)
+        out.print(table)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def serve(db: DbOpt = None, home: HomeOpt = None,
+          demo: Annotated[bool, typer.Option(help="Initialise if needed and add demo data.")] = False,
+          host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from .app import create_app
+    from .demo import run_demo
+
+    services = open_services(db)
+    try:
+        if demo:
+            summary = run_demo(services, home_dir(home))
+            for line in summary:
+                out.print(line)
+        elif not services.store.is_initialised():
+            fail(f"{database_url(db)} holds no ledger: run `trial-ledger init` (or serve --demo)")
+    except LedgerError as exc:
+        fail(exc.message)
+    out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs)")
+    uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    try:
+        app()
+    except LedgerError as exc:  # anything a command did not translate itself
+        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        sys.exit(1)
