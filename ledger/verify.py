@@ -46,6 +46,7 @@ class _Tip:
     version: int = 0
     record_hash: str = ZERO_HASH
     recorded_at: str = ""
+    position: int | None = None
 
 
 def verify_rows(rows: Iterable[Row], *, origin: str | None = None, root: str | None = None,
@@ -83,7 +84,8 @@ def verify_rows(rows: Iterable[Row], *, origin: str | None = None, root: str | N
         if e["version"] != tip.version + 1:
             fail("chain.version", f"version {e['version']} follows version {tip.version}")
         # (5)
-        if e["prev"] != tip.record_hash:
+        chain_broken = e["prev"] != tip.record_hash
+        if chain_broken:
             fail("chain.prev", f"prev {e['prev'][:16]}… but the record before hashes to "
                                f"{tip.record_hash[:16]}…")
         # (6)
@@ -95,8 +97,14 @@ def verify_rows(rows: Iterable[Row], *, origin: str | None = None, root: str | N
         elif payload_digest(record.salt, record.payload_text.encode("utf-8")) != e["payload_digest"]:
             fail("payload.digest", "SHA-256(salt ‖ payload) differs from the signed payload_digest")
         # (8), (9)
-        _check_signature(record, registry, root, fail)
-        tips[e["stream"]] = _Tip(e["version"], record.hash, record.recorded_at)
+        signed = _check_signature(record, registry, root, fail)
+        if chain_broken and signed and tip.version == e["version"] - 1 and tip.version > 0:
+            # This record's prev is signed, so it is the record before that changed.
+            report.findings.append(Finding(
+                "record.altered", f"hashes to {tip.record_hash[:16]}…, but version {e['version']} "
+                f"was signed after {e['prev'][:16]}…", position=tip.position, stream=e["stream"],
+                version=tip.version))
+        tips[e["stream"]] = _Tip(e["version"], record.hash, record.recorded_at, row.position)
     report.streams = len(tips)
     if report.records == 0:
         report.findings.append(Finding("log.empty", "the log holds no records"))
@@ -104,7 +112,8 @@ def verify_rows(rows: Iterable[Row], *, origin: str | None = None, root: str | N
 
 
 def _check_signature(record: Record, registry: KeyRegistry, root: str | None,
-                     fail: Callable[[str, str], None]) -> None:
+                     fail: Callable[[str, str], None]) -> bool:
+    """Check (8) and (9); True when the record's signature counts."""
     e = record.entry.fields
     if e["stream"] == KEYS_STREAM and e["type"] == GENESIS and registry.origin is None:
         payload = record.payload() or {}
@@ -114,15 +123,15 @@ def _check_signature(record: Record, registry: KeyRegistry, root: str | None,
                                     record.entry.raw)
         except LedgerError as exc:
             fail("signature", f"genesis: {exc.message}")
-            return
+            return False
         if not valid:
             fail("signature", "genesis signature does not verify")
-            return
+            return False
         if root is not None and key_id(genesis_key(record.entry, payload)) != root:
             fail("root.fingerprint", f"genesis is signed by {e['key'][:16]}…, not the root "
                                      f"key {root[:16]}… you trust")
         registry.apply(record)
-        return
+        return True
     try:
         registry.authorise(record.entry, record.signature, record.recorded_at)
         if e["stream"] == KEYS_STREAM:
@@ -130,3 +139,5 @@ def _check_signature(record: Record, registry: KeyRegistry, root: str | None,
             registry.apply(record)
     except LedgerError as exc:
         fail("signature", f"{exc.rule}: {exc.message}")
+        return False
+    return True

@@ -1,0 +1,128 @@
+"""Shared fixtures: a controllable clock, real SQLite and PostgreSQL stores, users with keys.
+
+PostgreSQL comes from TRIAL_LEDGER_TEST_PG (default postgresql://postgres@127.0.0.1:5432/test);
+each test gets its own schema and drops it. Where PostgreSQL is unreachable its tests skip with
+the reason, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from api.app import create_app
+from api.bootstrap import Initialised, Services, bootstrap, initialise, register_user, root_signer
+from api.client import LedgerClient
+from ledger.keys import generate, public_b64
+from ledger.signer import Signer
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+PG_URL = os.environ.get("TRIAL_LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+ROOT_PASS, LEDGER_PASS = "root-passphrase-1", "ledger-passphrase-1"
+
+
+class Clock:
+    """A clock the test moves; it may even step back, as a real one can."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+    def step(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def _pg_reachable() -> str | None:
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+_PG_PROBLEM = _pg_reachable()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    if _PG_PROBLEM is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL unreachable at {PG_URL} under CI: {_PG_PROBLEM}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {_PG_PROBLEM}")
+    schema = "tl_test_" + uuid.uuid4().hex[:12]
+    yield f"{PG_URL}?schema={schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@dataclass
+class Trial:
+    """An initialised ledger with its services, app and helpers to add users."""
+
+    services: Services
+    info: Initialised
+    home: Path
+    clock: Clock
+    http: TestClient
+
+    def user(self, author: str, *, role: str = "investigator", site: str = "site-01",
+             name: str | None = None) -> tuple[Signer, str]:
+        key = generate()
+        _, token = register_user(self.services, root_signer(self.home, ROOT_PASS), author=author,
+                                 name=name or author.title(), role=role, site=site,
+                                 public_key_b64=public_b64(key.public_key()))
+        return Signer(key, author, role, site, "pytest/1"), token
+
+    def client(self, author: str = "inv-001", **kw: str) -> LedgerClient:
+        signer, token = self.user(author, **kw)
+        return LedgerClient(signer=signer, token=token, http=self.new_http())
+
+    def new_http(self) -> TestClient:
+        return TestClient(create_app(self.services))
+
+
+def make_trial(url: str, home: Path, clock: Clock | None = None) -> Trial:
+    clock = clock or Clock()
+    services = bootstrap(url, clock=clock)
+    info = initialise(services, home=home, root_passphrase=ROOT_PASS, ledger_passphrase=LEDGER_PASS)
+    return Trial(services, info, home, clock, TestClient(create_app(services)))
+
+
+@pytest.fixture
+def trial(db_url: str, tmp_path: Path) -> Iterator[Trial]:
+    t = make_trial(db_url, tmp_path / "home")
+    yield t
+    t.services.close()
+
+
+@pytest.fixture
+def sqlite_trial(sqlite_url: str, tmp_path: Path) -> Iterator[Trial]:
+    t = make_trial(sqlite_url, tmp_path / "home")
+    yield t
+    t.services.close()
