@@ -60,9 +60,14 @@ def passphrase(env: str, prompt: str, *, confirm: bool = False) -> str:
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
 
 
-def open_services(db: str | None) -> Services:
+def open_services(db: str | None, *, initialised: bool = True) -> Services:
+    """Open the ledger; unless creating one, refuse a database that holds none."""
     try:
-        return bootstrap(database_url(db))
+        services = bootstrap(database_url(db))
+        if initialised and not services.store.is_initialised():
+            services.close()
+            fail(f"{database_url(db)} holds no ledger: run `trial-ledger init` first")
+        return services
     except LedgerError as exc:
         fail(exc.message)
         raise  # unreachable; keeps type checkers content
@@ -74,7 +79,7 @@ def init(db: DbOpt = None, home: HomeOpt = None,
          root_name: Annotated[str, typer.Option(help="Printed name of the root key holder.")]
          = "Trial root") -> None:
     """Create the ledger: tables, the trial root key, the ledger's own key, and genesis."""
-    services = open_services(db)
+    services = open_services(db, initialised=False)
     try:
         info = initialise(
             services, home=home_dir(home), origin=origin, root_name=root_name,
@@ -199,7 +204,7 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
     from .app import create_app
     from .demo import run_demo
 
-    services = open_services(db)
+    services = open_services(db, initialised=False)
     try:
         if demo:
             summary = run_demo(services, home_dir(home))

@@ -26,8 +26,8 @@ def parse_canonical(text: str | bytes, what: str) -> Any:
     Signatures and digests are checked over the bytes as received; refusing any other
     spelling of the same value means a record never has two byte forms.
     """
-    raw = text.encode("utf-8") if isinstance(text, str) else text
     try:
+        raw = text.encode("utf-8") if isinstance(text, str) else text
         value = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise MalformedEntry(f"{what} is not valid JSON: {exc}", field=what) from exc

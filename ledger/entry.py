@@ -109,7 +109,7 @@ class Entry:
             raise MalformedEntry("entry.reason, when given, must not be blank", field="entry.reason")
         if not 0 < len(value["client"]) <= 200:
             raise MalformedEntry("entry.client names the originating client", field="entry.client")
-        raw = text.encode("utf-8") if isinstance(text, str) else text
+        raw = text.encode("utf-8") if isinstance(text, str) else text  # valid: it parsed
         return cls(raw=raw, fields=value)
 
     def __getattr__(self, name: str) -> Any:
