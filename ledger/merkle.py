@@ -217,14 +217,17 @@ class CompactRange:
         """Add one leaf; ``visit(level, index, hash)`` sees every perfect node this completes."""
         _check_hash("leaf hash", leaf_hash)
         acc, level, index = leaf_hash, 0, self._size
-        if visit is not None:
-            visit(level, index, acc)
+        completed = [(level, index, acc)]
         # Each trailing one bit of the old size is a left sibling that now has its right half.
         while (self._size >> level) & 1:
-            acc = node_hash(self._hashes.pop(), acc)
+            acc = node_hash(self._hashes[-1 - level], acc)
             level, index = level + 1, index >> 1
-            if visit is not None:
-                visit(level, index, acc)
+            completed.append((level, index, acc))
+        # Report before changing state: a visitor that fails (a write rolled back) leaves us unchanged.
+        if visit is not None:
+            for node in completed:
+                visit(*node)
+        del self._hashes[len(self._hashes) - level :]
         self._hashes.append(acc)
         self._size += 1
 
@@ -323,6 +326,12 @@ def root_from_consistency(size1: int, size2: int, root1: bytes, proof: Sequence[
 
 def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]) -> None:
     """Raise unless ``proof`` shows the tree (size1, root1) is a prefix of the tree (size2, root2)."""
+    if 0 < size1 == size2:
+        # Same size: the trees are the same exactly when the roots are (as transparency-dev judges).
+        _check_proof(proof, 0)
+        if root1 != root2:
+            raise RootMismatch(root2, root1, "new root")
+        return
     _check_hash("root2", root2)
     if size1 == 0 and size2 > 0:
         # Every tree extends the empty one: nothing to prove, so only an empty proof fits.
@@ -388,7 +397,6 @@ def verify_subtree_consistency(
     start: int, end: int, size: int, subtree_root: bytes, root: bytes, proof: Sequence[bytes]
 ) -> None:
     """Raise unless ``proof`` shows subtree ``[start, end)`` with ``subtree_root`` is in (size, root)."""
-    _check_hash("root", root)
     if _check_span(start, end, size):
         # An empty subtree is part of every tree that reaches it: only its own hash can be checked.
         _check_hash("subtree root", subtree_root)
@@ -396,6 +404,13 @@ def verify_subtree_consistency(
         if subtree_root != EMPTY_ROOT:
             raise RootMismatch(subtree_root, EMPTY_ROOT, "subtree root")
         return
+    if (start, end) == (0, size):
+        # The subtree is the whole tree: it is contained exactly when the roots are equal.
+        _check_proof(proof, 0)
+        if subtree_root != root:
+            raise RootMismatch(root, subtree_root)
+        return
+    _check_hash("root", root)
     calculated = root_from_subtree_consistency(start, end, size, subtree_root, proof)
     if calculated != root:
         raise RootMismatch(root, calculated)
