@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
+from fastapi import APIRouter, FastAPI, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.entry import Submission
@@ -12,8 +12,10 @@ from ledger.errors import NotFound
 
 from . import problems
 from .bootstrap import Services
+from .deps import ServicesDep, UserDep
 from .problems import Denied
 from .tokens import User
+from .transparency import router as transparency
 
 ENTRY_EXAMPLE = {
     "entry": '{"author":"inv-001","client":"site-app/1.0","format":"trial-ledger/entry/v1",…}',
@@ -40,6 +42,8 @@ class ReceiptOut(BaseModel):
     version: int
     position: int
     recorded_at: str
+    leaf_index: int
+    checkpoint: str | None = Field(description="signed note covering the record, if sealed")
 
 
 class HeadOut(BaseModel):
@@ -48,25 +52,6 @@ class HeadOut(BaseModel):
     record_hash: str
 
 
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(services_of)]
-
-
-def current_user(services: ServicesDep,
-                 authorization: Annotated[str | None, Header()] = None) -> User:
-    if not authorization or not authorization.startswith("Bearer "):
-        raise Denied(401, "auth.missing_token", "send Authorization: Bearer <token>")
-    user = services.tokens.lookup(authorization.removeprefix("Bearer ").strip())
-    if user is None:
-        raise Denied(401, "auth.invalid_token", "the token is unknown or revoked")
-    return user
-
-
-UserDep = Annotated[User, Depends(current_user)]
 StreamName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,31}(/[A-Za-z0-9_.-]{1,64})?$")]
 
 router = APIRouter(prefix="/v1")
@@ -124,4 +109,5 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     problems.install(app)
     app.include_router(router)
+    app.include_router(transparency)
     return app

@@ -10,11 +10,13 @@ from pathlib import Path
 from ledger.errors import NotInitialised
 from ledger.keys import generate, key_id, load_private_key, public_b64, save_private_key
 from ledger.ledger import Clock, Ledger, Receipt, system_clock
+from ledger.note import NoteSigner
 from ledger.registry import (
     GENESIS,
     KEY_REGISTERED,
     KEY_REVOKED,
     KEYS_STREAM,
+    LEDGER_AUTHOR,
     ROOT_AUTHOR,
     ROOT_ROLE,
     SPONSOR_SITE,
@@ -50,11 +52,12 @@ class Services:
         self.store.close()
 
 
-def bootstrap(url: str | None = None, *, clock: Clock = system_clock) -> Services:
+def bootstrap(url: str | None = None, *, clock: Clock = system_clock,
+              sealer: NoteSigner | None = None) -> Services:
     store = open_store(database_url(url))
     return Services(
         store=store,
-        ledger=Ledger(store, rules=TrialRules(), clock=clock),
+        ledger=Ledger(store, rules=TrialRules(), clock=clock, sealer=sealer),
         participants=ParticipantProjection(store),
         tokens=TokenStore(store),
         clock=clock,
@@ -72,7 +75,7 @@ class Initialised:
 
 def create_tables(services: Services) -> None:
     """The migration step, run once (by `init`), never concurrently by every worker."""
-    services.store.create_tables()
+    services.ledger.create_tables()
     services.participants.create_table()
     services.tokens.create_table()
 
@@ -89,6 +92,7 @@ def initialise(services: Services, *, home: Path, root_passphrase: str, ledger_p
     root_file, ledger_file = keys / "root.key", keys / "ledger.key"
     save_private_key(root, root_file, root_passphrase)
     save_private_key(own, ledger_file, ledger_passphrase)
+    services.ledger.sealer = NoteSigner(origin, own)
     signer = Signer(root, ROOT_AUTHOR, ROOT_ROLE, SPONSOR_SITE, CLIENT)
     services.ledger.append(signer.sign(
         ledger=origin, head=services.ledger.head(KEYS_STREAM), type=GENESIS, meaning="approval",
@@ -98,6 +102,17 @@ def initialise(services: Services, *, home: Path, root_passphrase: str, ledger_p
     ))
     return Initialised(origin, key_id(root.public_key()), key_id(own.public_key()), root_file,
                        ledger_file)
+
+
+def load_sealer(services: Services, home: Path, passphrase: str) -> NoteSigner:
+    """Load the ledger key so that appends get signed checkpoints; checks it is the registered one."""
+    key = load_private_key(home / "keys" / "ledger.key", passphrase)
+    registered = services.ledger.registry().keys.get(key_id(key.public_key()))
+    if registered is None or registered.author != LEDGER_AUTHOR:
+        raise NotInitialised(f"{home / 'keys' / 'ledger.key'} is not this ledger's key",
+                             rule="ledger.wrong_key")
+    services.ledger.sealer = NoteSigner(services.ledger.origin, key)
+    return services.ledger.sealer
 
 
 def root_signer(home: Path, passphrase: str) -> Signer:

@@ -28,8 +28,10 @@ from .errors import (
     SignatureRefused,
 )
 from .keys import signature_valid
+from .note import NoteSigner
 from .registry import GENESIS, KEYS_STREAM, KeyRegistry, genesis_key
 from .store import Store
+from .tree import SignedCheckpoint, Tree
 
 Clock = Callable[[], datetime]
 
@@ -52,6 +54,8 @@ class Receipt:
     version: int
     position: int
     recorded_at: str
+    leaf_index: int
+    checkpoint: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +64,8 @@ class Receipt:
             "version": self.version,
             "position": self.position,
             "recorded_at": self.recorded_at,
+            "leaf_index": self.leaf_index,
+            "checkpoint": self.checkpoint,
         }
 
 
@@ -83,13 +89,31 @@ class BatchError(LedgerError):
 
 class Ledger:
     def __init__(self, store: Store, *, rules: Rules, clock: Clock = system_clock,
-                 origin: str | None = None) -> None:
+                 origin: str | None = None, sealer: NoteSigner | None = None) -> None:
+        """`sealer` holds the ledger key; without it records get leaves but no new checkpoint."""
         self.store = store
+        self.tree = Tree(store)
+        self.sealer = sealer
         self.rules = rules
         self.clock = clock
         self._registry = KeyRegistry()
         self._lock = threading.Lock()
         self._origin = origin
+
+    def create_tables(self) -> None:
+        """The migration step: records (eventsourcing), tracking, Merkle tables, triggers."""
+        self.store.create_tables()
+        with self.store.transaction() as cur:
+            self.tree.create_tables(cur)
+
+    def seal(self) -> SignedCheckpoint | None:
+        """Sign a checkpoint covering every leaf, if the latest one does not (needs the sealer)."""
+        if self.sealer is None:
+            raise NotInitialised("the ledger key is not loaded; checkpoints cannot be signed",
+                                 rule="ledger.no_sealer")
+        with self.store.write() as cur:
+            border = self.tree.border(cur)
+            return self.tree.sign(cur, border, self.sealer, self.origin)
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -136,15 +160,24 @@ class Ledger:
                 positions = self.store.insert(cur, [
                     StoredEvent(originator_id=r.stream, originator_version=r.version,
                                 topic=r.type, state=r.stored_bytes()) for r in records])
+                border = self.tree.append(cur, [(p, r.hash, r.sealed)
+                                                for p, r in zip(positions, records, strict=True)])
+                signed = None
+                if self.sealer is not None:
+                    signed = self.tree.sign(cur, border, self.sealer,
+                                            self._origin or registry.origin or "")
         except IntegrityError as exc:
             # Only reachable if another writer bypassed the lock; report like a stale head.
             first = prepared[0].entry.fields["stream"]
             raise Conflict(f"stream {first} moved on: {exc}", head=self.head(first)) from exc
+        self.tree.committed(border)
         with self._lock:
             if registry.version > self._registry.version:
                 self._registry = registry
-        return [Receipt(r.hash, r.stream, r.version, p, r.recorded_at)
-                for r, p in zip(records, positions, strict=True)]
+        first = border.size - len(records)
+        note = signed.note if signed is not None else None
+        return [Receipt(r.hash, r.stream, r.version, p, r.recorded_at, first + i, note)
+                for i, (r, p) in enumerate(zip(records, positions, strict=True))]
 
     def _decide(self, cur: Any, registry: KeyRegistry, histories: dict[str, list[Record]],
                 item: _Prepared, now: str) -> Record:

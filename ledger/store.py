@@ -52,6 +52,8 @@ class Store(ABC):
     """A backend: the eventsourcing recorder plus the ledger's transaction discipline."""
 
     url: str
+    blob_type = "BLOB"
+    bigint_type = "INTEGER"
     recorder: Any
     tracking: Any
     param: str  # DB-API parameter marker of the backend
@@ -75,6 +77,10 @@ class Store(ABC):
     def qualify(self, table: str) -> str:
         """A side table's name as SQL, in the store's schema."""
         return table
+
+    @abstractmethod
+    def protect(self, cur: Any, table: str) -> None:
+        """Triggers that refuse UPDATE and DELETE (and TRUNCATE where there is one) on `table`."""
 
     @abstractmethod
     def insert(self, cursor: Any, events: Sequence[StoredEvent]) -> list[int]:
@@ -159,12 +165,14 @@ class SQLiteStore(Store):
         self.recorder.create_table()
         self.tracking.create_table()
         with self.write() as cur:
-            for action in ("UPDATE", "DELETE"):
-                cur.execute(
-                    f"CREATE TRIGGER IF NOT EXISTS {RECORDS_TABLE}_no_{action.lower()} "
-                    f"BEFORE {action} ON {RECORDS_TABLE} "
-                    "BEGIN SELECT RAISE(ABORT, 'records are append-only'); END"
-                )
+            self.protect(cur, RECORDS_TABLE)
+
+    def protect(self, cur: Any, table: str) -> None:
+        for action in ("UPDATE", "DELETE"):
+            cur.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table}: records are append-only'); END"
+            )
 
     @contextmanager
     def write(self) -> Iterator[Any]:
@@ -214,6 +222,8 @@ class SQLiteStore(Store):
 
 class PostgresStore(Store):
     param = "%s"
+    blob_type = "bytea"
+    bigint_type = "bigint"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -259,15 +269,18 @@ class PostgresStore(Store):
             cur.execute(
                 f'CREATE OR REPLACE FUNCTION "{self.schema}".refuse_change() RETURNS trigger '
                 "LANGUAGE plpgsql AS $$ BEGIN "
-                "RAISE EXCEPTION 'records are append-only'; END $$"
+                "RAISE EXCEPTION '%: records are append-only', TG_TABLE_NAME; END $$"
             )
-            for action, scope in (("UPDATE", "ROW"), ("DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
-                name = f"{RECORDS_TABLE}_no_{action.lower()}"
-                cur.execute(f"DROP TRIGGER IF EXISTS {name} ON {self._table}")
-                cur.execute(
-                    f"CREATE TRIGGER {name} BEFORE {action} ON {self._table} "
-                    f'FOR EACH {scope} EXECUTE FUNCTION "{self.schema}".refuse_change()'
-                )
+            self.protect(cur, RECORDS_TABLE)
+
+    def protect(self, cur: Any, table: str) -> None:
+        for action, scope in (("UPDATE", "ROW"), ("DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
+            name = f"{table}_no_{action.lower()}"
+            cur.execute(f"DROP TRIGGER IF EXISTS {name} ON {self.qualify(table)}")
+            cur.execute(
+                f"CREATE TRIGGER {name} BEFORE {action} ON {self.qualify(table)} "
+                f'FOR EACH {scope} EXECUTE FUNCTION "{self.schema}".refuse_change()'
+            )
 
     @contextmanager
     def write(self) -> Iterator[Any]:

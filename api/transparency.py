@@ -1,0 +1,80 @@
+"""Transparency routes: the signed checkpoint, records with inclusion proofs, and proofs.
+
+Tree sizes always come from a signed checkpoint: a size no checkpoint names is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import PlainTextResponse
+
+from ledger.canonical import b64encode
+from ledger.entry import Record
+from ledger.errors import NotFound
+from ledger.tree import SignedCheckpoint
+
+from .deps import ServicesDep, current_user
+
+router = APIRouter(prefix="/v1", tags=["transparency"])
+
+
+def _latest(services: ServicesDep) -> SignedCheckpoint:
+    checkpoint = services.ledger.tree.latest_checkpoint()
+    if checkpoint is None:
+        raise NotFound("no checkpoint has been signed yet", rule="checkpoint.none")
+    return checkpoint
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {}},
+                             "description": "C2SP signed note: origin, size, base64 root, signature"}})
+def checkpoint(services: ServicesDep) -> PlainTextResponse:
+    return PlainTextResponse(_latest(services).note, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/records/{record_hash}", dependencies=[Depends(current_user)])
+def record(record_hash: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
+           services: ServicesDep) -> dict[str, Any]:
+    """One record by its hash, with its inclusion proof against the latest checkpoint."""
+    leaf = services.ledger.tree.leaf_by_hash(record_hash)
+    rows = services.store.log_rows(leaf.position, 1)
+    if not rows or rows[0].position != leaf.position:
+        raise NotFound(f"record {record_hash} has a leaf but no stored record", rule="record.missing")
+    rec = Record.from_stored(rows[0].state, rows[0].position)
+    latest = _latest(services)
+    body: dict[str, Any] = {"record": record_view(rec, leaf.leaf_index), "checkpoint": latest.note}
+    if leaf.leaf_index < latest.size:
+        body["inclusion"] = {
+            "leaf_index": leaf.leaf_index, "tree_size": latest.size,
+            "proof": [b64encode(h) for h in
+                      services.ledger.tree.inclusion_proof(leaf.leaf_index, latest.size)]}
+    return body
+
+
+@router.get("/proofs/inclusion")
+def inclusion(services: ServicesDep, leaf_index: Annotated[int, Query(ge=0)],
+              tree_size: Annotated[int | None, Query(ge=1, description="a signed checkpoint's size; "
+                                                     "default the latest")] = None) -> dict[str, Any]:
+    size = tree_size if tree_size is not None else _latest(services).size
+    proof = services.ledger.tree.inclusion_proof(leaf_index, size)
+    return {"leaf_index": leaf_index, "tree_size": size, "proof": [b64encode(h) for h in proof]}
+
+
+@router.get("/proofs/consistency")
+def consistency(services: ServicesDep, first: Annotated[int, Query(ge=1)],
+                second: Annotated[int | None, Query(ge=1, description="default: the latest size")]
+                = None) -> dict[str, Any]:
+    size = second if second is not None else _latest(services).size
+    proof = services.ledger.tree.consistency_proof(first, size)
+    return {"first": first, "second": size, "proof": [b64encode(h) for h in proof]}
+
+
+def record_view(rec: Record, leaf_index: int) -> dict[str, Any]:
+    return {
+        "leaf_index": leaf_index, "position": rec.position, "record_hash": rec.hash,
+        "stream": rec.stream, "version": rec.version, "type": rec.type,
+        "recorded_at": rec.recorded_at, "sealed": rec.sealed.decode("utf-8"),
+        "payload": rec.payload_text, "salt": None if rec.salt is None else b64encode(rec.salt),
+    }

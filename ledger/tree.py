@@ -1,0 +1,212 @@
+"""The Merkle log in the store: dense leaf indexes, perfect-subtree hashes, signed checkpoints.
+
+Leaves are appended inside the append transaction, under the store's write lock, so leaf order is
+the log's commit order and no record exists without its leaf. Every perfect subtree hash is kept
+(`merkle_nodes`), so any inclusion or consistency proof needs O(log n) stored hashes, fetched in
+one query. The right border (a compact range) is cached between appends and re-read whenever the
+tree grew elsewhere (another worker, another process).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import merkle
+from .errors import LedgerError, NotFound
+from .note import Checkpoint, NoteSigner, sign_note
+from .store import Store
+
+LEAVES, NODES, CHECKPOINTS = "merkle_leaves", "merkle_nodes", "checkpoints"
+
+
+class ProofError(LedgerError):
+    rule = "proof.invalid_request"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    leaf_index: int
+    position: int
+    record_hash: str
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    size: int
+    root: bytes
+    note: str
+
+
+class Tree:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._leaves = store.qualify(LEAVES)
+        self._nodes = store.qualify(NODES)
+        self._checkpoints = store.qualify(CHECKPOINTS)
+        self._border = merkle.CompactRange()
+        self._lock = threading.Lock()
+
+    def create_tables(self, cur: Any) -> None:
+        blob, big = self.store.blob_type, self.store.bigint_type
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {self._leaves} (leaf_index {big} PRIMARY KEY, "
+                    f"position {big} NOT NULL UNIQUE, record_hash TEXT NOT NULL UNIQUE)")
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {self._nodes} (level INTEGER NOT NULL, "
+                    f"idx {big} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx))")
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {self._checkpoints} (size {big} PRIMARY KEY, "
+                    f"root {blob} NOT NULL, note TEXT NOT NULL)")
+        for table in (LEAVES, NODES, CHECKPOINTS):
+            self.store.protect(cur, table)
+
+    # -- appending (inside the store's write transaction) ---------------------------------
+    def append(self, cur: Any, leaves: Sequence[tuple[int, str, bytes]]) -> merkle.CompactRange:
+        """Add (position, record hash, sealed bytes) leaves; returns the grown border.
+
+        The caller hands the border back to `committed()` once its transaction commits, so a
+        rolled-back append never leaves a border that the store does not hold.
+        """
+        with self._lock:
+            border = self._current_border(cur)
+        grown = merkle.CompactRange(border.size, border.hashes)
+        nodes: list[tuple[int, int, bytes]] = []
+        rows = []
+        for position, record_hash, sealed in leaves:
+            rows.append((grown.size, position, record_hash))
+            grown.append(merkle.leaf_hash(sealed), lambda lv, ix, h: nodes.append((lv, ix, h)))
+        p = self.store.param
+        cur.executemany(f"INSERT INTO {self._leaves} (leaf_index, position, record_hash) "
+                        f"VALUES ({p}, {p}, {p})", rows)
+        cur.executemany(f"INSERT INTO {self._nodes} (level, idx, hash) VALUES ({p}, {p}, {p})", nodes)
+        return grown
+
+    def committed(self, border: merkle.CompactRange) -> None:
+        """The transaction that grew `border` committed: cache it for the next append."""
+        with self._lock:
+            if border.size > self._border.size:
+                self._border = border
+
+    def sign(self, cur: Any, border: merkle.CompactRange, signer: NoteSigner,
+             origin: str) -> SignedCheckpoint | None:
+        """Sign and store a checkpoint for `border` (the tree in this transaction) if none covers it."""
+        if border.size == 0:
+            return None
+        latest = self._latest(cur)
+        if latest is not None and latest.size >= border.size:
+            return latest
+        root = border.root()
+        note = sign_note(Checkpoint(origin, border.size, root).body(), [signer]).decode("utf-8")
+        p = self.store.param
+        cur.execute(f"INSERT INTO {self._checkpoints} (size, root, note) VALUES ({p}, {p}, {p})",
+                    (border.size, root, note))
+        return SignedCheckpoint(border.size, root, note)
+
+    def border(self, cur: Any) -> merkle.CompactRange:
+        with self._lock:
+            return self._current_border(cur)
+
+    def _current_border(self, cur: Any) -> merkle.CompactRange:
+        size = self._size(cur)
+        if size != self._border.size:
+            ids = merkle.subtree_nodes(0, size) if size else []
+            hashes = self._fetch(cur, ids)
+            self._border = merkle.CompactRange(size, [hashes[i] for i in ids])
+        return self._border
+
+    # -- reading --------------------------------------------------------------------------
+    def size(self) -> int:
+        with self.store.read() as cur:
+            return self._size(cur)
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        with self.store.read() as cur:
+            return self._latest(cur)
+
+    def checkpoint(self, size: int) -> SignedCheckpoint:
+        with self.store.read() as cur:
+            cur.execute(f"SELECT size, root, note FROM {self._checkpoints} WHERE size = "
+                        f"{self.store.param}", (size,))
+            row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"no signed checkpoint has tree size {size}", rule="checkpoint.unknown_size",
+                           field="tree_size")
+        return SignedCheckpoint(int(row["size"]), bytes(row["root"]), row["note"])
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        with self.store.read() as cur:
+            cur.execute(f"SELECT size, root, note FROM {self._checkpoints} ORDER BY size")
+            return [SignedCheckpoint(int(r["size"]), bytes(r["root"]), r["note"]) for r in cur.fetchall()]
+
+    def leaf_by_hash(self, record_hash: str) -> Leaf:
+        return self._leaf("record_hash", record_hash)
+
+    def leaf_by_index(self, leaf_index: int) -> Leaf:
+        return self._leaf("leaf_index", leaf_index)
+
+    def leaves(self, start: int = 0, limit: int = 1000) -> list[Leaf]:
+        p = self.store.param
+        with self.store.read() as cur:
+            cur.execute(f"SELECT leaf_index, position, record_hash FROM {self._leaves} "
+                        f"WHERE leaf_index >= {p} ORDER BY leaf_index LIMIT {p}", (start, limit))
+            return [Leaf(int(r["leaf_index"]), int(r["position"]), r["record_hash"])
+                    for r in cur.fetchall()]
+
+    def inclusion_proof(self, leaf_index: int, tree_size: int) -> list[bytes]:
+        """Proof for a leaf in a tree whose size a signed checkpoint names."""
+        self.checkpoint(tree_size)
+        try:
+            ranges = merkle.subtree_ranges_for_inclusion(leaf_index, tree_size)
+        except merkle.MerkleError as exc:
+            raise ProofError(str(exc), field="leaf_index") from exc
+        return self._assemble(ranges)
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """Proof that the checkpointed tree of size `first` is a prefix of that of size `second`."""
+        self.checkpoint(first)
+        self.checkpoint(second)
+        try:
+            ranges = merkle.subtree_ranges_for_consistency(first, second)
+        except merkle.MerkleError as exc:
+            raise ProofError(str(exc), field="first") from exc
+        return self._assemble(ranges)
+
+    def _assemble(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        ids = [node for a, b in ranges for node in merkle.subtree_nodes(a, b)]
+        with self.store.read() as cur:
+            hashes = self._fetch(cur, ids)
+        return merkle.assemble_proof(ranges, lambda level, idx: hashes[(level, idx)])
+
+    def _fetch(self, cur: Any, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        if not ids:
+            return {}
+        p = self.store.param
+        wanted = sorted(set(ids))
+        where = " OR ".join(f"(level = {p} AND idx = {p})" for _ in wanted)
+        cur.execute(f"SELECT level, idx, hash FROM {self._nodes} WHERE {where}",
+                    [x for node in wanted for x in node])
+        found = {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in cur.fetchall()}
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise LedgerError(f"Merkle nodes missing from the store: {missing[:3]}", rule="tree.missing")
+        return found
+
+    def _leaf(self, column: str, value: object) -> Leaf:
+        with self.store.read() as cur:
+            cur.execute(f"SELECT leaf_index, position, record_hash FROM {self._leaves} "
+                        f"WHERE {column} = {self.store.param}", (value,))
+            r = cur.fetchone()
+        if r is None:
+            raise NotFound(f"no record with {column} {value}", field=column)
+        return Leaf(int(r["leaf_index"]), int(r["position"]), r["record_hash"])
+
+    def _size(self, cur: Any) -> int:
+        cur.execute(f"SELECT MAX(leaf_index) AS m FROM {self._leaves}")
+        row = cur.fetchone()
+        top = row["m"] if row is not None else None
+        return 0 if top is None else int(top) + 1
+
+    def _latest(self, cur: Any) -> SignedCheckpoint | None:
+        cur.execute(f"SELECT size, root, note FROM {self._checkpoints} ORDER BY size DESC LIMIT 1")
+        r = cur.fetchone()
+        return None if r is None else SignedCheckpoint(int(r["size"]), bytes(r["root"]), r["note"])
