@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -10,12 +9,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from ledger.errors import LedgerError
 from ledger.keys import generate, key_id, public_b64, read_public_key, save_private_key, write_public_key
-from ledger.verify import verify_rows
 
 from .bootstrap import (
     DEFAULT_ORIGIN,
@@ -161,39 +157,6 @@ def users_revoke(key: Annotated[str, typer.Argument(help="Key id to revoke.")],
 
 
 @app.command()
-def verify(db: DbOpt = None,
-           root: Annotated[str | None, typer.Option(help="The root key fingerprint you trust.")]
-           = None,
-           as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-           ) -> None:
-    """Replay the whole log and check every record; exit 0 only when everything holds."""
-    services = open_services(db)
-    try:
-        total = services.store.max_position()
-        with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err, transient=True,
-                      disable=as_json or not err.is_terminal) as bar:
-            task = bar.add_task("verify", total=total)
-            report = verify_rows(services.store.iter_log(), root=root,
-                                 progress=lambda n: bar.advance(task, n))
-    except LedgerError as exc:
-        fail(exc.message)
-    finally:
-        services.close()
-    if as_json:
-        print(json.dumps(report.as_dict(), indent=2))
-    elif report.ok:
-        out.print(f"[green]OK[/green] {report.records} records in {report.streams} streams verified")
-    else:
-        table = Table("position", "stream", "version", "check", "detail", title="Verification failed")
-        for f in report.findings:
-            table.add_row(str(f.position or ""), f.stream or "", str(f.version or ""), f.check,
-                          f.detail)
-        out.print(table)
-    raise typer.Exit(0 if report.ok else 1)
-
-
-@app.command()
 def serve(db: DbOpt = None, home: HomeOpt = None,
           demo: Annotated[bool, typer.Option(help="Initialise if needed and add demo data.")] = False,
           host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -224,3 +187,7 @@ def main() -> None:
     except LedgerError as exc:  # anything a command did not translate itself
         err.print(f"[red]error:[/red] {exc.message}", highlight=False)
         sys.exit(1)
+
+
+# Registers verify, export and verify-bundle on `app` (they import what is defined above).
+from . import cli_audit  # noqa: E402, F401

@@ -89,12 +89,14 @@ class Finding:
     position: int | None = None
     stream: str | None = None
     version: int | None = None
+    leaf_index: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "check": self.check,
             "detail": self.detail,
+            "leaf_index": self.leaf_index,
             "position": self.position,
             "stream": self.stream,
             "version": self.version,

@@ -10,7 +10,7 @@ tree grew elsewhere (another worker, another process).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,3 +210,14 @@ class Tree:
         cur.execute(f"SELECT size, root, note FROM {self._checkpoints} ORDER BY size DESC LIMIT 1")
         r = cur.fetchone()
         return None if r is None else SignedCheckpoint(int(r["size"]), bytes(r["root"]), r["note"])
+
+
+def iter_leaves(tree: Tree, page: int = 5000) -> Iterator[Leaf]:
+    """Every stored leaf in index order, a page at a time."""
+    start = 0
+    while True:
+        batch = tree.leaves(start, page)
+        yield from batch
+        if len(batch) < page:
+            return
+        start = batch[-1].leaf_index + 1

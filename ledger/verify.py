@@ -6,30 +6,46 @@ The checks, in the order each record meets them (the names are stable; they appe
   (2) `record.position`   the row's stream, version and type are the entry's own
   (3) `entry.ledger`      the entry names this ledger's origin
   (4) `chain.version`     versions in a stream are 1, 2, 3, … with no gap or repeat
-  (5) `chain.prev`        each entry's `prev` is the hash of the record before it
+  (5) `chain.prev`        each entry's `prev` is the hash of the record before it; when the
+                          successor's signature holds, the record before is `record.altered`
   (6) `time.order`        `recorded_at` never decreases within a stream
   (7) `payload.digest`    SHA-256(salt ‖ payload) equals the signed `payload_digest`
   (8) `signature`         the key was registered to that author, role and site, was not revoked
                           at `recorded_at`, and the Ed25519 signature verifies over the entry bytes
   (9) `root.fingerprint`  the genesis record is signed by the root key the verifier was given
+ (10) `tree.leaf`         the store's leaf index maps to this record (where the store keeps one)
+Then, over the recomputed RFC 9162 tree:
+ (11) `checkpoint.*`      every checkpoint is signed by the ledger key of genesis, names this
+                          origin, and its root is the recomputed root at its size; a size beyond
+                          the log means records were removed from its end. Roots that all match
+                          one recomputed tree are consistent with each other by construction.
+ (12) `saved.*`           a checkpoint saved earlier (by a regulator or witness) is extended:
+                          the log is not shorter (`saved.rolled_back`) and agrees (`saved.forked`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from . import merkle
 from .entry import ZERO_HASH, Record, payload_digest
 from .errors import Finding, LedgerError
 from .keys import key_id, signature_valid
-from .registry import GENESIS, KEYS_STREAM, KeyRegistry, genesis_key
+from .note import Checkpoint, NoteError, NoteVerifier, open_checkpoint
+from .registry import GENESIS, KEYS_STREAM, LEDGER_AUTHOR, KeyRegistry, genesis_key
 from .store import Row
+from .tree import Leaf
 
 
 @dataclass
 class Report:
     records: int = 0
     streams: int = 0
+    tree_size: int = 0
+    root: str = ""
+    checkpoints: int = 0
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -38,6 +54,7 @@ class Report:
 
     def as_dict(self) -> dict[str, object]:
         return {"ok": self.ok, "records": self.records, "streams": self.streams,
+                "tree_size": self.tree_size, "root": self.root, "checkpoints": self.checkpoints,
                 "findings": [f.as_dict() for f in self.findings]}
 
 
@@ -47,68 +64,110 @@ class _Tip:
     record_hash: str = ZERO_HASH
     recorded_at: str = ""
     position: int | None = None
+    leaf_index: int | None = None
 
 
-def verify_rows(rows: Iterable[Row], *, origin: str | None = None, root: str | None = None,
-                progress: Callable[[int], None] | None = None) -> Report:
-    """Check every row; collect every failure with where it is and which check failed."""
+@dataclass
+class _Noted:
+    note: str
+    body: Checkpoint | None
+    what: str  # "checkpoint" or "saved"
+
+
+def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: Sequence[str] = (),
+               leaves: Iterable[Leaf] | None = None, origin: str | None = None,
+               root: str | None = None, progress: Callable[[int], None] | None = None) -> Report:
+    """Check every row, then every checkpoint against the recomputed tree; collect all failures."""
     report = Report()
     registry = KeyRegistry()
     tips: dict[str, _Tip] = {}
+    tree = merkle.CompactRange()
+    noted = [_parse(n, "checkpoint", report) for n in checkpoints] + \
+            [_parse(n, "saved", report) for n in saved]
+    by_size: dict[int, list[_Noted]] = {}
+    for n in noted:
+        if n.body is not None:
+            by_size.setdefault(n.body.size, []).append(n)
+    stored: Iterator[Leaf] | None = iter(leaves) if leaves is not None else None
     for row in rows:
+        index = tree.size
         report.records += 1
         if progress is not None:
             progress(1)
-        here = {"position": row.position, "stream": row.stream, "version": row.version}
+        here = {"position": row.position, "stream": row.stream, "version": row.version,
+                "leaf_index": index}
 
-        def fail(check: str, detail: str, _here: dict[str, object] = here) -> None:
-            report.findings.append(Finding(check, detail, **_here))  # type: ignore[arg-type]
+        def fail(check: str, detail: str, _here: dict[str, Any] = here) -> None:
+            report.findings.append(Finding(check, detail, **_here))
 
-        # (1)
         try:
-            record = Record.from_stored(row.state, row.position)
+            record = Record.from_stored(row.state, row.position)  # (1)
         except LedgerError as exc:
             fail("record.parse", exc.message)
+            tree.append(merkle.leaf_hash(row.state))  # keep leaf numbering for what follows
             continue
-        e = record.entry.fields
-        # (2)
-        if (row.stream, row.version, row.topic) != (e["stream"], e["version"], e["type"]):
-            fail("record.position", f"row says {row.stream} v{row.version} {row.topic}, entry says "
-                                    f"{e['stream']} v{e['version']} {e['type']}")
-        # (3)
-        expected_origin = origin or registry.origin
-        if expected_origin is not None and e["ledger"] != expected_origin:
-            fail("entry.ledger", f"entry names ledger {e['ledger']}, expected {expected_origin}")
-        tip = tips.setdefault(e["stream"], _Tip())
-        # (4)
-        if e["version"] != tip.version + 1:
-            fail("chain.version", f"version {e['version']} follows version {tip.version}")
-        # (5)
-        chain_broken = e["prev"] != tip.record_hash
-        if chain_broken:
-            fail("chain.prev", f"prev {e['prev'][:16]}… but the record before hashes to "
-                               f"{tip.record_hash[:16]}…")
-        # (6)
-        if record.recorded_at < tip.recorded_at:
-            fail("time.order", f"recorded_at {record.recorded_at} is before {tip.recorded_at}")
-        # (7)
-        if record.payload_text is None or record.salt is None:
-            fail("payload.digest", "payload or salt missing")
-        elif payload_digest(record.salt, record.payload_text.encode("utf-8")) != e["payload_digest"]:
-            fail("payload.digest", "SHA-256(salt ‖ payload) differs from the signed payload_digest")
-        # (8), (9)
-        signed = _check_signature(record, registry, root, fail)
-        if chain_broken and signed and tip.version == e["version"] - 1 and tip.version > 0:
-            # This record's prev is signed, so it is the record before that changed.
-            report.findings.append(Finding(
-                "record.altered", f"hashes to {tip.record_hash[:16]}…, but version {e['version']} "
-                f"was signed after {e['prev'][:16]}…", position=tip.position, stream=e["stream"],
-                version=tip.version))
-        tips[e["stream"]] = _Tip(e["version"], record.hash, record.recorded_at, row.position)
-    report.streams = len(tips)
+        _check_record(record, row, registry, tips, origin, root, fail, report, index)
+        tree.append(merkle.leaf_hash(record.sealed))
+        if stored is not None:  # (10)
+            leaf = next(stored, None)
+            if leaf is None:
+                fail("tree.leaf", "the record has no leaf in the Merkle log")
+            elif (leaf.leaf_index, leaf.position, leaf.record_hash) != (index, row.position, record.hash):
+                fail("tree.leaf", f"leaf {leaf.leaf_index} maps to position {leaf.position}, "
+                                  f"hash {leaf.record_hash[:16]}…")
+        for n in by_size.get(tree.size, []):  # (11), (12): roots at this size
+            if n.body is not None and n.body.root != tree.root():
+                check = "saved.forked" if n.what == "saved" else "checkpoint.root"
+                report.findings.append(Finding(
+                    check, f"checkpoint for size {tree.size} has root {n.body.root.hex()[:16]}…, "
+                    f"the records give {tree.root().hex()[:16]}…", leaf_index=tree.size - 1))
+    if stored is not None:
+        for leaf in stored:
+            report.findings.append(Finding("tree.leaf", "a leaf whose record is missing from the log",
+                                           position=leaf.position, leaf_index=leaf.leaf_index))
+    _check_checkpoints(noted, registry, origin, tree.size, report)
+    report.streams, report.tree_size, report.root = len(tips), tree.size, tree.root().hex()
+    report.checkpoints = sum(1 for n in noted if n.what == "checkpoint")
     if report.records == 0:
         report.findings.append(Finding("log.empty", "the log holds no records"))
     return report
+
+
+def verify_rows(rows: Iterable[Row], **kw: Any) -> Report:
+    """Records only (no checkpoints): the checks (1)–(9)."""
+    return verify_log(rows, **kw)
+
+
+def _check_record(record: Record, row: Row, registry: KeyRegistry, tips: dict[str, _Tip],
+                  origin: str | None, root: str | None, fail: Callable[[str, str], None],
+                  report: Report, index: int) -> None:
+    e = record.entry.fields
+    if (row.stream, row.version, row.topic) != (e["stream"], e["version"], e["type"]):  # (2)
+        fail("record.position", f"row says {row.stream} v{row.version} {row.topic}, entry says "
+                                f"{e['stream']} v{e['version']} {e['type']}")
+    expected_origin = origin or registry.origin  # (3)
+    if expected_origin is not None and e["ledger"] != expected_origin:
+        fail("entry.ledger", f"entry names ledger {e['ledger']}, expected {expected_origin}")
+    tip = tips.setdefault(e["stream"], _Tip())
+    if e["version"] != tip.version + 1:  # (4)
+        fail("chain.version", f"version {e['version']} follows version {tip.version}")
+    chain_broken = e["prev"] != tip.record_hash  # (5)
+    if chain_broken:
+        fail("chain.prev", f"prev {e['prev'][:16]}… but the record before hashes to "
+                           f"{tip.record_hash[:16]}…")
+    if record.recorded_at < tip.recorded_at:  # (6)
+        fail("time.order", f"recorded_at {record.recorded_at} is before {tip.recorded_at}")
+    if record.payload_text is None or record.salt is None:  # (7)
+        fail("payload.digest", "payload or salt missing")
+    elif payload_digest(record.salt, record.payload_text.encode("utf-8")) != e["payload_digest"]:
+        fail("payload.digest", "SHA-256(salt ‖ payload) differs from the signed payload_digest")
+    signed = _check_signature(record, registry, root, fail)  # (8), (9)
+    if chain_broken and signed and tip.version == e["version"] - 1 and tip.version > 0:
+        report.findings.append(Finding(
+            "record.altered", f"hashes to {tip.record_hash[:16]}…, but version {e['version']} "
+            f"was signed after {e['prev'][:16]}…", position=tip.position, stream=e["stream"],
+            version=tip.version, leaf_index=tip.leaf_index))
+    tips[e["stream"]] = _Tip(e["version"], record.hash, record.recorded_at, row.position, index)
 
 
 def _check_signature(record: Record, registry: KeyRegistry, root: str | None,
@@ -141,3 +200,40 @@ def _check_signature(record: Record, registry: KeyRegistry, root: str | None,
         fail("signature", f"{exc.rule}: {exc.message}")
         return False
     return True
+
+
+def _parse(note: str, what: str, report: Report) -> _Noted:
+    try:
+        text = note.encode("utf-8")
+        body = Checkpoint.parse_body(text[: text.rfind(b"\n\n") + 1])
+    except (NoteError, UnicodeError) as exc:
+        report.findings.append(Finding(f"{what}.parse", f"checkpoint does not parse: {exc}"))
+        return _Noted(note, None, what)
+    return _Noted(note, body, what)
+
+
+def _check_checkpoints(noted: list[_Noted], registry: KeyRegistry, origin: str | None, size: int,
+                       report: Report) -> None:
+    ledger_keys = [k.public_key for k in registry.keys.values() if k.author == LEDGER_AUTHOR]
+    expected = origin or registry.origin
+    for n in noted:
+        if n.body is None:
+            continue
+        at = n.body.size
+        if expected is None or not ledger_keys:
+            report.findings.append(Finding(f"{n.what}.signature", "no genesis: no ledger key to "
+                                           "check checkpoints with", leaf_index=at - 1))
+            continue
+        try:
+            open_checkpoint(n.note.encode("utf-8"), [NoteVerifier(expected, k) for k in ledger_keys])
+        except NoteError as exc:
+            report.findings.append(Finding(f"{n.what}.signature", f"checkpoint for size {at}: {exc}",
+                                           leaf_index=at - 1))
+        if n.body.origin != expected:
+            report.findings.append(Finding(f"{n.what}.origin", f"checkpoint names origin "
+                                           f"{n.body.origin}, not {expected}", leaf_index=at - 1))
+        if at > size:
+            check = "saved.rolled_back" if n.what == "saved" else "checkpoint.size"
+            report.findings.append(Finding(check, f"a checkpoint covers {at} records but the log "
+                                           f"holds {size}: records {size}…{at - 1} are gone",
+                                           leaf_index=size))

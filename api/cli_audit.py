@@ -1,0 +1,132 @@
+"""Audit commands: verify, export bundle, verify-bundle, import."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ledger.bundle import BundleReader, write_bundle
+from ledger.errors import LedgerError
+from ledger.tree import iter_leaves
+from ledger.verify import Report, verify_log
+
+from .cli import DbOpt, app, err, fail, open_services, out
+
+RootOpt = Annotated[str | None, typer.Option("--root", help="The trial root key fingerprint you trust.")]
+SavedOpt = Annotated[list[Path] | None, typer.Option(
+    "--checkpoint", help="A checkpoint saved earlier; the log must extend it (repeatable).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+export_app = typer.Typer(help="Exports for regulators and archives.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@contextmanager
+def progress_bar(label: str, total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=quiet or not err.is_terminal) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _saved(paths: list[Path] | None) -> list[str]:
+    notes = []
+    for path in paths or []:
+        try:
+            notes.append(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read checkpoint {path}: {exc}")
+    return notes
+
+
+def _print(report: Report, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    elif report.ok:
+        out.print(f"[green]OK[/green] {report.records} records in {report.streams} streams; tree "
+                  f"size {report.tree_size}, root {report.root[:16]}…; {report.checkpoints} "
+                  "checkpoints verified")
+    else:
+        table = Table(title="Verification failed")
+        for name in ("leaf", "position", "stream", "version", "check"):
+            table.add_column(name, no_wrap=True)
+        table.add_column("detail", ratio=1)
+        for f in report.findings:
+            table.add_row(*("" if v is None else str(v) for v in
+                            (f.leaf_index, f.position, f.stream, f.version)), f.check, f.detail)
+        out.print(table)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def verify(db: DbOpt = None, root: RootOpt = None, checkpoint: SavedOpt = None,
+           as_json: JsonOpt = False) -> None:
+    """Replay the whole log and the Merkle tree; check every record and checkpoint.
+
+    Exit 0 only when everything holds; otherwise each failure is named with its leaf index,
+    stream, version and the check that failed."""
+    saved = _saved(checkpoint)
+    services = open_services(db)
+    try:
+        tree = services.ledger.tree
+        with progress_bar("verifying", services.store.max_position(), as_json) as advance:
+            report = verify_log(services.store.iter_log(), checkpoints=[c.note for c in tree.checkpoints()],
+                                saved=saved, leaves=iter_leaves(tree), root=root, progress=advance)
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    _print(report, as_json)
+
+
+@export_app.command("bundle")
+def export_bundle(out_file: Annotated[Path, typer.Argument(help="File to write.")],
+                  db: DbOpt = None) -> None:
+    """Write the audit bundle: every record in leaf order, the signed checkpoints, the registry."""
+    services = open_services(db)
+    try:
+        tree = services.ledger.tree
+        size = tree.size()
+        checkpoints = [c.note for c in tree.checkpoints() if c.size <= size]
+        tmp = out_file.with_name(out_file.name + ".part")
+        with tmp.open("w", encoding="utf-8", newline="\n") as handle, \
+                progress_bar("exporting", size, False) as advance:
+            write_bundle(handle, origin=services.ledger.origin,
+                         exported_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                         rows=islice(services.store.iter_log(), size), records=size,
+                         checkpoints=checkpoints, progress=advance)
+        tmp.replace(out_file)
+    except OSError as exc:
+        fail(f"cannot write {out_file}: {exc.strerror}")
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    out.print(f"Wrote {out_file}: {size} records, {len(checkpoints)} checkpoints")
+
+
+@app.command("verify-bundle")
+def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")],
+                  root: Annotated[str, typer.Option("--root", help="The trial root key fingerprint.")],
+                  checkpoint: SavedOpt = None, as_json: JsonOpt = False) -> None:
+    """Check a bundle with no server and no database, trusting only the root fingerprint."""
+    saved = _saved(checkpoint)
+    try:
+        reader = BundleReader(path)
+        try:
+            with progress_bar("verifying", reader.header.records, as_json) as advance:
+                report = verify_log(reader.rows(), checkpoints=reader.checkpoints, saved=saved,
+                                    origin=reader.header.origin, root=root, progress=advance)
+        finally:
+            reader.close()
+    except LedgerError as exc:
+        fail(exc.message)
+    _print(report, as_json)
