@@ -89,6 +89,8 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
         if n.body is not None:
             by_size.setdefault(n.body.size, []).append(n)
     stored: Iterator[Leaf] | None = iter(leaves) if leaves is not None else None
+    window: list[Finding] = []  # leaves since the last checkpoint whose root matched
+    mismatched: set[str] = set()
     for row in rows:
         index = tree.size
         report.records += 1
@@ -115,12 +117,26 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
             elif (leaf.leaf_index, leaf.position, leaf.record_hash) != (index, row.position, record.hash):
                 fail("tree.leaf", f"leaf {leaf.leaf_index} maps to position {leaf.position}, "
                                   f"hash {leaf.record_hash[:16]}…")
+        window.append(Finding("", "", row.position, row.stream, row.version, index))
         for n in by_size.get(tree.size, []):  # (11), (12): roots at this size
-            if n.body is not None and n.body.root != tree.root():
-                check = "saved.forked" if n.what == "saved" else "checkpoint.root"
-                report.findings.append(Finding(
-                    check, f"checkpoint for size {tree.size} has root {n.body.root.hex()[:16]}…, "
-                    f"the records give {tree.root().hex()[:16]}…", leaf_index=tree.size - 1))
+            if n.body is None:
+                continue
+            if n.body.root == tree.root():
+                window.clear()
+                continue
+            check = "saved.forked" if n.what == "saved" else "checkpoint.root"
+            if check in mismatched:
+                continue  # later checkpoints inherit the first difference; report it once
+            mismatched.add(check)
+            # The difference lies in the leaves since the last checkpoint that matched.
+            first = window[0]
+            exact = len(window) == 1
+            report.findings.append(Finding(
+                check, f"checkpoint for size {tree.size} has root {n.body.root.hex()[:16]}…, the "
+                f"records give {tree.root().hex()[:16]}…: a record among leaves "
+                f"{first.leaf_index}…{tree.size - 1} differs from what was checkpointed",
+                position=first.position, stream=first.stream if exact else None,
+                version=first.version if exact else None, leaf_index=first.leaf_index))
     if stored is not None:
         for leaf in stored:
             report.findings.append(Finding("tree.leaf", "a leaf whose record is missing from the log",
