@@ -19,6 +19,7 @@ from ledger.errors import (
     SignatureRefused,
 )
 from ledger.ledger import BatchError
+from ledger.tree import ProofError
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -27,6 +28,7 @@ _STATUS: list[tuple[type[LedgerError], int, str]] = [
     (NotFound, 404, "Not found"),
     (NotInitialised, 503, "Ledger not initialised"),
     (MalformedEntry, 422, "Malformed entry"),
+    (ProofError, 422, "Invalid proof request"),
     (SignatureRefused, 422, "Signature refused"),
     (RuleViolation, 422, "Rule violated"),
 ]
