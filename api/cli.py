@@ -20,6 +20,7 @@ from .bootstrap import (
     database_url,
     home_dir,
     initialise,
+    load_sealer,
     register_user,
     revoke_key,
     root_signer,
@@ -165,7 +166,7 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
     import uvicorn
 
     from .app import create_app
-    from .demo import run_demo
+    from .demo import DEMO_PASSPHRASE, run_demo
 
     services = open_services(db, initialised=False)
     try:
@@ -175,6 +176,14 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
                 out.print(line)
         elif not services.store.is_initialised():
             fail(f"{database_url(db)} holds no ledger: run `trial-ledger init` (or serve --demo)")
+        if services.ledger.sealer is None:
+            default = DEMO_PASSPHRASE if demo else None
+            secret = os.environ.get("TRIAL_LEDGER_LEDGER_PASSPHRASE") or default or passphrase(
+                "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger key passphrase")
+            load_sealer(services, home_dir(home), secret)
+        signed = services.ledger.seal()  # cover anything appended while no server ran
+        if signed is not None:
+            out.print(f"Checkpoint: tree size {signed.size}")
     except LedgerError as exc:
         fail(exc.message)
     out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs)")

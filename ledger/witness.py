@@ -221,7 +221,7 @@ def _split_line(line: bytes) -> tuple[str, bytes]:
 
 
 def _split_note(note: bytes) -> tuple[bytes, list[bytes]]:
-    """Text and signature lines of a note that ``open_note`` accepted (so the layout is known good)."""
+    """Text and signature lines of a note ``open_note`` accepted, or that was stored after it did."""
     split = note.rfind(b"\n\n")
     return note[: split + 1], note[split + 2 : -1].split(b"\n")
 
@@ -278,7 +278,7 @@ def _state_file_name(origin: str) -> str:
     path separator and no leading dot, so no origin can name a path outside the folder.
     """
     readable = _UNSAFE_IN_FILE_NAME.sub("_", origin).lstrip(".")[:64]
-    digest = hashlib.sha256(origin.encode()).hexdigest()[:32]
+    digest = hashlib.sha256(origin.encode(errors="surrogatepass")).hexdigest()[:32]
     return f"{readable}-{digest}.checkpoint" if readable else f"{digest}.checkpoint"
 
 
