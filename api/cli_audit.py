@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ledger.bundle import BundleReader, write_bundle
 from ledger.errors import LedgerError
+from ledger.restore import restore
 from ledger.tree import iter_leaves
 from ledger.verify import Report, verify_log
 
@@ -130,3 +131,26 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
     except LedgerError as exc:
         fail(exc.message)
     _print(report, as_json)
+
+
+@app.command("import")
+def import_bundle(path: Annotated[Path, typer.Argument(help="The bundle file to restore.")],
+                  root: Annotated[str, typer.Option("--root", help="The trial root key fingerprint.")],
+                  db: DbOpt = None) -> None:
+    """Restore a bundle into a clean database: records, leaf indexes, checkpoints, views."""
+    from .bootstrap import create_tables
+
+    services = open_services(db, initialised=False)
+    try:
+        if services.store.is_initialised():
+            fail(f"{services.store.url} holds a ledger already; restore into a clean database")
+        create_tables(services)
+        with progress_bar("restoring", 0, False) as advance:
+            report = restore(services.ledger, path, root=root, progress=advance)
+        services.participants.catch_up()
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    out.print(f"Restored {report.records} records (tree size {report.tree_size}, "
+              f"{report.checkpoints} checkpoints) into {services.store.url}")

@@ -87,6 +87,10 @@ class Store(ABC):
         """Insert inside `write()`; returns the notification positions."""
 
     @abstractmethod
+    def insert_at(self, cursor: Any, rows: Sequence[Row]) -> None:
+        """Insert rows at the log positions they carry (restoring an archive into an empty store)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def is_initialised(self) -> bool:
@@ -216,6 +220,11 @@ class SQLiteStore(Store):
             raise IntegrityError(exc) from exc
         return positions
 
+    def insert_at(self, cursor: Any, rows: Sequence[Row]) -> None:
+        cursor.executemany(
+            f"INSERT INTO {RECORDS_TABLE} (rowid, originator_id, originator_version, topic, state) "
+            "VALUES (?,?,?,?,?)", [(r.position, r.stream, r.version, r.topic, r.state) for r in rows])
+
     def close(self) -> None:
         self.datastore.close()
 
@@ -302,6 +311,14 @@ class PostgresStore(Store):
             return [int(r["notification_id"]) for r in cursor.fetchall()]
         except psycopg.IntegrityError as exc:
             raise IntegrityError(exc) from exc
+
+    def insert_at(self, cursor: Any, rows: Sequence[Row]) -> None:
+        cursor.executemany(
+            f"INSERT INTO {self._table} (originator_id, originator_version, topic, state, "
+            "notification_id) VALUES (%s, %s, %s, %s, %s)",
+            [(r.stream, r.version, r.topic, r.state, r.position) for r in rows])
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('{self._table}', 'notification_id'), "
+                       f"(SELECT COALESCE(MAX(notification_id), 1) FROM {self._table}))")
 
     def close(self) -> None:
         self.datastore.close()
