@@ -6,7 +6,6 @@ import base64
 from typing import Any
 
 from ledger import merkle
-from ledger.keys import public_from_b64
 from ledger.note import Checkpoint, NoteVerifier, open_checkpoint
 from ledger.registry import LEDGER_AUTHOR
 
