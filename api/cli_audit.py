@@ -52,6 +52,9 @@ def _print(report: Report, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     elif report.ok:
+        for r in report.redactions:
+            out.print(f"Redacted: record {r['record'][:16]}… by {r['author']} ({r['role']}) at "
+                      f"{r['recorded_at']}: {r['reason']}")
         out.print(f"[green]OK[/green] {report.records} records in {report.streams} streams; tree "
                   f"size {report.tree_size}, root {report.root[:16]}…; {report.checkpoints} "
                   "checkpoints verified")

@@ -77,4 +77,5 @@ def record_view(rec: Record, leaf_index: int) -> dict[str, Any]:
         "stream": rec.stream, "version": rec.version, "type": rec.type,
         "recorded_at": rec.recorded_at, "sealed": rec.sealed.decode("utf-8"),
         "payload": rec.payload_text, "salt": None if rec.salt is None else b64encode(rec.salt),
+        "redacted_by": rec.redacted_by,
     }

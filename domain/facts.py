@@ -24,6 +24,7 @@ class Fact:
     recorded_at: datetime
     reason: str | None = None
     record_hash: str | None = None
+    redacted: bool = False  # the payload was removed by a justified redaction; only metadata remains
 
 
 class Rejection(Exception):

@@ -56,8 +56,8 @@ class ConsentEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     action: Literal["signed", "withdrawn"]
-    form_version: str
-    on: date
+    form_version: str | None  # None once redacted
+    on: date | None
     author: str
     recorded_at: datetime
     record_hash: str | None = None
@@ -80,7 +80,8 @@ class ParticipantState(BaseModel):
 
     @property
     def forms_signed(self) -> frozenset[str]:
-        return frozenset(e.form_version for e in self.consent_history if e.action == "signed")
+        return frozenset(e.form_version for e in self.consent_history
+                         if e.action == "signed" and e.form_version is not None)
 
 
 SCHEMAS: dict[tuple[str, int], type[Payload]] = {
@@ -100,6 +101,8 @@ def initial() -> ParticipantState:
 
 def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
     """Fold one accepted fact into the state (no checks: facts are accepted already)."""
+    if fact.redacted:
+        return _evolve_redacted(state, fact)
     p = fact.payload
     if fact.type == "participant.registered":
         return state.model_copy(update={
@@ -120,6 +123,23 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
             "consent_form": p["form_version"] if signed else None,
             "consent_history": (*state.consent_history, event),
         })
+    return state
+
+
+def _evolve_redacted(state: ParticipantState, fact: Fact) -> ParticipantState:
+    """A redacted fact still happened (who, when); what it said is gone."""
+    if fact.type == "participant.registered":
+        return state.model_copy(update={"participant_id": participant_id_of(fact.stream),
+                                        "site": fact.site, "registered_at": fact.recorded_at,
+                                        "status": "registered"})
+    if fact.type in ("consent.signed", "consent.withdrawn"):
+        signed = fact.type == "consent.signed"
+        event = ConsentEvent(action="signed" if signed else "withdrawn", form_version=None, on=None,
+                             author=fact.author, recorded_at=fact.recorded_at,
+                             record_hash=fact.record_hash)
+        return state.model_copy(update={"status": "consented" if signed else "withdrawn",
+                                        "consent_form": None,
+                                        "consent_history": (*state.consent_history, event)})
     return state
 
 

@@ -155,6 +155,7 @@ class Record:
     payload_text: str | None
     salt: bytes | None
     position: int | None = None
+    redacted_by: str | None = None  # hash of the redaction record that removed payload and salt
 
     @property
     def hash(self) -> str:
@@ -194,14 +195,20 @@ class Record:
 
     def stored_bytes(self) -> bytes:
         """What the store keeps: the sealed bytes verbatim, payload and salt beside them."""
-        return canonical(
-            {
-                "format": STORED_FORMAT,
-                "sealed": self.sealed.decode("utf-8"),
-                "payload": self.payload_text,
-                "salt": None if self.salt is None else b64encode(self.salt),
-            }
-        )
+        stored: dict[str, Any] = {
+            "format": STORED_FORMAT,
+            "sealed": self.sealed.decode("utf-8"),
+            "payload": self.payload_text,
+            "salt": None if self.salt is None else b64encode(self.salt),
+        }
+        if self.redacted_by is not None:
+            stored["redacted_by"] = self.redacted_by
+        return canonical(stored)
+
+    def redacted(self, redaction_hash: str) -> Record:
+        """This record with payload and salt removed; the sealed bytes stay exactly as they were."""
+        return Record(self.sealed, self.entry, self.signature, self.recorded_at, None, None,
+                      self.position, redaction_hash)
 
     @classmethod
     def from_stored(cls, state: bytes, position: int | None = None) -> Record:
@@ -224,10 +231,15 @@ class Record:
             raise MalformedEntry("sealed record fields have wrong types", field="sealed")
         signature = b64decode(sealed["signature"], "signature", length=64)
         entry = Entry.parse(sealed["entry"])
+        if not set(stored) <= {"format", "sealed", "payload", "salt", "redacted_by"}:
+            raise MalformedEntry("stored record has unexpected fields", field="stored")
         payload, salt = stored.get("payload"), stored.get("salt")
         if payload is not None and not isinstance(payload, str):
             raise MalformedEntry("stored payload must be text", field="payload")
+        redacted_by = stored.get("redacted_by")
+        if redacted_by is not None and (not isinstance(redacted_by, str) or payload is not None
+                                        or salt is not None or not _HEX64.fullmatch(redacted_by)):
+            raise MalformedEntry("a redacted record keeps neither payload nor salt", field="redacted_by")
         salt_bytes = None if salt is None else b64decode(salt, "salt", length=SALT_BYTES)
-        return cls(
-            sealed_text.encode("utf-8"), entry, signature, recorded_at, payload, salt_bytes, position
-        )
+        return cls(sealed_text.encode("utf-8"), entry, signature, recorded_at, payload, salt_bytes,
+                   position, redacted_by)

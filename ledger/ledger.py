@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from . import redaction
 from .canonical import b64decode, parse_canonical
 from .entry import ZERO_HASH, Entry, Record, Submission, format_time, payload_digest
 from .errors import (
@@ -89,11 +90,13 @@ class BatchError(LedgerError):
 
 class Ledger:
     def __init__(self, store: Store, *, rules: Rules, clock: Clock = system_clock,
-                 origin: str | None = None, sealer: NoteSigner | None = None) -> None:
+                 origin: str | None = None, sealer: NoteSigner | None = None,
+                 redactors: frozenset[str] = redaction.REDACTOR_ROLES) -> None:
         """`sealer` holds the ledger key; without it records get leaves but no new checkpoint."""
         self.store = store
         self.tree = Tree(store)
         self.sealer = sealer
+        self.redactors = redactors
         self.rules = rules
         self.clock = clock
         self._registry = KeyRegistry()
@@ -152,16 +155,21 @@ class Ledger:
                 registry = self._refreshed_registry(cur).copy()
                 histories: dict[str, list[Record]] = {}
                 records: list[Record] = []
+                redacting: list[tuple[Record, Record]] = []  # (redaction, target)
                 now = format_time(self.clock())
                 for i, item in enumerate(prepared):
                     record = _numbered(i, len(prepared), self._decide, cur, registry, histories,
-                                       item, now)
+                                       item, now, redacting)
                     records.append(record)
                 positions = self.store.insert(cur, [
                     StoredEvent(originator_id=r.stream, originator_version=r.version,
                                 topic=r.type, state=r.stored_bytes()) for r in records])
                 border = self.tree.append(cur, [(p, r.hash, r.sealed)
                                                 for p, r in zip(positions, records, strict=True)])
+                for by, target in redacting:
+                    assert target.position is not None
+                    self.store.redact(cur, target.position, by.hash,
+                                      target.redacted(by.hash).stored_bytes())
                 signed = None
                 if self.sealer is not None:
                     signed = self.tree.sign(cur, border, self.sealer,
@@ -180,7 +188,7 @@ class Ledger:
                 for i, (r, p) in enumerate(zip(records, positions, strict=True))]
 
     def _decide(self, cur: Any, registry: KeyRegistry, histories: dict[str, list[Record]],
-                item: _Prepared, now: str) -> Record:
+                item: _Prepared, now: str, redacting: list[tuple[Record, Record]]) -> Record:
         entry = item.entry
         stream = entry.fields["stream"]
         if entry.fields["ledger"] != (self._origin or registry.origin or entry.fields["ledger"]):
@@ -208,6 +216,15 @@ class Ledger:
             else:
                 registry.authorise(entry, item.signature, recorded_at)
             registry.apply(record)
+        elif stream == redaction.REDACTIONS_STREAM:
+            registry.authorise(entry, item.signature, recorded_at)
+            target = self._record_by_hash(cur, item.payload.get("record"))
+            if any(t.hash == getattr(target, "hash", None) for _, t in redacting):
+                raise RuleViolation("this record is redacted already", rule="redaction.already",
+                                    field="payload.record")
+            redaction.check(entry, item.payload, target, self.redactors)
+            assert target is not None
+            redacting.append((record, target))
         else:
             if registry.origin is None:
                 raise NotInitialised("the ledger is not initialised: run `trial-ledger init`")
@@ -217,6 +234,13 @@ class Ledger:
         return record
 
     # -- internals ------------------------------------------------------------------------
+    def _record_by_hash(self, cur: Any, record_hash: object) -> Record | None:
+        if not isinstance(record_hash, str):
+            return None
+        leaf = self.tree.leaf_in(cur, record_hash)
+        row = None if leaf is None else self.store.row_at(cur, leaf.position)
+        return None if row is None else Record.from_stored(row.state, row.position)
+
     def _refreshed_registry(self, cur: Any) -> KeyRegistry:
         with self._lock:
             registry = self._registry

@@ -32,6 +32,7 @@ from eventsourcing.sqlite import (
 from .errors import LedgerError
 
 RECORDS_TABLE = "stored_events"
+REDACTIONS_TABLE = "redactions"
 DEFAULT_URL = "sqlite:///trial-ledger.db"
 
 
@@ -54,6 +55,7 @@ class Store(ABC):
     url: str
     blob_type = "BLOB"
     bigint_type = "INTEGER"
+    position_column = "rowid"
     recorder: Any
     tracking: Any
     param: str  # DB-API parameter marker of the backend
@@ -87,6 +89,10 @@ class Store(ABC):
         """Insert inside `write()`; returns the notification positions."""
 
     @abstractmethod
+    def redact(self, cursor: Any, position: int, redaction_hash: str, state: bytes) -> None:
+        """Inside `write()`: note the redaction, then replace the row's state (payload removed)."""
+
+    @abstractmethod
     def insert_at(self, cursor: Any, rows: Sequence[Row]) -> None:
         """Insert rows at the log positions they carry (restoring an archive into an empty store)."""
 
@@ -112,11 +118,18 @@ class Store(ABC):
 
     def stream_rows(self, cursor: Any, stream: str, after: int = 0) -> list[Row]:
         cursor.execute(
-            f"SELECT originator_version AS v, topic, state FROM {self._table} WHERE originator_id = "
-            f"{self.param} AND originator_version > {self.param} ORDER BY originator_version",
+            f"SELECT {self.position_column} AS p, originator_version AS v, topic, state FROM "
+            f"{self._table} WHERE originator_id = {self.param} AND originator_version > {self.param} "
+            "ORDER BY originator_version",
             (stream, after),
         )
-        return [Row(0, stream, r["v"], r["topic"], bytes(r["state"])) for r in cursor.fetchall()]
+        return [Row(int(r["p"]), stream, r["v"], r["topic"], bytes(r["state"])) for r in cursor.fetchall()]
+
+    def row_at(self, cursor: Any, position: int) -> Row | None:
+        cursor.execute(f"SELECT originator_id AS s, originator_version AS v, topic, state FROM "
+                       f"{self._table} WHERE {self.position_column} = {self.param}", (position,))
+        r = cursor.fetchone()
+        return None if r is None else Row(position, r["s"], r["v"], r["topic"], bytes(r["state"]))
 
     def last_row(self, cursor: Any, stream: str) -> Row | None:
         cursor.execute(
@@ -169,7 +182,27 @@ class SQLiteStore(Store):
         self.recorder.create_table()
         self.tracking.create_table()
         with self.write() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {REDACTIONS_TABLE} (position INTEGER PRIMARY KEY, "
+                        "redaction_hash TEXT NOT NULL)")
+            self.protect(cur, REDACTIONS_TABLE)
+            new, old = "json_extract(CAST(NEW.state AS TEXT), '$.{0}')", \
+                "json_extract(CAST(OLD.state AS TEXT), '$.{0}')"
+            cur.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {RECORDS_TABLE}_no_update BEFORE UPDATE ON {RECORDS_TABLE} "
+                f"WHEN NOT (EXISTS (SELECT 1 FROM {REDACTIONS_TABLE} r WHERE r.position = OLD.rowid) "
+                "AND NEW.rowid = OLD.rowid AND NEW.originator_id = OLD.originator_id "
+                "AND NEW.originator_version = OLD.originator_version AND NEW.topic = OLD.topic "
+                f"AND {new.format('sealed')} = {old.format('sealed')} "
+                f"AND {new.format('payload')} IS NULL AND {new.format('salt')} IS NULL "
+                f"AND {new.format('redacted_by')} = (SELECT redaction_hash FROM {REDACTIONS_TABLE} r "
+                "WHERE r.position = OLD.rowid)) "
+                f"BEGIN SELECT RAISE(ABORT, '{RECORDS_TABLE}: records are append-only'); END")
             self.protect(cur, RECORDS_TABLE)
+
+    def redact(self, cursor: Any, position: int, redaction_hash: str, state: bytes) -> None:
+        cursor.execute(f"INSERT INTO {REDACTIONS_TABLE} (position, redaction_hash) VALUES (?, ?)",
+                       (position, redaction_hash))
+        cursor.execute(f"UPDATE {RECORDS_TABLE} SET state = ? WHERE rowid = ?", (state, position))
 
     def protect(self, cur: Any, table: str) -> None:
         for action in ("UPDATE", "DELETE"):
@@ -233,6 +266,7 @@ class PostgresStore(Store):
     param = "%s"
     blob_type = "bytea"
     bigint_type = "bigint"
+    position_column = "notification_id"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -280,7 +314,33 @@ class PostgresStore(Store):
                 "LANGUAGE plpgsql AS $$ BEGIN "
                 "RAISE EXCEPTION '%: records are append-only', TG_TABLE_NAME; END $$"
             )
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.qualify(REDACTIONS_TABLE)} "
+                        "(position bigint PRIMARY KEY, redaction_hash text NOT NULL)")
+            self.protect(cur, REDACTIONS_TABLE)
+            new, old = "(convert_from(NEW.state, 'UTF8')::jsonb)", "(convert_from(OLD.state, 'UTF8')::jsonb)"
+            cur.execute(
+                f'CREATE OR REPLACE FUNCTION "{self.schema}".guard_record_update() RETURNS trigger '
+                "LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF EXISTS (SELECT 1 FROM {self.qualify(REDACTIONS_TABLE)} r "
+                "WHERE r.position = OLD.notification_id "
+                f"AND r.redaction_hash = {new} ->> 'redacted_by') "
+                "AND NEW.notification_id = OLD.notification_id "
+                "AND NEW.originator_id = OLD.originator_id "
+                "AND NEW.originator_version = OLD.originator_version AND NEW.topic = OLD.topic "
+                f"AND {new} ->> 'sealed' = {old} ->> 'sealed' "
+                f"AND {new} -> 'payload' = 'null'::jsonb AND {new} -> 'salt' = 'null'::jsonb "
+                "THEN RETURN NEW; END IF; "
+                f"RAISE EXCEPTION '{RECORDS_TABLE}: records are append-only'; END $$")
             self.protect(cur, RECORDS_TABLE)
+            cur.execute(f"DROP TRIGGER IF EXISTS {RECORDS_TABLE}_no_update ON {self._table}")
+            cur.execute(f"CREATE TRIGGER {RECORDS_TABLE}_no_update BEFORE UPDATE ON {self._table} "
+                        f'FOR EACH ROW EXECUTE FUNCTION "{self.schema}".guard_record_update()')
+
+    def redact(self, cursor: Any, position: int, redaction_hash: str, state: bytes) -> None:
+        cursor.execute(f"INSERT INTO {self.qualify(REDACTIONS_TABLE)} (position, redaction_hash) "
+                       "VALUES (%s, %s)", (position, redaction_hash))
+        cursor.execute(f"UPDATE {self._table} SET state = %s WHERE notification_id = %s",
+                       (state, position))
 
     def protect(self, cur: Any, table: str) -> None:
         for action, scope in (("UPDATE", "ROW"), ("DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):

@@ -146,6 +146,13 @@ class Tree:
             cur.execute(f"SELECT size, root, note FROM {self._checkpoints} ORDER BY size")
             return [SignedCheckpoint(int(r["size"]), bytes(r["root"]), r["note"]) for r in cur.fetchall()]
 
+    def leaf_in(self, cur: Any, record_hash: str) -> Leaf | None:
+        """The leaf of a record, read inside the caller's transaction."""
+        cur.execute(f"SELECT leaf_index, position, record_hash FROM {self._leaves} "
+                    f"WHERE record_hash = {self.store.param}", (record_hash,))
+        r = cur.fetchone()
+        return None if r is None else Leaf(int(r["leaf_index"]), int(r["position"]), r["record_hash"])
+
     def leaf_by_hash(self, record_hash: str) -> Leaf:
         return self._leaf("record_hash", record_hash)
 

@@ -21,6 +21,8 @@ Then, over the recomputed RFC 9162 tree:
                           one recomputed tree are consistent with each other by construction.
  (12) `saved.*`           a checkpoint saved earlier (by a regulator or witness) is extended:
                           the log is not shorter (`saved.rolled_back`) and agrees (`saved.forked`).
+ (13) `payload.redaction` a record without payload names a valid, signed, earlier-logged
+                          redaction record (`redaction`) that names it; each is reported
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .entry import ZERO_HASH, Record, payload_digest
 from .errors import Finding, LedgerError
 from .keys import key_id, signature_valid
 from .note import Checkpoint, NoteError, NoteVerifier, open_checkpoint
+from .redaction import REDACTIONS_STREAM, REDACTOR_ROLES
 from .registry import GENESIS, KEYS_STREAM, LEDGER_AUTHOR, KeyRegistry, genesis_key
 from .store import Row
 from .tree import Leaf
@@ -47,6 +50,7 @@ class Report:
     root: str = ""
     checkpoints: int = 0
     findings: list[Finding] = field(default_factory=list)
+    redactions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -55,7 +59,7 @@ class Report:
     def as_dict(self) -> dict[str, object]:
         return {"ok": self.ok, "records": self.records, "streams": self.streams,
                 "tree_size": self.tree_size, "root": self.root, "checkpoints": self.checkpoints,
-                "findings": [f.as_dict() for f in self.findings]}
+                "redactions": self.redactions, "findings": [f.as_dict() for f in self.findings]}
 
 
 @dataclass
@@ -91,12 +95,14 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
     stored: Iterator[Leaf] | None = iter(leaves) if leaves is not None else None
     window: list[Finding] = []  # leaves since the last checkpoint whose root matched
     mismatched: set[str] = set()
+    redacted: dict[str, Finding] = {}  # record hash -> where it is, for redacted records
+    seen: set[str] = set()  # every record hash so far (a redaction names an earlier record)
     for row in rows:
         index = tree.size
         report.records += 1
         if progress is not None:
             progress(1)
-        here = {"position": row.position, "stream": row.stream, "version": row.version,
+        here: dict[str, Any] = {"position": row.position, "stream": row.stream, "version": row.version,
                 "leaf_index": index}
 
         def fail(check: str, detail: str, _here: dict[str, Any] = here) -> None:
@@ -108,7 +114,12 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
             fail("record.parse", exc.message)
             tree.append(merkle.leaf_hash(row.state))  # keep leaf numbering for what follows
             continue
-        _check_record(record, row, registry, tips, origin, root, fail, report, index)
+        signed = _check_record(record, row, registry, tips, origin, root, fail, report, index)
+        if record.redacted_by is not None:
+            redacted[record.hash] = Finding("payload.redaction", record.redacted_by, **here)
+        if record.stream == REDACTIONS_STREAM and signed:
+            _note_redaction(record, seen, report, fail)
+        seen.add(record.hash)
         tree.append(merkle.leaf_hash(record.sealed))
         if stored is not None:  # (10)
             leaf = next(stored, None)
@@ -142,6 +153,12 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
             report.findings.append(Finding("tree.leaf", "a leaf whose record is missing from the log",
                                            position=leaf.position, leaf_index=leaf.leaf_index))
     _check_checkpoints(noted, registry, origin, tree.size, report)
+    justified = {(r["record"], r["redaction"]) for r in report.redactions}
+    for record_hash, where in redacted.items():  # (7) for redacted records
+        if (record_hash, where.detail) not in justified:
+            where.detail = ("payload and salt were removed, but no valid redaction record "
+                            f"{where.detail[:16]}… names this record")
+            report.findings.append(where)
     report.streams, report.tree_size, report.root = len(tips), tree.size, tree.root().hex()
     report.checkpoints = sum(1 for n in noted if n.what == "checkpoint")
     if report.records == 0:
@@ -154,9 +171,25 @@ def verify_rows(rows: Iterable[Row], **kw: Any) -> Report:
     return verify_log(rows, **kw)
 
 
+def _note_redaction(record: Record, seen: set[str], report: Report,
+                    fail: Callable[[str, str], None]) -> None:
+    """(7) A signed redaction: check it, and report who, when, why and which record."""
+    e = record.entry.fields
+    target = (record.payload() or {}).get("record") if record.redacted_by is None else None
+    if e["role"] not in REDACTOR_ROLES or e["reason"] is None or not isinstance(target, str):
+        fail("redaction", "a redaction needs a redactor's role, a reason and a record hash")
+        return
+    if target not in seen:
+        fail("redaction", f"the redaction names {target[:16]}…, which is not an earlier record")
+        return
+    report.redactions.append({"redaction": record.hash, "record": target, "author": e["author"],
+                              "role": e["role"], "recorded_at": record.recorded_at,
+                              "reason": e["reason"]})
+
+
 def _check_record(record: Record, row: Row, registry: KeyRegistry, tips: dict[str, _Tip],
                   origin: str | None, root: str | None, fail: Callable[[str, str], None],
-                  report: Report, index: int) -> None:
+                  report: Report, index: int) -> bool:
     e = record.entry.fields
     if (row.stream, row.version, row.topic) != (e["stream"], e["version"], e["type"]):  # (2)
         fail("record.position", f"row says {row.stream} v{row.version} {row.topic}, entry says "
@@ -173,7 +206,9 @@ def _check_record(record: Record, row: Row, registry: KeyRegistry, tips: dict[st
                            f"{tip.record_hash[:16]}…")
     if record.recorded_at < tip.recorded_at:  # (6)
         fail("time.order", f"recorded_at {record.recorded_at} is before {tip.recorded_at}")
-    if record.payload_text is None or record.salt is None:  # (7)
+    if record.redacted_by is not None:  # (7) checked against its redaction at the end
+        pass
+    elif record.payload_text is None or record.salt is None:
         fail("payload.digest", "payload or salt missing")
     elif payload_digest(record.salt, record.payload_text.encode("utf-8")) != e["payload_digest"]:
         fail("payload.digest", "SHA-256(salt ‖ payload) differs from the signed payload_digest")
@@ -184,6 +219,7 @@ def _check_record(record: Record, row: Row, registry: KeyRegistry, tips: dict[st
             f"was signed after {e['prev'][:16]}…", position=tip.position, stream=e["stream"],
             version=tip.version, leaf_index=tip.leaf_index))
     tips[e["stream"]] = _Tip(e["version"], record.hash, record.recorded_at, row.position, index)
+    return signed
 
 
 def _check_signature(record: Record, registry: KeyRegistry, root: str | None,

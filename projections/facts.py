@@ -21,4 +21,5 @@ def to_fact(record: Record) -> Fact:
         recorded_at=parse_time(record.recorded_at),
         reason=e["reason"],
         record_hash=record.hash,
+        redacted=record.redacted_by is not None,
     )

@@ -16,7 +16,9 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from domain import participant
 from domain.participant import ParticipantState
 from ledger.entry import Record
+from ledger.redaction import REDACTIONS_STREAM
 from ledger.store import Row, Store
+from ledger.tree import Tree
 
 from .facts import to_fact
 
@@ -29,6 +31,7 @@ class ParticipantProjection:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.table = store.qualify(TABLE)
+        self.tree = Tree(store)
 
     def create_table(self) -> None:
         with self.store.transaction() as cur:
@@ -60,6 +63,9 @@ class ParticipantProjection:
                 raise IntegrityError("page applied already")
             states: dict[str, ParticipantState] = {}
             for row in rows:
+                if row.stream == REDACTIONS_STREAM:
+                    self._refold_redacted(cur, row, states)
+                    continue
                 if not row.stream.startswith(participant.STREAM_PREFIX):
                     continue
                 pid = participant.participant_id_of(row.stream)
@@ -69,6 +75,21 @@ class ParticipantProjection:
             for pid, state in states.items():
                 self._save(cur, pid, state)
             self.store.tracking._insert_tracking(cur, Tracking(NAME, rows[-1].position))
+
+    def _refold_redacted(self, cur: Any, row: Row, states: dict[str, ParticipantState]) -> None:
+        """A redaction removed an earlier payload: fold that participant again from its stream."""
+        target = (Record.from_stored(row.state).payload() or {}).get("record")
+        leaf = self.tree.leaf_in(cur, target) if isinstance(target, str) else None
+        found = None if leaf is None else self.store.row_at(cur, leaf.position)
+        if found is None or not found.stream.startswith(participant.STREAM_PREFIX):
+            return
+        pid = participant.participant_id_of(found.stream)
+        state = participant.initial()
+        for r in self.store.stream_rows(cur, found.stream):
+            if r.position > row.position:
+                break  # later records are applied in their turn
+            state = participant.evolve(state, to_fact(Record.from_stored(r.state)))
+        states[pid] = state
 
     # -- reading --------------------------------------------------------------------------
     def get(self, participant_id: str) -> ParticipantState | None:
