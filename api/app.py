@@ -16,6 +16,8 @@ from .deps import ServicesDep, UserDep
 from .problems import Denied
 from .tokens import User
 from .transparency import router as transparency
+from .witnessing import checkpoint_verifier
+from .witnessing import router as witnessing
 
 ENTRY_EXAMPLE = {
     "entry": '{"author":"inv-001","client":"site-app/1.0","format":"trial-ledger/entry/v1",…}',
@@ -60,8 +62,11 @@ router = APIRouter(prefix="/v1")
 @router.get("/health", tags=["meta"])
 def health(services: ServicesDep) -> dict[str, Any]:
     initialised = services.store.is_initialised()
-    return {"status": "ok", "initialised": initialised,
-            "origin": services.ledger.origin if initialised else None}
+    if not initialised:
+        return {"status": "ok", "initialised": False, "origin": None, "checkpoint_key": None}
+    key = checkpoint_verifier(services.ledger.registry()).verifier_key_string()
+    return {"status": "ok", "initialised": True, "origin": services.ledger.origin,
+            "checkpoint_key": key}
 
 
 @router.post("/entries", status_code=201, response_model=ReceiptOut, tags=["entries"],
@@ -110,4 +115,5 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     app.include_router(router)
     app.include_router(transparency)
+    app.include_router(witnessing)
     return app

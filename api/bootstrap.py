@@ -71,6 +71,7 @@ class Initialised:
     ledger_key_id: str
     root_key_file: Path
     ledger_key_file: Path
+    checkpoint_key: str  # C2SP verifier key of the checkpoints, for witnesses
 
 
 def create_tables(services: Services) -> None:
@@ -101,7 +102,7 @@ def initialise(services: Services, *, home: Path, root_passphrase: str, ledger_p
         occurred_at=services.clock(),
     ))
     return Initialised(origin, key_id(root.public_key()), key_id(own.public_key()), root_file,
-                       ledger_file)
+                       ledger_file, services.ledger.sealer.verifier_key_string())
 
 
 def load_sealer(services: Services, home: Path, passphrase: str) -> NoteSigner:

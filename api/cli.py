@@ -91,6 +91,7 @@ def init(db: DbOpt = None, home: HomeOpt = None,
     out.print(f"Initialised ledger [bold]{info.origin}[/bold] in {database_url(db)}")
     out.print(f"Root key:   {info.root_key_file}")
     out.print(f"Ledger key: {info.ledger_key_file}")
+    out.print(f"Checkpoint key (give it to witnesses): {info.checkpoint_key}")
     out.print("Root fingerprint (give it to verifiers):")
     print(info.root_fingerprint)
 

@@ -120,7 +120,11 @@ def export_bundle(out_file: Annotated[Path, typer.Argument(help="File to write."
 @app.command("verify-bundle")
 def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")],
                   root: Annotated[str, typer.Option("--root", help="The trial root key fingerprint.")],
-                  checkpoint: SavedOpt = None, as_json: JsonOpt = False) -> None:
+                  checkpoint: SavedOpt = None,
+                  witness: Annotated[list[str] | None, typer.Option(
+                      "--witness", help="A witness key (C2SP vkey) that must have cosigned a "
+                      "checkpoint of this bundle (repeatable: all must).")] = None,
+                  as_json: JsonOpt = False) -> None:
     """Check a bundle with no server and no database, trusting only the root fingerprint."""
     saved = _saved(checkpoint)
     try:
@@ -128,7 +132,8 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
         try:
             with progress_bar("verifying", reader.header.records, as_json) as advance:
                 report = verify_log(reader.rows(), checkpoints=reader.checkpoints, saved=saved,
-                                    origin=reader.header.origin, root=root, progress=advance)
+                                    origin=reader.header.origin, root=root, progress=advance,
+                                    witnesses=witness or ())
         finally:
             reader.close()
     except LedgerError as exc:
@@ -157,3 +162,39 @@ def import_bundle(path: Annotated[Path, typer.Argument(help="The bundle file to 
         services.close()
     out.print(f"Restored {report.records} records (tree size {report.tree_size}, "
               f"{report.checkpoints} checkpoints) into {services.store.url}")
+
+
+@app.command()
+def witness(url: Annotated[str, typer.Option(help="The ledger's base URL.")],
+            name: Annotated[str, typer.Option(help="Your witness id (as registered with role witness).")],
+            key: Annotated[Path, typer.Option(help="Your witness private key file (from `keys new`).")],
+            log_key: Annotated[str, typer.Option("--log-key", help="The ledger's checkpoint key "
+                                                 "(C2SP vkey, printed by `init`), obtained out of band.")],
+            state: Annotated[Path, typer.Option(help="Folder where the last accepted checkpoint "
+                                                "of each ledger is kept.")] = Path("witness-state"),
+            token: Annotated[str | None, typer.Option(envvar="TRIAL_LEDGER_TOKEN",
+                                                      help="Your API token.")] = None) -> None:
+    """Cosign the ledger's latest checkpoint if it extends the last one you accepted."""
+    import httpx
+
+    from ledger.keys import load_private_key
+    from ledger.note import NoteVerifier
+    from ledger.witness import CosignatureSigner, Witness, WitnessError
+
+    from .cli import passphrase
+    from .witnessing import run_witness
+
+    try:
+        log = NoteVerifier.from_key_string(log_key)
+        signer = CosignatureSigner(name, load_private_key(key, passphrase(
+            "TRIAL_LEDGER_KEY_PASSPHRASE", "Witness key passphrase")))
+        with httpx.Client(base_url=url, timeout=30,
+                          headers={"Authorization": f"Bearer {token}"} if token else {}) as http:
+            result = run_witness(http, Witness(state, signer, {log.name: log}), origin=log.name)
+    except (LedgerError, WitnessError) as exc:
+        fail(str(exc))
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {url}: {exc}")
+    except Exception as exc:  # the note module's own errors, one line each
+        fail(f"{type(exc).__name__}: {exc}")
+    out.print(f"Cosigned {log.name} at tree size {result['size']}")

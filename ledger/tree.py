@@ -20,6 +20,7 @@ from .note import Checkpoint, NoteSigner, sign_note
 from .store import Store
 
 LEAVES, NODES, CHECKPOINTS = "merkle_leaves", "merkle_nodes", "checkpoints"
+COSIGNATURES = "cosignatures"
 
 
 class ProofError(LedgerError):
@@ -46,6 +47,7 @@ class Tree:
         self._leaves = store.qualify(LEAVES)
         self._nodes = store.qualify(NODES)
         self._checkpoints = store.qualify(CHECKPOINTS)
+        self._cosignatures = store.qualify(COSIGNATURES)
         self._border = merkle.CompactRange()
         self._lock = threading.Lock()
 
@@ -57,7 +59,9 @@ class Tree:
                     f"idx {big} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx))")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {self._checkpoints} (size {big} PRIMARY KEY, "
                     f"root {blob} NOT NULL, note TEXT NOT NULL)")
-        for table in (LEAVES, NODES, CHECKPOINTS):
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {self._cosignatures} (size {big} NOT NULL, "
+                    "line TEXT NOT NULL, PRIMARY KEY (size, line))")
+        for table in (LEAVES, NODES, CHECKPOINTS, COSIGNATURES):
             self.store.protect(cur, table)
 
     # -- appending (inside the store's write transaction) ---------------------------------
@@ -110,6 +114,33 @@ class Tree:
         cur.execute(f"INSERT INTO {self._checkpoints} (size, root, note) VALUES ({p}, {p}, {p})",
                     (body.size, body.root, note))
 
+    def add_cosignature(self, size: int, line: str) -> bool:
+        """Keep a witness's cosignature line (already verified) for a checkpoint; False if known."""
+        p = self.store.param
+        with self.store.transaction() as cur:
+            cur.execute(f"SELECT 1 AS x FROM {self._cosignatures} WHERE size = {p} AND line = {p}",
+                        (size, line))
+            if cur.fetchone() is not None:
+                return False
+            cur.execute(f"INSERT INTO {self._cosignatures} (size, line) VALUES ({p}, {p})", (size, line))
+        return True
+
+    def _cosigned(self, cur: Any, found: list[SignedCheckpoint]) -> list[SignedCheckpoint]:
+        """Checkpoints with their witnesses' cosignature lines after the ledger's own."""
+        if not found:
+            return found
+        p = self.store.param
+        if len(found) == 1:
+            cur.execute(f"SELECT size, line FROM {self._cosignatures} WHERE size = {p} ORDER BY line",
+                        (found[0].size,))
+        else:
+            cur.execute(f"SELECT size, line FROM {self._cosignatures} ORDER BY size, line")
+        lines: dict[int, list[str]] = {}
+        for r in cur.fetchall():
+            lines.setdefault(int(r["size"]), []).append(r["line"])
+        return [SignedCheckpoint(c.size, c.root, c.note + "".join(lines.get(c.size, [])))
+                for c in found]
+
     def border(self, cur: Any) -> merkle.CompactRange:
         with self._lock:
             return self._current_border(cur)
@@ -129,22 +160,25 @@ class Tree:
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
         with self.store.read() as cur:
-            return self._latest(cur)
+            latest = self._latest(cur)
+            return None if latest is None else self._cosigned(cur, [latest])[0]
 
     def checkpoint(self, size: int) -> SignedCheckpoint:
         with self.store.read() as cur:
             cur.execute(f"SELECT size, root, note FROM {self._checkpoints} WHERE size = "
                         f"{self.store.param}", (size,))
             row = cur.fetchone()
-        if row is None:
-            raise NotFound(f"no signed checkpoint has tree size {size}", rule="checkpoint.unknown_size",
-                           field="tree_size")
-        return SignedCheckpoint(int(row["size"]), bytes(row["root"]), row["note"])
+            if row is None:
+                raise NotFound(f"no signed checkpoint has tree size {size}",
+                               rule="checkpoint.unknown_size", field="tree_size")
+            return self._cosigned(cur, [SignedCheckpoint(int(row["size"]), bytes(row["root"]),
+                                                         row["note"])])[0]
 
     def checkpoints(self) -> list[SignedCheckpoint]:
         with self.store.read() as cur:
             cur.execute(f"SELECT size, root, note FROM {self._checkpoints} ORDER BY size")
-            return [SignedCheckpoint(int(r["size"]), bytes(r["root"]), r["note"]) for r in cur.fetchall()]
+            found = [SignedCheckpoint(int(r["size"]), bytes(r["root"]), r["note"]) for r in cur.fetchall()]
+            return self._cosigned(cur, found)
 
     def leaf_in(self, cur: Any, record_hash: str) -> Leaf | None:
         """The leaf of a record, read inside the caller's transaction."""

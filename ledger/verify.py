@@ -23,6 +23,7 @@ Then, over the recomputed RFC 9162 tree:
                           the log is not shorter (`saved.rolled_back`) and agrees (`saved.forked`).
  (13) `payload.redaction` a record without payload names a valid, signed, earlier-logged
                           redaction record (`redaction`) that names it; each is reported
+ (14) `witness.*`         with witness keys given: each cosigned a checkpoint of this log
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .redaction import REDACTIONS_STREAM, REDACTOR_ROLES
 from .registry import GENESIS, KEYS_STREAM, LEDGER_AUTHOR, KeyRegistry, genesis_key
 from .store import Row
 from .tree import Leaf
+from .witness import CosignatureVerifier, WitnessError, verify_cosigned
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Report:
     checkpoints: int = 0
     findings: list[Finding] = field(default_factory=list)
     redactions: list[dict[str, Any]] = field(default_factory=list)
+    witnessed: dict[str, int] = field(default_factory=dict)  # witness -> largest cosigned size
 
     @property
     def ok(self) -> bool:
@@ -59,7 +62,8 @@ class Report:
     def as_dict(self) -> dict[str, object]:
         return {"ok": self.ok, "records": self.records, "streams": self.streams,
                 "tree_size": self.tree_size, "root": self.root, "checkpoints": self.checkpoints,
-                "redactions": self.redactions, "findings": [f.as_dict() for f in self.findings]}
+                "redactions": self.redactions, "witnessed": self.witnessed,
+                "findings": [f.as_dict() for f in self.findings]}
 
 
 @dataclass
@@ -80,7 +84,8 @@ class _Noted:
 
 def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: Sequence[str] = (),
                leaves: Iterable[Leaf] | None = None, origin: str | None = None,
-               root: str | None = None, progress: Callable[[int], None] | None = None) -> Report:
+               root: str | None = None, progress: Callable[[int], None] | None = None,
+               witnesses: Sequence[str] = ()) -> Report:
     """Check every row, then every checkpoint against the recomputed tree; collect all failures."""
     report = Report()
     registry = KeyRegistry()
@@ -153,6 +158,7 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
             report.findings.append(Finding("tree.leaf", "a leaf whose record is missing from the log",
                                            position=leaf.position, leaf_index=leaf.leaf_index))
     _check_checkpoints(noted, registry, origin, tree.size, report)
+    _check_witnesses(witnesses, noted, registry, origin, report)
     justified = {(r["record"], r["redaction"]) for r in report.redactions}
     for record_hash, where in redacted.items():  # (7) for redacted records
         if (record_hash, where.detail) not in justified:
@@ -289,3 +295,32 @@ def _check_checkpoints(noted: list[_Noted], registry: KeyRegistry, origin: str |
             report.findings.append(Finding(check, f"a checkpoint covers {at} records but the log "
                                            f"holds {size}: records {size}…{at - 1} are gone",
                                            leaf_index=size))
+
+
+def _check_witnesses(keys: Sequence[str], noted: list[_Noted], registry: KeyRegistry,
+                     origin: str | None, report: Report) -> None:
+    """(14) `witness.*`: each given witness cosigned at least one checkpoint of this log."""
+    expected = origin or registry.origin
+    ledger_keys = [k.public_key for k in registry.keys.values() if k.author == LEDGER_AUTHOR]
+    for vkey in keys:
+        try:
+            witness = CosignatureVerifier.from_key_string(vkey)
+        except WitnessError as exc:
+            report.findings.append(Finding("witness.key", f"{vkey[:40]}: {exc}"))
+            continue
+        best = 0
+        for n in noted:
+            if n.what != "checkpoint" or n.body is None or expected is None or not ledger_keys:
+                continue
+            for key in ledger_keys:
+                try:
+                    verify_cosigned(n.note.encode("utf-8"), NoteVerifier(expected, key), [witness],
+                                    required=1)
+                except WitnessError:
+                    continue
+                best = max(best, n.body.size)
+        if best:
+            report.witnessed[witness.name] = best
+        else:
+            report.findings.append(Finding("witness.missing", f"no checkpoint carries a valid "
+                                           f"cosignature by witness {witness.name}"))
