@@ -96,3 +96,23 @@ def test_r22_each_record_names_its_originating_client(trial: Trial) -> None:
         with pytest.raises(MalformedEntry) as caught:
             Entry.parse(json.dumps({**bare, "client": client}, separators=(",", ":"), sort_keys=True))
         assert caught.value.field == "entry.client"
+
+
+def test_r14_signature_is_bound_to_the_exact_record(trial: Trial) -> None:
+    from ledger.entry import Entry, Record
+    from ledger.errors import SignatureRefused
+
+    _registered(trial)
+    first, second = trial.services.ledger.stream("participant/P-001")
+    registry = trial.services.ledger.registry()
+    registry.authorise(first.entry, first.signature, first.recorded_at)  # the genuine pair holds
+    with pytest.raises(SignatureRefused, match="does not verify"):
+        registry.authorise(first.entry, second.signature, first.recorded_at)  # another record's
+    altered = Entry.parse(first.entry.raw.replace(b'"schema":1', b'"schema":2'))
+    with pytest.raises(SignatureRefused, match="does not verify"):
+        registry.authorise(altered, first.signature, first.recorded_at)  # altered content
+    # The next entry signs the hash of this exact record version: any change breaks the link.
+    assert second.entry.fields["prev"] == first.hash
+    moved = Record.seal(first.entry, first.signature, "2026-03-02T09:00:00.999999Z",
+                        first.payload_text or "", first.salt or b"")
+    assert moved.hash != first.hash
