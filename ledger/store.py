@@ -73,6 +73,11 @@ class Store(ABC):
         """Context manager: a read transaction; yields a cursor."""
 
     @abstractmethod
+    def lookup(self) -> Any:
+        """Context manager: a cursor for single-statement reads of append-only tables, no
+        transaction around them (each statement sees a committed state; rows never change)."""
+
+    @abstractmethod
     def transaction(self) -> Any:
         """Context manager: a write transaction for side tables (views, tokens), no log lock."""
 
@@ -234,6 +239,11 @@ class SQLiteStore(Store):
         return self.write()  # SQLite has one writer at a time whatever the table
 
     @contextmanager
+    def lookup(self) -> Iterator[Any]:
+        with self.datastore.get_connection(commit=False) as conn:
+            yield conn._sqlite_conn.cursor()
+
+    @contextmanager
     def read(self) -> Iterator[Any]:
         with self.datastore.transaction(commit=False) as cur:
             yield cur
@@ -301,6 +311,11 @@ class PostgresStore(Store):
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         with self.datastore.transaction(commit=True) as cur:
+            yield cur
+
+    @contextmanager
+    def lookup(self) -> Iterator[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
             yield cur
 
     def create_tables(self) -> None:

@@ -50,6 +50,7 @@ class Tree:
         self._cosignatures = store.qualify(COSIGNATURES)
         self._border = merkle.CompactRange()
         self._lock = threading.Lock()
+        self._signed_sizes: set[int] = set()  # checkpoints are never removed: safe to remember
 
     def create_tables(self, cur: Any) -> None:
         blob, big = self.store.blob_type, self.store.bigint_type
@@ -203,28 +204,36 @@ class Tree:
 
     def inclusion_proof(self, leaf_index: int, tree_size: int) -> list[bytes]:
         """Proof for a leaf in a tree whose size a signed checkpoint names."""
-        self.checkpoint(tree_size)
         try:
             ranges = merkle.subtree_ranges_for_inclusion(leaf_index, tree_size)
         except merkle.MerkleError as exc:
             raise ProofError(str(exc), field="leaf_index") from exc
-        return self._assemble(ranges)
+        return self._assemble(ranges, (tree_size,))
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         """Proof that the checkpointed tree of size `first` is a prefix of that of size `second`."""
-        self.checkpoint(first)
-        self.checkpoint(second)
         try:
             ranges = merkle.subtree_ranges_for_consistency(first, second)
         except merkle.MerkleError as exc:
             raise ProofError(str(exc), field="first") from exc
-        return self._assemble(ranges)
+        return self._assemble(ranges, (first, second))
 
-    def _assemble(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
-        ids = [node for a, b in ranges for node in merkle.subtree_nodes(a, b)]
-        with self.store.read() as cur:
-            hashes = self._fetch(cur, ids)
-        return merkle.assemble_proof(ranges, lambda level, idx: hashes[(level, idx)])
+    def _assemble(self, ranges: Sequence[tuple[int, int]], sizes: Sequence[int]) -> list[bytes]:
+        """Proof hashes from stored nodes: one query for the checkpoints, one for the nodes."""
+        groups = [merkle.subtree_nodes(a, b) for a, b in ranges]
+        with self.store.lookup() as cur:
+            unknown = [size for size in sizes if size not in self._signed_sizes]
+            if unknown:
+                p = self.store.param
+                cur.execute(f"SELECT size FROM {self._checkpoints} WHERE size IN "
+                            f"({', '.join(p for _ in unknown)})", tuple(unknown))
+                self._signed_sizes.update(int(r["size"]) for r in cur.fetchall())
+            for size in sizes:
+                if size not in self._signed_sizes:
+                    raise NotFound(f"no signed checkpoint has tree size {size}",
+                                   rule="checkpoint.unknown_size", field="tree_size")
+            hashes = self._fetch(cur, [node for group in groups for node in group])
+        return [merkle.hash_subtree([hashes[n] for n in group]) for group in groups]
 
     def _fetch(self, cur: Any, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         if not ids:
