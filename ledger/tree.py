@@ -51,6 +51,9 @@ class Tree:
         self._border = merkle.CompactRange()
         self._lock = threading.Lock()
         self._signed_sizes: set[int] = set()  # checkpoints are never removed: safe to remember
+        # Perfect-subtree hashes never change once written, so the upper levels (few nodes, in
+        # every proof) are kept in memory; a proof then reads only its low-level nodes.
+        self._upper: dict[tuple[int, int], bytes] = {}
 
     def create_tables(self, cur: Any) -> None:
         blob, big = self.store.blob_type, self.store.bigint_type
@@ -238,8 +241,21 @@ class Tree:
     def _fetch(self, cur: Any, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         if not ids:
             return {}
+        # Keep at most ~32k upper nodes: levels >= bit_length - 15, and never the bottom 6.
+        floor = max(6, max(idx << level for level, idx in ids).bit_length() - 15)
+        cached = {n: self._upper[n] for n in ids if n in self._upper}
+        wanted = sorted(set(ids) - set(cached))
+        if not wanted:
+            return cached
+        found = self._select_nodes(cur, wanted)
+        for node, value in found.items():
+            if node[0] >= floor:
+                self._upper[node] = value
+        found.update(cached)
+        return found
+
+    def _select_nodes(self, cur: Any, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         p = self.store.param
-        wanted = sorted(set(ids))
         where = " OR ".join(f"(level = {p} AND idx = {p})" for _ in wanted)
         cur.execute(f"SELECT level, idx, hash FROM {self._nodes} WHERE {where}",
                     [x for node in wanted for x in node])
