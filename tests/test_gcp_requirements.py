@@ -116,3 +116,29 @@ def test_r14_signature_is_bound_to_the_exact_record(trial: Trial) -> None:
     moved = Record.seal(first.entry, first.signature, "2026-03-02T09:00:00.999999Z",
                         first.payload_text or "", first.salt or b"")
     assert moved.hash != first.hash
+
+
+TREE_TABLES = {"merkle_leaves": "record_hash", "merkle_nodes": "hash", "checkpoints": "note",
+               "cosignatures": "line", "redactions": "redaction_hash"}
+
+
+@pytest.mark.parametrize("table", sorted(TREE_TABLES))
+def test_r12_merkle_log_tables_refuse_update_and_delete(trial: Trial, table: str) -> None:
+    _registered(trial)
+    store = trial.services.store
+    p = store.param
+    if table == "cosignatures":  # tables that start empty get one row to protect
+        with store.transaction() as cur:
+            cur.execute(f"INSERT INTO {store.qualify(table)} (size, line) VALUES ({p}, {p})", (4, "x"))
+    if table == "redactions":
+        with store.transaction() as cur:
+            cur.execute(f"INSERT INTO {store.qualify(table)} (position, redaction_hash) "
+                        f"VALUES ({p}, {p})", (999, "y"))
+    for statement in (f"DELETE FROM {store.qualify(table)}",
+                      f"UPDATE {store.qualify(table)} SET {TREE_TABLES[table]} = 'z'"):
+        with pytest.raises(Exception, match="append-only"), store.transaction() as cur:
+            cur.execute(statement)
+    with store.read() as cur:
+        cur.execute(f"SELECT COUNT(*) AS n FROM {store.qualify(table)}")
+        row = cur.fetchone()
+    assert (row["n"] if isinstance(row, dict) else row[0]) >= 1

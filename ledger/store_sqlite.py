@@ -1,0 +1,125 @@
+"""The SQLite backend: eventsourcing's SQLite recorders, the write lock taken first, triggers."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQLiteTrackingRecorder
+
+from .store import RECORDS_TABLE, REDACTIONS_TABLE, Row, Store, StoreError
+
+LOOKUP_MMAP_BYTES = 1 << 30
+LOOKUP_CACHE_KIB = 64 * 1024
+
+
+class SQLiteStore(Store):
+    param = "?"
+
+    def __init__(self, url: str, path: str) -> None:
+        self.url = url
+        self.path = path
+        if path != ":memory:" and "mode=memory" not in path:
+            parent = Path(path).parent
+            if not parent.exists():
+                raise StoreError(f"folder {parent} does not exist for database {path}")
+        self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=30)
+        self.recorder = SQLiteApplicationRecorder(self.datastore, RECORDS_TABLE)
+        self.tracking = SQLiteTrackingRecorder(self.datastore)
+
+    def create_tables(self) -> None:
+        self.recorder.create_table()
+        self.tracking.create_table()
+        with self.write() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {REDACTIONS_TABLE} (position INTEGER PRIMARY KEY, "
+                        "redaction_hash TEXT NOT NULL)")
+            self.protect(cur, REDACTIONS_TABLE)
+            new, old = "json_extract(CAST(NEW.state AS TEXT), '$.{0}')", \
+                "json_extract(CAST(OLD.state AS TEXT), '$.{0}')"
+            cur.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {RECORDS_TABLE}_no_update BEFORE UPDATE ON {RECORDS_TABLE} "
+                f"WHEN NOT (EXISTS (SELECT 1 FROM {REDACTIONS_TABLE} r WHERE r.position = OLD.rowid) "
+                "AND NEW.rowid = OLD.rowid AND NEW.originator_id = OLD.originator_id "
+                "AND NEW.originator_version = OLD.originator_version AND NEW.topic = OLD.topic "
+                f"AND {new.format('sealed')} = {old.format('sealed')} "
+                f"AND {new.format('payload')} IS NULL AND {new.format('salt')} IS NULL "
+                f"AND {new.format('redacted_by')} = (SELECT redaction_hash FROM {REDACTIONS_TABLE} r "
+                "WHERE r.position = OLD.rowid)) "
+                f"BEGIN SELECT RAISE(ABORT, '{RECORDS_TABLE}: records are append-only'); END")
+            self.protect(cur, RECORDS_TABLE)
+
+    def redact(self, cursor: Any, position: int, redaction_hash: str, state: bytes) -> None:
+        cursor.execute(f"INSERT INTO {REDACTIONS_TABLE} (position, redaction_hash) VALUES (?, ?)",
+                       (position, redaction_hash))
+        cursor.execute(f"UPDATE {RECORDS_TABLE} SET state = ? WHERE rowid = ?", (state, position))
+
+    def protect(self, cur: Any, table: str) -> None:
+        for action in ("UPDATE", "DELETE"):
+            cur.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table}: records are append-only'); END"
+            )
+
+    @contextmanager
+    def write(self) -> Iterator[Any]:
+        with self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            cur = raw.cursor()
+            try:
+                # IMMEDIATE takes the write lock first: heads read inside are the heads we
+                # append to, and no other writer can slip in between.
+                cur.execute("BEGIN IMMEDIATE")
+            except Exception as exc:
+                raise StoreError(f"cannot take the write lock: {exc}") from exc
+            try:
+                yield cur
+            except BaseException:
+                raw.rollback()
+                raise
+            else:
+                raw.commit()
+
+    def transaction(self) -> Any:
+        return self.write()  # SQLite has one writer at a time whatever the table
+
+    @contextmanager
+    def lookup(self) -> Iterator[Any]:
+        with self.datastore.get_connection(commit=False) as conn:
+            raw = conn._sqlite_conn
+            if not getattr(conn, "tuned_for_lookups", False):
+                # Proof reads jump around a large nodes table: map the file instead of copying
+                # pages through read(2), and keep more of it cached.
+                raw.execute(f"PRAGMA mmap_size = {LOOKUP_MMAP_BYTES}")
+                raw.execute(f"PRAGMA cache_size = -{LOOKUP_CACHE_KIB}")
+                conn.tuned_for_lookups = True  # type: ignore[attr-defined]
+            yield raw.cursor()
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=False) as cur:
+            yield cur
+
+    def insert(self, cursor: Any, events: Sequence[StoredEvent]) -> list[int]:
+        positions = []
+        try:
+            for e in events:
+                cursor.execute(
+                    f"INSERT INTO {RECORDS_TABLE} VALUES (?,?,?,?)",
+                    (e.originator_id, e.originator_version, e.topic, e.state),
+                )
+                positions.append(int(cursor.lastrowid))
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from exc
+        return positions
+
+    def insert_at(self, cursor: Any, rows: Sequence[Row]) -> None:
+        cursor.executemany(
+            f"INSERT INTO {RECORDS_TABLE} (rowid, originator_id, originator_version, topic, state) "
+            "VALUES (?,?,?,?,?)", [(r.position, r.stream, r.version, r.topic, r.state) for r in rows])
+
+    def close(self) -> None:
+        self.datastore.close()
