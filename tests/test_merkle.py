@@ -1,4 +1,5 @@
-"""ledger.merkle against RFC 9162 known answers, the transparency-dev verifier probes, and properties."""
+"""ledger.merkle and ledger.merkle_subtree against RFC 9162 known answers, the transparency-dev
+verifier probes, and properties."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import merkle as m
+from ledger import merkle_subtree as ms
 
 SHARED = Path(os.environ.get("TRIAL_LEDGER_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 REFERENCE = SHARED / "reference"
@@ -113,9 +115,9 @@ def run_probe(family: str, p: dict[str, Any]) -> None:
     elif family == "consistency":
         m.verify_consistency(p["size1"], p["size2"], b("root1"), b("root2"), proof)
     elif family == "subtreeinclusion":
-        m.verify_subtree_inclusion(p["leafIdx"], p["start"], p["end"], b("leafHash"), proof, b("root"))
+        ms.verify_subtree_inclusion(p["leafIdx"], p["start"], p["end"], b("leafHash"), proof, b("root"))
     elif family == "subtreeconsistency":
-        m.verify_subtree_consistency(p["start"], p["end"], p["size"], b("root1"), b("root2"), proof)
+        ms.verify_subtree_consistency(p["start"], p["end"], p["size"], b("root1"), b("root2"), proof)
     else:
         raise AssertionError(f"unknown probe family {family}")
 
@@ -169,9 +171,9 @@ def test_plans_match_direct_proofs(size: int) -> None:
     for start, end in _valid_subtrees(size):
         ranges = m.subtree_ranges_for_subtree_consistency(start, end, size)
         _check_plan(ranges, size)
-        proof = m.subtree_consistency_proof(start, end, leaves)
+        proof = ms.subtree_consistency_proof(start, end, leaves)
         assert m.assemble_proof(ranges, fetch) == proof
-        m.verify_subtree_consistency(start, end, size, m.root(leaves[start:end]), root, proof)
+        ms.verify_subtree_consistency(start, end, size, m.root(leaves[start:end]), root, proof)
 
 
 @settings(max_examples=60, deadline=None)
@@ -190,7 +192,7 @@ def test_plans_match_direct_proofs_large(size: int, data: st.DataObject) -> None
     start = data.draw(st.integers(0, (size - 1) >> level)) << level
     end = data.draw(st.integers(start + 1, min(size, start + (1 << level))))
     ranges = m.subtree_ranges_for_subtree_consistency(start, end, size)
-    assert m.assemble_proof(ranges, fetch) == m.subtree_consistency_proof(start, end, leaves)
+    assert m.assemble_proof(ranges, fetch) == ms.subtree_consistency_proof(start, end, leaves)
 
 
 def test_compact_range_reports_every_perfect_node_once() -> None:
@@ -333,7 +335,7 @@ def test_consistency_proofs_verify_and_resist_tampering(leaves: list[bytes], dat
     root1 = m.root(leaves[:size1])
     proof = m.consistency_proof(size1, leaves)
     assert accepted(m.verify_consistency, size1, size2, root1, root2, proof)
-    assert accepted(m.verify_subtree_consistency, 0, size1, size2, root1, root2, proof)
+    assert accepted(ms.verify_subtree_consistency, 0, size1, size2, root1, root2, proof)
     if proof:
         element = data.draw(st.integers(0, len(proof) - 1))
         bit = data.draw(st.integers(0, 255))
@@ -360,17 +362,17 @@ def test_subtree_proofs_verify_and_resist_tampering(leaves: list[bytes], data: s
     start = data.draw(st.integers(0, (size - 1) >> level)) << level
     end = data.draw(st.integers(start + 1, min(size, start + (1 << level))))
     sub_root = m.root(leaves[start:end])
-    proof = m.subtree_consistency_proof(start, end, leaves)
-    assert accepted(m.verify_subtree_consistency, start, end, size, sub_root, root, proof)
+    proof = ms.subtree_consistency_proof(start, end, leaves)
+    assert accepted(ms.verify_subtree_consistency, start, end, size, sub_root, root, proof)
     index = data.draw(st.integers(start, end - 1))
     path = m.inclusion_path(index - start, leaves[start:end])
-    assert accepted(m.verify_subtree_inclusion, index, start, end, leaves[index], path, sub_root)
+    assert accepted(ms.verify_subtree_inclusion, index, start, end, leaves[index], path, sub_root)
     if proof:
         element = data.draw(st.integers(0, len(proof) - 1))
         with pytest.raises(m.RootMismatch):
-            m.verify_subtree_consistency(start, end, size, sub_root, root, flip(proof, element, 7))
+            ms.verify_subtree_consistency(start, end, size, sub_root, root, flip(proof, element, 7))
     if path:
         with pytest.raises(m.RootMismatch):
-            m.verify_subtree_inclusion(index, start, end, leaves[index], flip(path, 0, 0), sub_root)
+            ms.verify_subtree_inclusion(index, start, end, leaves[index], flip(path, 0, 0), sub_root)
     with pytest.raises(m.RootMismatch):
-        m.verify_subtree_consistency(start, end, size, flip([sub_root], 0, 3)[0], root, proof)
+        ms.verify_subtree_consistency(start, end, size, flip([sub_root], 0, 3)[0], root, proof)

@@ -1,4 +1,5 @@
-"""ledger.witness: cosignature/v1 known answers, what the witness accepts and refuses, quorum checks."""
+"""ledger.witness and ledger.cosignature: cosignature/v1 known answers, what the witness accepts and
+refuses, quorum checks."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import merkle
+from ledger import cosignature, merkle
+from ledger import witness as witness_module
 from ledger.note import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, open_note, sign_note
 from ledger.witness import (
     CosignatureSigner,
@@ -158,6 +160,15 @@ def test_real_cosignature_over_another_size_fails() -> None:
 
 
 # Cosignature signer and verifier.
+
+
+def test_cosignature_names_are_the_same_objects_from_ledger_witness() -> None:
+    names = ("CosignatureSigner", "CosignatureVerifier", "WitnessError", "cosignature_message",
+             "verify_cosigned")
+    for name in names:
+        assert name in witness_module.__all__
+        assert getattr(witness_module, name) is getattr(cosignature, name)
+    assert issubclass(UnknownOrigin, cosignature.WitnessError)
 
 
 def test_cosignature_line_layout() -> None:
