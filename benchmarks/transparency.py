@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.note import NoteSigner
 from ledger.store import open_store
-from ledger.tree import Tree
+from ledger.tree import Tree, node_key
 
 BATCH = 1_000  # leaves per commit; a checkpoint is signed after each
 
@@ -74,9 +74,8 @@ def measure(size: int, folder: Path) -> dict[str, float]:
     consistency = rate(lambda: tree.consistency_proof(rnd.choice(sizes[:-1] or sizes), size))
     conn = sqlite3.connect(folder / f"tree-{size}.db")
     top = size.bit_length()
-    baseline = rate(lambda: conn.execute("SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?",
-                                         (lv := rnd.randrange(top), rnd.randrange(max(1, size >> lv))))
-                    .fetchone())
+    baseline = rate(lambda: conn.execute("SELECT hash FROM merkle_nodes WHERE node = ?", (
+        node_key(lv := rnd.randrange(top), rnd.randrange(max(1, size >> lv))),)).fetchone())
     conn.close()
     latencies = []
     for i in range(200):

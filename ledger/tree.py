@@ -23,6 +23,17 @@ LEAVES, NODES, CHECKPOINTS = "merkle_leaves", "merkle_nodes", "checkpoints"
 COSIGNATURES = "cosignatures"
 
 
+_LEVEL_SHIFT = 48  # up to 2^48 leaves; the level sits above the index in one bigint
+
+
+def node_key(level: int, idx: int) -> int:
+    return (level << _LEVEL_SHIFT) | idx
+
+
+def node_id(key: int) -> tuple[int, int]:
+    return key >> _LEVEL_SHIFT, key & ((1 << _LEVEL_SHIFT) - 1)
+
+
 class ProofError(LedgerError):
     rule = "proof.invalid_request"
 
@@ -54,13 +65,15 @@ class Tree:
         # Perfect-subtree hashes never change once written, so the upper levels (few nodes, in
         # every proof) are kept in memory; a proof then reads only its low-level nodes.
         self._upper: dict[tuple[int, int], bytes] = {}
+        self._edges: dict[tuple[int, int], bytes] = {}  # hashes of right-edge ranges
 
     def create_tables(self, cur: Any) -> None:
         blob, big = self.store.blob_type, self.store.bigint_type
         cur.execute(f"CREATE TABLE IF NOT EXISTS {self._leaves} (leaf_index {big} PRIMARY KEY, "
                     f"position {big} NOT NULL UNIQUE, record_hash TEXT NOT NULL UNIQUE)")
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {self._nodes} (level INTEGER NOT NULL, "
-                    f"idx {big} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx))")
+        # One integer key per node (level in the high bits): one index descent per lookup.
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {self._nodes} (node {big} PRIMARY KEY, "
+                    f"hash {blob} NOT NULL)")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {self._checkpoints} (size {big} PRIMARY KEY, "
                     f"root {blob} NOT NULL, note TEXT NOT NULL)")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {self._cosignatures} (size {big} NOT NULL, "
@@ -86,7 +99,8 @@ class Tree:
         p = self.store.param
         cur.executemany(f"INSERT INTO {self._leaves} (leaf_index, position, record_hash) "
                         f"VALUES ({p}, {p}, {p})", rows)
-        cur.executemany(f"INSERT INTO {self._nodes} (level, idx, hash) VALUES ({p}, {p}, {p})", nodes)
+        cur.executemany(f"INSERT INTO {self._nodes} (node, hash) VALUES ({p}, {p})",
+                        [(node_key(level, idx), h) for level, idx, h in nodes])
         return grown
 
     def committed(self, border: merkle.CompactRange) -> None:
@@ -222,8 +236,12 @@ class Tree:
         return self._assemble(ranges, (first, second))
 
     def _assemble(self, ranges: Sequence[tuple[int, int]], sizes: Sequence[int]) -> list[bytes]:
-        """Proof hashes from stored nodes: one query for the checkpoints, one for the nodes."""
-        groups = [merkle.subtree_nodes(a, b) for a, b in ranges]
+        """Proof hashes from stored nodes: one query for the checkpoints, one for the nodes.
+
+        A range that is not a perfect subtree ends at a checkpointed size (the tree's right
+        edge); its hash never changes, so it is computed once and remembered."""
+        edge = {r: self._edges[r] for r in ranges if r in self._edges}
+        groups = {r: merkle.subtree_nodes(*r) for r in ranges if r not in edge}
         with self.store.lookup() as cur:
             unknown = [size for size in sizes if size not in self._signed_sizes]
             if unknown:
@@ -235,8 +253,14 @@ class Tree:
                 if size not in self._signed_sizes:
                     raise NotFound(f"no signed checkpoint has tree size {size}",
                                    rule="checkpoint.unknown_size", field="tree_size")
-            hashes = self._fetch(cur, [node for group in groups for node in group])
-        return [merkle.hash_subtree([hashes[n] for n in group]) for group in groups]
+            hashes = self._fetch(cur, [node for group in groups.values() for node in group])
+        for r, group in groups.items():
+            edge[r] = merkle.hash_subtree([hashes[n] for n in group])
+            if len(group) > 1:
+                if len(self._edges) > 65_536:
+                    self._edges.clear()
+                self._edges[r] = edge[r]
+        return [edge[r] for r in ranges]
 
     def _fetch(self, cur: Any, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         if not ids:
@@ -256,10 +280,9 @@ class Tree:
 
     def _select_nodes(self, cur: Any, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         p = self.store.param
-        where = " OR ".join(f"(level = {p} AND idx = {p})" for _ in wanted)
-        cur.execute(f"SELECT level, idx, hash FROM {self._nodes} WHERE {where}",
-                    [x for node in wanted for x in node])
-        found = {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in cur.fetchall()}
+        cur.execute(f"SELECT node, hash FROM {self._nodes} WHERE node IN "
+                    f"({', '.join(p for _ in wanted)})", [node_key(*n) for n in wanted])
+        found = {node_id(int(r["node"])): bytes(r["hash"]) for r in cur.fetchall()}
         missing = [n for n in wanted if n not in found]
         if missing:
             raise LedgerError(f"Merkle nodes missing from the store: {missing[:3]}", rule="tree.missing")
