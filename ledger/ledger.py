@@ -9,8 +9,8 @@ A single entry is a batch of one, so batch import and group commit share this pa
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -18,7 +18,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from . import redaction
 from .canonical import b64decode, parse_canonical
-from .entry import ZERO_HASH, Entry, Record, Submission, format_time, payload_digest
+from .entry import ZERO_HASH, Entry, Record, Submission, format_time, parse_time, payload_digest
 from .errors import (
     Conflict,
     Head,
@@ -31,6 +31,7 @@ from .errors import (
 from .keys import signature_valid
 from .note import NoteSigner
 from .registry import GENESIS, KEYS_STREAM, KeyRegistry, genesis_key
+from .signer import Signer
 from .store import Store
 from .tree import SignedCheckpoint, Tree
 
@@ -41,11 +42,31 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """A record the rules add in answer to an entry, signed by a system actor's key in the same
+    transaction (a randomisation request is answered by the randomiser's allocation)."""
+
+    stream: str
+    type: str
+    payload: Mapping[str, Any]
+    actor: str  # author id of the system actor whose key signs it
+    reason: str | None = None
+
+
+class StreamView(Protocol):
+    """What rules may read while deciding: any stream, as it stands inside the transaction."""
+
+    def history(self, stream: str) -> Sequence[Record]: ...
+
+
 class Rules(Protocol):
     """The rules of a trial's streams, passed in: the ledger knows none of them."""
 
-    def decide(self, history: Sequence[Record], candidate: Record) -> None:
-        """Raise RuleViolation to refuse `candidate` given the stream's `history`."""
+    def decide(self, history: Sequence[Record], candidate: Record,
+               view: StreamView) -> Sequence[FollowUp]:
+        """Raise RuleViolation to refuse `candidate` given the stream's `history`; return the
+        records that must follow it."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +78,13 @@ class Receipt:
     recorded_at: str
     leaf_index: int
     checkpoint: str | None = None
+    type: str = ""
+    follow_ups: tuple[Receipt, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "type": self.type,
+            "follow_ups": [f.as_dict() for f in self.follow_ups],
             "record_hash": self.record_hash,
             "stream": self.stream,
             "version": self.version,
@@ -91,12 +116,14 @@ class BatchError(LedgerError):
 class Ledger:
     def __init__(self, store: Store, *, rules: Rules, clock: Clock = system_clock,
                  origin: str | None = None, sealer: NoteSigner | None = None,
-                 redactors: frozenset[str] = redaction.REDACTOR_ROLES) -> None:
+                 redactors: frozenset[str] = redaction.REDACTOR_ROLES,
+                 system_signers: Mapping[str, Signer] | None = None) -> None:
         """`sealer` holds the ledger key; without it records get leaves but no new checkpoint."""
         self.store = store
         self.tree = Tree(store)
         self.sealer = sealer
         self.redactors = redactors
+        self.system_signers: dict[str, Signer] = dict(system_signers or {})
         self.rules = rules
         self.clock = clock
         self._registry = KeyRegistry()
@@ -155,12 +182,14 @@ class Ledger:
                 registry = self._refreshed_registry(cur).copy()
                 histories: dict[str, list[Record]] = {}
                 records: list[Record] = []
+                caused: list[int] = []  # how many follow-ups each submission brought
                 redacting: list[tuple[Record, Record]] = []  # (redaction, target)
                 now = format_time(self.clock())
                 for i, item in enumerate(prepared):
-                    record = _numbered(i, len(prepared), self._decide, cur, registry, histories,
-                                       item, now, redacting)
-                    records.append(record)
+                    chain = _numbered(i, len(prepared), self._decide, cur, registry, histories,
+                                      item, now, redacting)
+                    records.extend(chain)
+                    caused.append(len(chain) - 1)
                 positions = self.store.insert(cur, [
                     StoredEvent(originator_id=r.stream, originator_version=r.version,
                                 topic=r.type, state=r.stored_bytes()) for r in records])
@@ -184,21 +213,25 @@ class Ledger:
                 self._registry = registry
         first = border.size - len(records)
         note = signed.note if signed is not None else None
-        return [Receipt(r.hash, r.stream, r.version, p, r.recorded_at, first + i, note)
-                for i, (r, p) in enumerate(zip(records, positions, strict=True))]
+        every = [Receipt(r.hash, r.stream, r.version, p, r.recorded_at, first + i, note, r.type)
+                 for i, (r, p) in enumerate(zip(records, positions, strict=True))]
+        receipts, at = [], 0
+        for n in caused:
+            receipts.append(replace(every[at], follow_ups=tuple(every[at + 1: at + 1 + n])))
+            at += 1 + n
+        return receipts
 
     def _decide(self, cur: Any, registry: KeyRegistry, histories: dict[str, list[Record]],
-                item: _Prepared, now: str, redacting: list[tuple[Record, Record]]) -> Record:
+                item: _Prepared, now: str, redacting: list[tuple[Record, Record]],
+                depth: int = 0) -> list[Record]:
+        """Decide one entry; returns its record followed by the records the rules added."""
         entry = item.entry
         stream = entry.fields["stream"]
         if entry.fields["ledger"] != (self._origin or registry.origin or entry.fields["ledger"]):
             raise MalformedEntry(f"entry is for ledger {entry.fields['ledger']}, this is "
                                  f"{self._origin or registry.origin}", rule="entry.wrong_ledger",
                                  field="entry.ledger")
-        if stream not in histories:
-            histories[stream] = [Record.from_stored(r.state)
-                                 for r in self.store.stream_rows(cur, stream)]
-        history = histories[stream]
+        history = self._history(cur, histories, stream)
         head = _head_of(stream, history)
         if entry.fields["version"] != head.version + 1 or entry.fields["prev"] != head.record_hash:
             raise Conflict(f"entry was signed for version {entry.fields['version']} after "
@@ -229,9 +262,39 @@ class Ledger:
             if registry.origin is None:
                 raise NotInitialised("the ledger is not initialised: run `trial-ledger init`")
             registry.authorise(entry, item.signature, recorded_at)
-            self.rules.decide(history, record)
+            view = _View(lambda name: self._history(cur, histories, name))
+            follow_ups = self.rules.decide(history, record, view)
+            history.append(record)
+            chain = [record]
+            for follow in follow_ups:
+                if depth >= 2:
+                    raise RuleViolation("rules answered a follow-up with more follow-ups",
+                                        rule="rules.follow_up_depth")
+                chain += self._decide(cur, registry, histories, self._sign_follow_up(
+                    follow, histories, cur, registry, recorded_at), now, redacting, depth + 1)
+            return chain
         history.append(record)
-        return record
+        return [record]
+
+    def _history(self, cur: Any, histories: dict[str, list[Record]], stream: str) -> list[Record]:
+        if stream not in histories:
+            histories[stream] = [Record.from_stored(r.state)
+                                 for r in self.store.stream_rows(cur, stream)]
+        return histories[stream]
+
+    def _sign_follow_up(self, follow: FollowUp, histories: dict[str, list[Record]], cur: Any,
+                        registry: KeyRegistry, at: str) -> _Prepared:
+        """Sign a follow-up with the system actor's key, against the stream's head right now."""
+        signer = self.system_signers.get(follow.actor)
+        if signer is None:
+            raise NotInitialised(f"the {follow.actor} key is not loaded; cannot answer this entry",
+                                 rule="ledger.no_system_key")
+        history = self._history(cur, histories, follow.stream)
+        submission = signer.sign(ledger=self._origin or registry.origin or "",
+                                 head=_head_of(follow.stream, history), type=follow.type,
+                                 payload=follow.payload, occurred_at=parse_time(at),
+                                 reason=follow.reason)
+        return _prepare(submission)
 
     # -- internals ------------------------------------------------------------------------
     def _record_by_hash(self, cur: Any, record_hash: object) -> Record | None:
@@ -258,6 +321,14 @@ class Ledger:
             return Head(stream, 0, ZERO_HASH)
         record = Record.from_stored(row.state)
         return Head(stream, record.version, record.hash, record.recorded_at)
+
+
+@dataclass(frozen=True)
+class _View:
+    read: Callable[[str], Sequence[Record]]
+
+    def history(self, stream: str) -> Sequence[Record]:
+        return self.read(stream)
 
 
 def _head_of(stream: str, history: Sequence[Record]) -> Head:
@@ -297,4 +368,5 @@ def _numbered(index: int, total: int, fn: Callable[..., Any], *args: Any) -> Any
         raise BatchError(index, exc) from exc
 
 
-__all__ = ["BatchError", "Clock", "Ledger", "Receipt", "RuleViolation", "Rules", "system_clock"]
+__all__ = ["BatchError", "Clock", "FollowUp", "Ledger", "Receipt", "RuleViolation", "Rules", "StreamView",
+           "system_clock"]
