@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ledger.entry import Submission
 from ledger.errors import NotFound
 
-from . import problems
+from . import blinding, problems
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
 from .problems import Denied
@@ -38,14 +38,28 @@ class EntryIn(BaseModel):
     salt: Annotated[str, Field(max_length=60, description="base64, 32 bytes")]
 
 
+class FollowUpOut(BaseModel):
+    record_hash: str
+    stream: str
+    version: int
+    type: str
+    position: int
+    recorded_at: str
+    leaf_index: int
+
+
 class ReceiptOut(BaseModel):
     record_hash: str
     stream: str
     version: int
+    type: str
     position: int
     recorded_at: str
     leaf_index: int
     checkpoint: str | None = Field(description="signed note covering the record, if sealed")
+    follow_ups: list[FollowUpOut] = Field(
+        description="records the rules added in the same transaction (e.g. the randomiser's "
+        "answer); those a blinded role may not see are left out")
 
 
 class HeadOut(BaseModel):
@@ -77,21 +91,26 @@ def post_entry(body: EntryIn, user: UserDep, services: ServicesDep) -> dict[str,
     _check_author(submission, user)
     receipt = services.ledger.append(submission)
     services.participants.catch_up()
-    return receipt.as_dict()
+    body = receipt.as_dict()
+    return blinding.mask_receipt(body) if blinding.is_blinded(services, user.role) else body
 
 
 @router.get("/streams/{stream:path}", response_model=HeadOut, tags=["entries"])
-def stream_head(stream: StreamName, _: UserDep, services: ServicesDep) -> dict[str, Any]:
+def stream_head(stream: StreamName, user: UserDep, services: ServicesDep) -> dict[str, Any]:
+    if stream in blinding.RESTRICTED_STREAMS and blinding.is_blinded(services, user.role):
+        raise Denied(403, "blinding.restricted_stream", f"role {user.role} is blinded: the "
+                     f"{stream} stream is not shown to it")
     return services.ledger.head(stream).as_dict()
 
 
 @router.get("/participants/{participant_id}", tags=["participants"])
-def get_participant(participant_id: str, _: UserDep, services: ServicesDep) -> dict[str, Any]:
+def get_participant(participant_id: str, user: UserDep, services: ServicesDep) -> dict[str, Any]:
     services.participants.catch_up()
     state = services.participants.get(participant_id)
     if state is None:
         raise NotFound(f"no participant {participant_id}", field="participant_id")
-    return state.model_dump(mode="json")
+    body = state.model_dump(mode="json")
+    return blinding.mask_participant(services, body) if blinding.is_blinded(services, user.role) else body
 
 
 def _check_author(submission: Submission, user: User) -> None:

@@ -27,6 +27,7 @@ from projections.participants import ParticipantProjection
 
 from .rules import TrialRules
 from .tokens import TokenStore, User
+from .vault import AllocationVault
 
 DEFAULT_ORIGIN = "NCT06167473"
 CLIENT = "trial-ledger-cli/0.1"
@@ -47,6 +48,8 @@ class Services:
     participants: ParticipantProjection
     tokens: TokenStore
     clock: Clock
+    rules: TrialRules
+    vault: AllocationVault
 
     def close(self) -> None:
         self.store.close()
@@ -55,12 +58,15 @@ class Services:
 def bootstrap(url: str | None = None, *, clock: Clock = system_clock,
               sealer: NoteSigner | None = None) -> Services:
     store = open_store(database_url(url))
+    rules = TrialRules()
     return Services(
         store=store,
-        ledger=Ledger(store, rules=TrialRules(), clock=clock, sealer=sealer),
+        ledger=Ledger(store, rules=rules, clock=clock, sealer=sealer),
         participants=ParticipantProjection(store),
         tokens=TokenStore(store),
         clock=clock,
+        rules=rules,
+        vault=AllocationVault(store),
     )
 
 
@@ -79,6 +85,7 @@ def create_tables(services: Services) -> None:
     services.ledger.create_tables()
     services.participants.create_table()
     services.tokens.create_table()
+    services.vault.create_table()
 
 
 def initialise(services: Services, *, home: Path, root_passphrase: str, ledger_passphrase: str,
@@ -122,7 +129,8 @@ def root_signer(home: Path, passphrase: str) -> Signer:
 
 
 def register_user(services: Services, root: Signer, *, author: str, name: str, role: str,
-                  site: str, public_key_b64: str, now: datetime | None = None) -> tuple[Receipt, str]:
+                  site: str, public_key_b64: str, now: datetime | None = None,
+                  token: bool = True) -> tuple[Receipt, str]:
     """Register a user's public key (signed by the root) and issue their API token."""
     from ledger.keys import public_from_b64
 
@@ -133,8 +141,8 @@ def register_user(services: Services, root: Signer, *, author: str, name: str, r
         payload={"key": kid, "public_key": public_key_b64, "author": author, "name": name,
                  "role": role, "site": site},
     ))
-    token = services.tokens.issue(User(author, role, site))
-    return receipt, token
+    issued = services.tokens.issue(User(author, role, site)) if token else ""
+    return receipt, issued
 
 
 def revoke_key(services: Services, root: Signer, *, kid: str, reason: str) -> Receipt:

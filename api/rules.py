@@ -6,18 +6,41 @@ from collections.abc import Sequence
 
 from domain import streams
 from domain.facts import Rejection
+from domain.protocol import Protocol
+from domain.trial import ALLOCATION_STREAM, PROTOCOL_STREAM, protocol_in_force
 from ledger.entry import Record
 from ledger.errors import RuleViolation
 from ledger.ledger import FollowUp, StreamView
 from projections.facts import to_fact
 
+from .randomiser import Randomiser
+
+#: Which system actor (author id) writes the records each domain role asks for.
+ACTORS = {"randomiser": "randomiser", "system": "system"}
+
 
 class TrialRules:
+    def __init__(self) -> None:
+        self.randomiser: Randomiser | None = None  # set when the randomiser's key is loaded
+
     def decide(self, history: Sequence[Record], candidate: Record,
                view: StreamView) -> Sequence[FollowUp]:
         try:
-            streams.decide([to_fact(r) for r in history], to_fact(candidate),
-                           candidate.payload_text or "")
+            fact = to_fact(candidate)
+            protocol = self.protocol(view)
+            consequences = streams.decide([to_fact(r) for r in history], fact,
+                                          candidate.payload_text or "", protocol)
+            follow = [FollowUp(c.stream, c.type, c.payload, ACTORS[c.actor], c.reason)
+                      for c in consequences]
+            if fact.type == "randomisation.requested" and protocol is not None:
+                if self.randomiser is None:
+                    raise Rejection("randomisation.unavailable", "the randomiser is not running",
+                                    field="entry.type")
+                allocation = [to_fact(r) for r in view.history(ALLOCATION_STREAM)]
+                follow = self.randomiser.allocate(allocation, fact, protocol) + follow
+            return follow
         except Rejection as exc:
             raise RuleViolation(exc.message, rule=exc.rule, field=exc.field, errors=exc.errors) from exc
-        return ()
+
+    def protocol(self, view: StreamView) -> Protocol | None:
+        return protocol_in_force([to_fact(r) for r in view.history(PROTOCOL_STREAM)])

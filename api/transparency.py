@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from ledger.canonical import b64encode
@@ -15,7 +15,8 @@ from ledger.entry import Record
 from ledger.errors import NotFound
 from ledger.tree import SignedCheckpoint
 
-from .deps import ServicesDep, current_user
+from . import blinding
+from .deps import ServicesDep, UserDep
 
 router = APIRouter(prefix="/v1", tags=["transparency"])
 
@@ -34,9 +35,9 @@ def checkpoint(services: ServicesDep) -> PlainTextResponse:
     return PlainTextResponse(_latest(services).note, media_type="text/plain; charset=utf-8")
 
 
-@router.get("/records/{record_hash}", dependencies=[Depends(current_user)])
+@router.get("/records/{record_hash}")
 def record(record_hash: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
-           services: ServicesDep) -> dict[str, Any]:
+           user: UserDep, services: ServicesDep) -> dict[str, Any]:
     """One record by its hash, with its inclusion proof against the latest checkpoint."""
     leaf = services.ledger.tree.leaf_by_hash(record_hash)
     rows = services.store.log_rows(leaf.position, 1)
@@ -44,7 +45,10 @@ def record(record_hash: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
         raise NotFound(f"record {record_hash} has a leaf but no stored record", rule="record.missing")
     rec = Record.from_stored(rows[0].state, rows[0].position)
     latest = _latest(services)
-    body: dict[str, Any] = {"record": record_view(rec, leaf.leaf_index), "checkpoint": latest.note}
+    view = record_view(rec, leaf.leaf_index)
+    if blinding.is_blinded(services, user.role):
+        view = blinding.mask_record(view)
+    body: dict[str, Any] = {"record": view, "checkpoint": latest.note}
     if leaf.leaf_index < latest.size:
         body["inclusion"] = {
             "leaf_index": leaf.leaf_index, "tree_size": latest.size,

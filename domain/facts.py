@@ -37,3 +37,14 @@ class Rejection(Exception):
         self.message = message
         self.field = field
         self.errors = errors or []
+
+
+@dataclass(frozen=True)
+class Consequence:
+    """A record a rule requires after an accepted fact, written by a system actor (by role)."""
+
+    stream: str
+    type: str
+    payload: Mapping[str, Any]
+    actor: str
+    reason: str | None = None

@@ -74,9 +74,20 @@ class ParticipantState(BaseModel):
     date_of_birth: date | None = None
     weight_kg: float | None = None
     registered_at: datetime | None = None
-    status: Literal["new", "registered", "consented", "withdrawn"] = "new"
+    status: Literal["new", "registered", "consented", "withdrawn"] = "new"  # consent
     consent_form: str | None = None
     consent_history: tuple[ConsentEvent, ...] = ()
+    # Where the participant stands in the trial (see domain/treatment.py).
+    stage: Literal["registered", "screen_failed", "eligible", "randomisation_requested", "randomised",
+                   "treated", "withdrawn", "lost_to_follow_up", "completed"] = "registered"
+    eligible: bool | None = None
+    failed_criteria: tuple[str, ...] = ()
+    assessed_on: date | None = None
+    stratum: str | None = None
+    slot: int | None = None
+    arm: str | None = None
+    infusions: tuple[dict[str, object], ...] = ()
+    deviations: tuple[dict[str, object], ...] = ()
 
     @property
     def forms_signed(self) -> frozenset[str]:

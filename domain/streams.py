@@ -10,40 +10,74 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from . import participant
-from .facts import Fact, Rejection
+from . import participant, treatment, trial
+from .facts import Consequence, Fact, Rejection
+from .protocol import Protocol
 
 
 @dataclass(frozen=True)
 class StreamKind:
-    prefix: str
-    schemas: Mapping[tuple[str, int], type[participant.Payload]]
+    name: str  # a stream name, or a prefix ending in "/"
+    schemas: Mapping[tuple[str, int], type[BaseModel]]
     roles: Mapping[str, frozenset[str]]  # entry type -> roles that may author it
     initial: Callable[[], Any]
     evolve: Callable[[Any, Fact], Any]
-    decide: Callable[[Any, Fact, datetime], None]
+    decide: Callable[[Any, Fact, datetime, Protocol | None], list[Consequence]]
+
+    def holds(self, stream: str) -> bool:
+        if self.name.endswith("/"):
+            return stream.startswith(self.name) and len(stream) > len(self.name)
+        return stream == self.name
 
 
-INVESTIGATOR = frozenset({"investigator"})
+INVESTIGATOR, RANDOMISER, SYSTEM, ADMIN = (frozenset({"investigator"}), frozenset({"randomiser"}),
+                                           frozenset({"system"}), frozenset({"admin"}))
+
+
+def evolve_participant(state: participant.ParticipantState, fact: Fact) -> participant.ParticipantState:
+    return treatment.evolve(participant.evolve(state, fact), fact)
+
+
+def _decide_participant(state: participant.ParticipantState, fact: Fact, now: datetime,
+                        protocol: Protocol | None) -> list[Consequence]:
+    if (fact.type, fact.schema) in participant.SCHEMAS:
+        participant.decide(state, fact, now)
+        return []
+    return treatment.decide(state, fact, now, protocol)
+
+
+def _keep(history: list[Fact], fact: Fact) -> list[Fact]:
+    return [*history, fact]
+
 
 KINDS: tuple[StreamKind, ...] = (
     StreamKind(
-        prefix=participant.STREAM_PREFIX,
-        schemas=participant.SCHEMAS,
+        name=participant.STREAM_PREFIX,
+        schemas={**participant.SCHEMAS, **treatment.SCHEMAS},
         roles={"participant.registered": INVESTIGATOR, "consent.signed": INVESTIGATOR,
-               "consent.withdrawn": INVESTIGATOR},
+               "consent.withdrawn": INVESTIGATOR, "eligibility.assessed": INVESTIGATOR,
+               "eligibility.determined": SYSTEM, "randomisation.requested": INVESTIGATOR,
+               "participant.randomised": RANDOMISER, "infusion.administered": INVESTIGATOR,
+               "deviation.recorded": SYSTEM, "participant.withdrawn": INVESTIGATOR,
+               "participant.lost_to_follow_up": INVESTIGATOR, "participant.completed": INVESTIGATOR},
         initial=participant.initial,
-        evolve=participant.evolve,
-        decide=participant.decide,
+        evolve=evolve_participant,
+        decide=_decide_participant,
     ),
+    StreamKind(name=trial.PROTOCOL_STREAM, schemas=trial.PROTOCOL_SCHEMAS,
+               roles={"protocol.adopted": ADMIN, "protocol.amended": ADMIN},
+               initial=list, evolve=_keep, decide=trial.decide_protocol),
+    StreamKind(name=trial.ALLOCATION_STREAM, schemas=trial.ALLOCATION_SCHEMAS,
+               roles={t: RANDOMISER for t, _ in trial.ALLOCATION_SCHEMAS},
+               initial=list, evolve=_keep, decide=trial.decide_allocation),
 )
 
 
 def kind_of(stream: str) -> StreamKind:
     for kind in KINDS:
-        if stream.startswith(kind.prefix) and len(stream) > len(kind.prefix):
+        if kind.holds(stream):
             return kind
     raise Rejection("stream.unknown", f"no trial stream is called {stream}", field="entry.stream")
 
@@ -67,14 +101,15 @@ def validate(kind: StreamKind, type_: str, schema: int, payload_json: str) -> No
                         field=first["field"], errors=errors) from None
 
 
-def decide(history: Iterable[Fact], candidate: Fact, payload_json: str) -> None:
+def decide(history: Iterable[Fact], candidate: Fact, payload_json: str,
+           protocol: Protocol | None = None) -> list[Consequence]:
     """The whole decision for one entry: type, schema, payload, role, then the stream's rules."""
     kind = kind_of(candidate.stream)
     validate(kind, candidate.type, candidate.schema, payload_json)
     if candidate.role not in kind.roles.get(candidate.type, frozenset()):
         raise Rejection("entry.role_not_allowed",
                         f"role {candidate.role} may not record {candidate.type}", field="entry.role")
-    kind.decide(fold(kind, history), candidate, candidate.recorded_at)
+    return kind.decide(fold(kind, history), candidate, candidate.recorded_at, protocol)
 
 
 def fold(kind: StreamKind, history: Iterable[Fact]) -> Any:

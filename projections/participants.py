@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from domain import participant
 from domain.participant import ParticipantState
+from domain.streams import evolve_participant
 from ledger.entry import Record
 from ledger.redaction import REDACTIONS_STREAM
 from ledger.store import Row, Store
@@ -71,7 +72,7 @@ class ParticipantProjection:
                 pid = participant.participant_id_of(row.stream)
                 if pid not in states:
                     states[pid] = self._load(cur, pid)
-                states[pid] = participant.evolve(states[pid], to_fact(Record.from_stored(row.state)))
+                states[pid] = evolve_participant(states[pid], to_fact(Record.from_stored(row.state)))
             for pid, state in states.items():
                 self._save(cur, pid, state)
             self.store.tracking._insert_tracking(cur, Tracking(NAME, rows[-1].position))
@@ -88,7 +89,7 @@ class ParticipantProjection:
         for r in self.store.stream_rows(cur, found.stream):
             if r.position > row.position:
                 break  # later records are applied in their turn
-            state = participant.evolve(state, to_fact(Record.from_stored(r.state)))
+            state = evolve_participant(state, to_fact(Record.from_stored(r.state)))
         states[pid] = state
 
     # -- reading --------------------------------------------------------------------------
@@ -113,7 +114,7 @@ class ParticipantProjection:
         for record in records:
             if record.stream.startswith(participant.STREAM_PREFIX):
                 pid = participant.participant_id_of(record.stream)
-                states[pid] = participant.evolve(states.get(pid, participant.initial()),
+                states[pid] = evolve_participant(states.get(pid, participant.initial()),
                                                  to_fact(record))
         return states
 

@@ -1,0 +1,66 @@
+"""Blinding (R27): what a blinded role may not see, applied to every response that carries it.
+
+Which roles are blinded, and which fields reveal the arm, is protocol data. Responses drop those
+fields (replaced by "masked"); records whose payload reveals the arm are served without payload
+and salt (their signatures and proofs still verify: the entry binds the payload by digest).
+The `allocation` stream is withheld whole: even its length would count slots.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.protocol import Protocol
+from domain.trial import ALLOCATION_STREAM, PROTOCOL_STREAM, protocol_in_force
+from projections.facts import to_fact
+
+from .bootstrap import Services
+
+MASK = "masked"
+#: Entry types whose payload reveals the arm, directly or through the dose.
+REVEALING = frozenset({"participant.randomised", "infusion.administered", "deviation.recorded",
+                       "slot.assigned", "slot.invalidated", "allocation.committed",
+                       "allocation.revealed"})
+RESTRICTED_STREAMS = frozenset({ALLOCATION_STREAM})
+_FALLBACK_BLINDED = frozenset({"investigator", "data_manager", "monitor"})
+
+
+def protocol(services: Services) -> Protocol | None:
+    return protocol_in_force([to_fact(r) for r in services.ledger.stream(PROTOCOL_STREAM)])
+
+
+def is_blinded(services: Services, role: str) -> bool:
+    current = protocol(services)
+    # Before a protocol is adopted nothing is allocated; blind the usual roles all the same.
+    return role in (current.blinded_roles if current else _FALLBACK_BLINDED)
+
+
+def masked_fields(services: Services) -> frozenset[str]:
+    current = protocol(services)
+    return frozenset(current.masked_fields) if current else frozenset({"arm", "slot"})
+
+
+def mask(value: Any, fields: frozenset[str]) -> Any:
+    """A copy of `value` with every masked field (at any depth) replaced by "masked"."""
+    if isinstance(value, dict):
+        return {k: MASK if k in fields and v is not None else mask(v, fields) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask(v, fields) for v in value]
+    return value
+
+
+def mask_participant(services: Services, state: dict[str, Any]) -> dict[str, Any]:
+    fields = masked_fields(services) | {"stratum", "detail"}  # a deviation's text names the dose
+    return dict(mask(state, fields))
+
+
+def mask_receipt(receipt: dict[str, Any]) -> dict[str, Any]:
+    """A receipt for a blinded caller: follow-ups on restricted streams are left out."""
+    return {**receipt, "follow_ups": [f for f in receipt.get("follow_ups", [])
+                                      if f["stream"] not in RESTRICTED_STREAMS]}
+
+
+def mask_record(view: dict[str, Any]) -> dict[str, Any]:
+    if view["type"] in REVEALING or view["stream"] in RESTRICTED_STREAMS:
+        return {**view, "payload": None, "salt": None, "withheld": "blinded"}
+    return view

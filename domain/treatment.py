@@ -1,0 +1,227 @@
+"""A participant's way through the trial after consent: eligibility, randomisation, infusion, exit.
+
+Rules (R21, R29), each with a stable id:
+- eligibility needs standing consent and the protocol in force (`eligibility.*`, `protocol.*`);
+  the verdict (eligible, failed criteria) is written by the system as `eligibility.determined`;
+- randomisation needs standing consent, an eligible assessment, age within the protocol's range
+  on the day of the request, and no earlier randomisation (`randomisation.*`);
+- the randomiser's answer follows a pending request (`randomisation.not_requested`);
+- infusion needs randomisation and standing consent, and at most the protocol's number
+  (`infusion.*`); a dose off the allocated arm or the recorded weight is recorded all the same,
+  with a `deviation.recorded` record by the system (R29);
+- exit (withdrawal, loss to follow-up, completion) ends what must end and keeps every record.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from .eligibility import EligibilityAssessed, age_in_years, assess_payload
+from .facts import Consequence, Fact, Rejection
+from .participant import ParticipantState, Payload
+from .protocol import Protocol, arm
+
+STAGES_AFTER_EXIT = ("withdrawn", "lost_to_follow_up", "completed")
+
+
+class RandomisationRequested(Payload):
+    """`randomisation.requested`, schema 1 (investigator)."""
+
+    stratum: str | None = None
+
+
+class ParticipantRandomised(Payload):
+    """`participant.randomised`, schema 1 (the randomiser): the slot and arm of the list."""
+
+    stratum: str
+    slot: Annotated[int, Field(ge=1)]
+    arm: str
+
+
+class InfusionAdministered(Payload):
+    """`infusion.administered`, schema 1 (investigator)."""
+
+    infusion_number: Annotated[int, Field(ge=1)]
+    started_at: datetime
+    ended_at: datetime
+    weight_kg: Annotated[float, Field(gt=20, lt=350)]
+    cells_per_kg: Annotated[float, Field(gt=0)]
+    total_cells: Annotated[float, Field(gt=0)]
+    lot: Annotated[str, Field(min_length=1, max_length=64)]
+    route: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class DeviationRecorded(Payload):
+    """`deviation.recorded`, schema 1 (the system): a protocol deviation found by a rule."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=64)]
+    record: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    detail: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class EligibilityDetermined(Payload):
+    """`eligibility.determined`, schema 1 (the system): the verdict the rules derived."""
+
+    protocol_version: str
+    eligible: bool
+    failed: list[str]
+    age_years: int
+
+
+class StudyExit(Payload):
+    """`participant.withdrawn` / `participant.lost_to_follow_up` / `participant.completed`."""
+
+    on: date
+
+
+SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {
+    ("eligibility.assessed", 1): EligibilityAssessed,
+    ("eligibility.determined", 1): EligibilityDetermined,
+    ("randomisation.requested", 1): RandomisationRequested,
+    ("participant.randomised", 1): ParticipantRandomised,
+    ("infusion.administered", 1): InfusionAdministered,
+    ("deviation.recorded", 1): DeviationRecorded,
+    ("participant.withdrawn", 1): StudyExit,
+    ("participant.lost_to_follow_up", 1): StudyExit,
+    ("participant.completed", 1): StudyExit,
+}
+EXITS = {"participant.withdrawn": "withdrawn", "participant.lost_to_follow_up": "lost_to_follow_up",
+         "participant.completed": "completed"}
+
+
+def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
+    p = fact.payload
+    if fact.redacted:
+        return state
+    if fact.type == "eligibility.assessed":
+        return state.model_copy(update={"assessed_on": date.fromisoformat(p["assessed_on"])})
+    if fact.type == "eligibility.determined":
+        return state.model_copy(update={
+            "eligible": p["eligible"], "failed_criteria": tuple(p["failed"]),
+            "stage": "eligible" if p["eligible"] else "screen_failed"})
+    if fact.type == "randomisation.requested":
+        return state.model_copy(update={"stage": "randomisation_requested"})
+    if fact.type == "participant.randomised":
+        return state.model_copy(update={"stage": "randomised", "stratum": p["stratum"],
+                                        "slot": p["slot"], "arm": p["arm"]})
+    if fact.type == "infusion.administered":
+        return state.model_copy(update={"stage": "treated", "infusions": (*state.infusions, {
+            **dict(p), "record_hash": fact.record_hash})})
+    if fact.type == "deviation.recorded":
+        return state.model_copy(update={"deviations": (*state.deviations, dict(p))})
+    if fact.type in EXITS:
+        return state.model_copy(update={"stage": EXITS[fact.type]})
+    return state
+
+
+def decide(state: ParticipantState, fact: Fact, now: datetime,
+           protocol: Protocol | None) -> list[Consequence]:
+    """Raise Rejection to refuse `fact`; return the records that must follow it."""
+    p = fact.payload
+    if state.status == "new":
+        raise Rejection("participant.not_registered", "the participant is not registered",
+                        field="entry.stream")
+    if fact.role == "investigator" and state.site is not None and fact.site != state.site:
+        raise Rejection("participant.other_site",
+                        f"participant belongs to site {state.site}, entry is from {fact.site}",
+                        field="entry.site")
+    if state.stage in STAGES_AFTER_EXIT and fact.type != "deviation.recorded":
+        raise Rejection("participant.exited", f"the participant has left the trial ({state.stage})",
+                        field="entry.type")
+    if fact.type in EXITS:
+        if fact.type == "participant.withdrawn" and fact.reason is None:
+            raise Rejection("participant.reason_required", "a withdrawal needs a reason",
+                            field="entry.reason")
+        return []
+    if fact.type in ("deviation.recorded", "eligibility.determined"):
+        return []
+    if protocol is None:
+        raise Rejection("protocol.not_adopted", "no protocol is in force: set the trial up first",
+                        field="entry.type")
+    if fact.type == "eligibility.assessed":
+        if state.status != "consented":
+            raise Rejection("eligibility.no_consent", "eligibility is assessed after consent",
+                            field="entry.type")
+        if state.stage not in ("registered", "screen_failed", "eligible"):
+            raise Rejection("eligibility.after_randomisation",
+                            "eligibility cannot be reassessed after randomisation", field="entry.type")
+        verdict = assess_payload(protocol, EligibilityAssessed.model_validate(dict(p), strict=False),
+                                 date_of_birth=state.date_of_birth or date.min, consent_signed=True)
+        return [Consequence(fact.stream, "eligibility.determined", {
+            "protocol_version": protocol.version, "eligible": verdict.eligible,
+            "failed": list(verdict.failed), "age_years": verdict.age_years}, actor="system")]
+    if fact.type == "randomisation.requested":
+        _decide_request(state, fact, now, protocol)
+        return []
+    if fact.type == "participant.randomised":
+        if state.stage != "randomisation_requested":
+            raise Rejection("randomisation.not_requested", "no randomisation request is pending",
+                            field="entry.type")
+        arm(protocol, p["arm"])
+        return []
+    if fact.type == "infusion.administered":
+        return _decide_infusion(state, fact, now, protocol)
+    raise Rejection("entry.unknown_type", f"{fact.type} is not an entry type of this stream",
+                    field="entry.type")
+
+
+def _decide_request(state: ParticipantState, fact: Fact, now: datetime, protocol: Protocol) -> None:
+    if state.status != "consented":
+        raise Rejection("randomisation.no_consent", "randomisation needs standing consent",
+                        field="entry.type")
+    if state.stage in ("randomisation_requested", "randomised", "treated"):
+        raise Rejection("randomisation.already", "the participant is randomised already",
+                        field="entry.type")
+    if state.eligible is not True:
+        raise Rejection("randomisation.not_eligible",
+                        "randomisation needs an eligibility assessment that found the participant "
+                        f"eligible (failed: {', '.join(state.failed_criteria) or 'not assessed'})",
+                        field="entry.type")
+    age = age_in_years(state.date_of_birth or date.min, now.date())
+    if not protocol.age_min <= age <= protocol.age_max:
+        raise Rejection("randomisation.age", f"age {age} on {now.date()} is outside "
+                        f"{protocol.age_min}–{protocol.age_max}", field="entry.type")
+
+
+def _decide_infusion(state: ParticipantState, fact: Fact, now: datetime,
+                     protocol: Protocol) -> list[Consequence]:
+    p = fact.payload
+    if state.stage not in ("randomised", "treated") or state.arm is None:
+        raise Rejection("infusion.not_randomised", "infusion needs randomisation first",
+                        field="entry.type")
+    if state.status != "consented":
+        raise Rejection("infusion.no_consent", "no infusion after consent is withdrawn",
+                        field="entry.type")
+    if p["infusion_number"] != len(state.infusions) + 1 or \
+            p["infusion_number"] > protocol.infusions_per_participant:
+        raise Rejection("infusion.number", f"infusion {p['infusion_number']} does not follow "
+                        f"{len(state.infusions)} of {protocol.infusions_per_participant}",
+                        field="payload.infusion_number")
+    started, ended = datetime.fromisoformat(p["started_at"]), datetime.fromisoformat(p["ended_at"])
+    if started.tzinfo is None or ended.tzinfo is None or ended < started or ended > now:
+        raise Rejection("infusion.times", "infusion times need UTC offsets, must end after they "
+                        "start and not in the future", field="payload.ended_at")
+    if p["route"] != protocol.route:
+        raise Rejection("infusion.route", f"the protocol's route is {protocol.route}",
+                        field="payload.route")
+    return dose_deviations(protocol, state.arm, fact)
+
+
+def dose_deviations(protocol: Protocol, arm_id: str, fact: Fact) -> list[Consequence]:
+    """R29: a dose off the arm's cells/kg or off weight × cells/kg is a deviation (still recorded)."""
+    p, planned = fact.payload, arm(protocol, arm_id).cells_per_kg
+    tolerance = protocol.dose_tolerance
+    problems = []
+    if abs(p["cells_per_kg"] - planned) > tolerance * planned:
+        problems.append(f"dose {p['cells_per_kg']:.3g} cells/kg is off the allocated "
+                        f"{planned:.3g} by more than {tolerance:.0%}")
+    expected_total = p["cells_per_kg"] * p["weight_kg"]
+    if abs(p["total_cells"] - expected_total) > tolerance * expected_total:
+        problems.append(f"total {p['total_cells']:.3g} cells is off weight × dose "
+                        f"({expected_total:.3g}) by more than {tolerance:.0%}")
+    return [Consequence(fact.stream, "deviation.recorded",
+                        {"kind": "dose_mismatch", "record": fact.record_hash or "",
+                         "detail": "; ".join(problems)}, actor="system") for _ in problems[:1]]
