@@ -22,7 +22,11 @@ REVEALING = frozenset({"participant.randomised", "infusion.administered", "devia
                        "slot.assigned", "slot.invalidated", "allocation.committed",
                        "allocation.revealed"})
 RESTRICTED_STREAMS = frozenset({ALLOCATION_STREAM})
-_FALLBACK_BLINDED = frozenset({"investigator", "data_manager", "monitor"})
+#: Roles that may see slots and the allocation stream; every other role sees neither, so no
+#: response lets anyone predict the next assignment (allocation concealment, R24).
+ALLOCATION_ROLES = frozenset({"randomiser", "unblinded_statistician", "admin", "inspector"})
+CONCEALED = frozenset({"slot", "stratum"})
+_FALLBACK_BLINDED = frozenset({"data_manager", "monitor"})
 
 
 def protocol(services: Services) -> Protocol | None:
@@ -49,18 +53,31 @@ def mask(value: Any, fields: frozenset[str]) -> Any:
     return value
 
 
-def mask_participant(services: Services, state: dict[str, Any]) -> dict[str, Any]:
-    fields = masked_fields(services) | {"stratum", "detail"}  # a deviation's text names the dose
-    return dict(mask(state, fields))
+def sees_allocation(role: str) -> bool:
+    return role in ALLOCATION_ROLES
 
 
-def mask_receipt(receipt: dict[str, Any]) -> dict[str, Any]:
-    """A receipt for a blinded caller: follow-ups on restricted streams are left out."""
+def mask_participant(services: Services, role: str, state: dict[str, Any]) -> dict[str, Any]:
+    """A participant's state as `role` may see it."""
+    fields: frozenset[str] = frozenset() if sees_allocation(role) else CONCEALED
+    if is_blinded(services, role):
+        fields |= masked_fields(services) | {"detail"}  # a deviation's text names the dose
+    return dict(mask(state, fields)) if fields else state
+
+
+def mask_receipt(role: str, receipt: dict[str, Any]) -> dict[str, Any]:
+    """A receipt as `role` may see it: follow-ups on restricted streams are left out."""
+    if sees_allocation(role):
+        return receipt
     return {**receipt, "follow_ups": [f for f in receipt.get("follow_ups", [])
                                       if f["stream"] not in RESTRICTED_STREAMS]}
 
 
-def mask_record(view: dict[str, Any]) -> dict[str, Any]:
-    if view["type"] in REVEALING or view["stream"] in RESTRICTED_STREAMS:
+def mask_record(services: Services, role: str, view: dict[str, Any]) -> dict[str, Any]:
+    """A record as `role` may see it: a payload that reveals the arm or a slot is withheld."""
+    if sees_allocation(role):
+        return view
+    if view["stream"] in RESTRICTED_STREAMS or view["type"] == "participant.randomised" or (
+            is_blinded(services, role) and view["type"] in REVEALING):
         return {**view, "payload": None, "salt": None, "withheld": "blinded"}
     return view

@@ -20,7 +20,6 @@ from .bootstrap import (
     database_url,
     home_dir,
     initialise,
-    load_sealer,
     register_user,
     revoke_key,
     root_signer,
@@ -168,6 +167,7 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
 
     from .app import create_app
     from .demo import DEMO_PASSPHRASE, run_demo
+    from .trial_setup import load_system_actors
 
     services = open_services(db, initialised=False)
     try:
@@ -181,7 +181,7 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
             default = DEMO_PASSPHRASE if demo else None
             secret = os.environ.get("TRIAL_LEDGER_LEDGER_PASSPHRASE") or default or passphrase(
                 "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger key passphrase")
-            load_sealer(services, home_dir(home), secret)
+            load_system_actors(services, home_dir(home), secret)
         signed = services.ledger.seal()  # cover anything appended while no server ran
         if signed is not None:
             out.print(f"Checkpoint: tree size {signed.size}")
@@ -199,5 +199,5 @@ def main() -> None:
         sys.exit(1)
 
 
-# Registers verify, export and verify-bundle on `app` (they import what is defined above).
-from . import cli_audit  # noqa: E402, F401
+# Registers the audit and trial commands on `app` (they import what is defined above).
+from . import cli_audit, cli_trial  # noqa: E402, F401

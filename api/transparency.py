@@ -46,8 +46,7 @@ def record(record_hash: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
     rec = Record.from_stored(rows[0].state, rows[0].position)
     latest = _latest(services)
     view = record_view(rec, leaf.leaf_index)
-    if blinding.is_blinded(services, user.role):
-        view = blinding.mask_record(view)
+    view = blinding.mask_record(services, user.role, view)
     body: dict[str, Any] = {"record": view, "checkpoint": latest.note}
     if leaf.leaf_index < latest.size:
         body["inclusion"] = {

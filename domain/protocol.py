@@ -105,7 +105,9 @@ class Protocol(_Part):
     age_min: Annotated[int, Field(ge=0)]
     age_max: Annotated[int, Field(ge=0)]
     # Roles that must never see the arm; every other role is unblinded. NCT06167473 is
-    # single-blind: the participant is blinded as well, but is no user of the ledger.
+    # single-blind: the participant is blinded (and is no user of the ledger); investigators
+    # record the dose they infuse, so they see the arm of a randomised participant, but no role
+    # but the randomiser's side ever sees a slot number or the list (allocation concealment).
     blinded_roles: list[Annotated[str, Field(pattern=IDENT)]]
     # payload fields that reveal the arm, withheld from blinded roles (R27)
     masked_fields: list[Annotated[str, Field(min_length=1)]]

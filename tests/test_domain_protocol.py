@@ -102,7 +102,7 @@ def test_unknown_visit_and_arm_are_refused() -> None:
 
 
 @pytest.mark.parametrize(("role", "blinded"), [
-    ("investigator", True), ("data_manager", True), ("monitor", True), ("randomiser", False),
+    ("investigator", False), ("data_manager", True), ("monitor", True), ("randomiser", False),
     ("unblinded_statistician", False), ("admin", False), ("inspector", False)])
 def test_r27_blinded_roles_come_from_the_protocol(role: str, blinded: bool) -> None:
     assert is_blinded(PROTOCOL, role) is blinded
