@@ -101,6 +101,34 @@ class LedgerClient:
                            {"form_version": form_version, "withdrawn_on": str(withdrawn_on)},
                            reason=reason)
 
+    def assess_eligibility(self, participant_id: str, *, assessed_on: date | str,
+                           answers: Mapping[str, bool], esld_confirmed: bool,
+                           protocol_version: str = "1.0") -> dict[str, Any]:
+        """Every criterion answered: inclusion ids True when met, exclusion ids True when they apply."""
+        return self.append(PARTICIPANT + participant_id, "eligibility.assessed", {
+            "protocol_version": protocol_version, "assessed_on": str(assessed_on),
+            "esld_confirmed": esld_confirmed, "answers": dict(answers)})
+
+    def request_randomisation(self, participant_id: str, *, stratum: str | None = None) -> dict[str, Any]:
+        """Ask the randomiser; its answer (`participant.randomised`) is among the follow-ups."""
+        return self.append(PARTICIPANT + participant_id, "randomisation.requested",
+                           {} if stratum is None else {"stratum": stratum})
+
+    def record_infusion(self, participant_id: str, *, infusion_number: int, started_at: datetime,
+                        ended_at: datetime, weight_kg: float, cells_per_kg: float, total_cells: float,
+                        lot: str, route: str = "peripheral vein") -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "infusion.administered", {
+            "infusion_number": infusion_number, "started_at": started_at.isoformat(),
+            "ended_at": ended_at.isoformat(), "weight_kg": float(weight_kg),
+            "cells_per_kg": float(cells_per_kg), "total_cells": float(total_cells), "lot": lot,
+            "route": route})
+
+    def exit_participant(self, participant_id: str, how: str, *, on: date | str,
+                         reason: str | None = None) -> dict[str, Any]:
+        """`how` is withdrawn, lost_to_follow_up or completed; a withdrawal needs a reason."""
+        return self.append(PARTICIPANT + participant_id, f"participant.{how}", {"on": str(on)},
+                           reason=reason)
+
     def _get(self, path: str) -> dict[str, Any]:
         response = self.http.get(path)
         if response.status_code != 200:

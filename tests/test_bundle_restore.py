@@ -64,7 +64,7 @@ def test_r38_bundle_restores_into_a_clean_instance(tmp_path: Path, db_url: str) 
         fp = ParticipantProjection.fingerprint
         source.participants.catch_up()
         assert fp(copy.participants.all()) == fp(source.participants.all())
-        assert len(copy.participants.all()) == 5
+        assert len(copy.participants.all()) == 6
         for leaf in (0, 7, copy.ledger.tree.size() - 1):
             size = copy.ledger.tree.size()
             assert copy.ledger.tree.inclusion_proof(leaf, size) == \
