@@ -81,9 +81,10 @@ def test_r38_bundle_restores_into_a_clean_instance(tmp_path: Path, db_url: str) 
 
 def test_a_tampered_bundle_is_not_restored(tmp_path: Path) -> None:
     bundle, root, _ = _demo_bundle(tmp_path)
-    lines = bundle.read_text().splitlines()
-    lines[-1] = lines[-1].replace("form_version", "form_versiom", 1)
-    bundle.write_text("\n".join(lines) + "\n")
+    text = bundle.read_text()
+    tampered = text.replace("1961-04-02", "1961-04-03", 1)  # P-001's date of birth
+    assert tampered != text
+    bundle.write_text(tampered)
     target = tmp_path / "target.db"
     result = CliRunner().invoke(app, ["import", str(bundle), "--db", f"sqlite:///{target}",
                                       "--root", root])
