@@ -1,0 +1,231 @@
+"""Trial domain I through the HTTP API and the SDK: order of steps, randomisation, blinding,
+infusion (R21, R23–R27, R29)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.client import LedgerClient, LedgerClientError
+from api.trial_setup import set_up_trial
+from api.vault import VaultError
+from domain.randomisation import commitment
+from ledger.keys import generate
+
+from .conftest import LEDGER_PASS, ROOT_PASS, Trial, make_trial
+
+ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
+DOSE = {"low": 1e6, "medium_high": 3e6}
+
+
+def set_up(trial: Trial, slots: int | None = None) -> LedgerClient:
+    set_up_trial(trial.services, home=trial.home, root_passphrase=ROOT_PASS,
+                 system_passphrase=LEDGER_PASS, slots=slots, seed=b"s" * 32)
+    return trial.client("inv-001")
+
+
+def enrol(client: LedgerClient, pid: str, *, born: str = "1961-04-02", eligible: bool = True,
+          randomise: bool = False) -> dict[str, Any]:
+    client.register_participant(pid, sex="F", date_of_birth=born, weight_kg=64.0)
+    client.sign_consent(pid, form_version="1.0", signed_on="2026-03-01")
+    receipt = client.assess_eligibility(pid, assessed_on="2026-03-02", esld_confirmed=True,
+                                        answers={**ELIGIBLE, "exc-1": not eligible})
+    return client.request_randomisation(pid) if randomise else receipt
+
+
+def refused(call: Any, *args: Any, **kw: Any) -> str:
+    with pytest.raises(LedgerClientError) as caught:
+        call(*args, **kw)
+    assert caught.value.status == 422
+    return caught.value.rule
+
+
+def infuse(client: LedgerClient, trial: Trial, pid: str, cells_per_kg: float,
+           weight: float = 64.0) -> dict[str, Any]:
+    end = trial.clock.now - timedelta(minutes=5)
+    return client.record_infusion(pid, infusion_number=1, started_at=end - timedelta(minutes=40),
+                                  ended_at=end, weight_kg=weight, cells_per_kg=cells_per_kg,
+                                  total_cells=cells_per_kg * weight, lot="UC-1")
+
+
+def test_r21_steps_happen_in_the_protocols_order(trial: Trial) -> None:
+    client = set_up(trial)
+    client.register_participant("P-001", sex="F", date_of_birth="1961-04-02", weight_kg=64.0)
+    assert refused(client.request_randomisation, "P-001") == "randomisation.no_consent"
+    client.sign_consent("P-001", form_version="1.0", signed_on="2026-03-01")
+    assert refused(client.request_randomisation, "P-001") == "randomisation.not_eligible"
+    assert refused(infuse, client, trial, "P-001", 1e6) == "infusion.not_randomised"
+    # An assessment that fails an exclusion is a screen failure: no randomisation.
+    client.assess_eligibility("P-001", assessed_on="2026-03-02", esld_confirmed=True,
+                              answers={**ELIGIBLE, "exc-5": True})
+    seen = client.participant("P-001")
+    assert seen["stage"] == "screen_failed" and seen["failed_criteria"] == ["exc-5"]
+    assert refused(client.request_randomisation, "P-001") == "randomisation.not_eligible"
+    # Age outside 18–80 on the day: refused even with answers that say otherwise.
+    client.register_participant("P-002", sex="M", date_of_birth="1944-02-11", weight_kg=70.0)
+    client.sign_consent("P-002", form_version="1.0", signed_on="2026-03-01")
+    assert refused(client.assess_eligibility, "P-002", assessed_on="2026-03-02", esld_confirmed=True,
+                   answers=ELIGIBLE) == "eligibility.age_mismatch"
+    # Eligible, then randomised; after consent is withdrawn, no infusion.
+    enrol(client, "P-003", randomise=True)
+    assert client.participant("P-003")["stage"] == "randomised"
+    client.withdraw_consent("P-003", form_version="1.0", withdrawn_on="2026-03-02")
+    assert refused(infuse, client, trial, "P-003", 1e6) == "infusion.no_consent"
+    assert refused(client.request_randomisation, "P-003") == "randomisation.no_consent"
+
+
+def test_r21_age_is_checked_again_on_the_day_of_randomisation(trial: Trial) -> None:
+    client = set_up(trial)
+    enrol(client, "P-001", born="1945-03-03")  # 80 at assessment, 81 the next day
+    trial.clock.step(days=2)
+    assert refused(client.request_randomisation, "P-001") == "randomisation.age"
+
+
+def test_r23_list_committed_salted_and_readable_only_by_the_randomiser(trial: Trial) -> None:
+    set_up(trial)
+    committed = trial.services.ledger.stream("allocation")[0]
+    assert committed.type == "allocation.committed" and committed.entry.fields["author"] == "randomiser"
+    value = (committed.payload() or {})["commitment"]
+    randomiser = trial.services.rules.randomiser
+    assert randomiser is not None
+    assert commitment(randomiser.salt, randomiser.allocation) == value
+    with pytest.raises(VaultError):  # another key cannot open the stored list
+        trial.services.vault.get(generate(), value)
+    _, token = trial.user("inv-002")
+    for path in ("/v1/streams/allocation",):
+        denied = trial.http.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert denied.status_code == 403 and denied.json()["rule"] == "blinding.restricted_stream"
+    with trial.services.store.read() as cur:  # stored encrypted: no arm in clear anywhere
+        cur.execute(f"SELECT ciphertext FROM {trial.services.store.qualify('allocation_lists')}")
+        blob = bytes(cur.fetchone()["ciphertext"])
+    assert b"medium_high" not in blob and b"low" not in blob
+
+
+def test_r24_no_investigator_response_predicts_the_next_assignment(trial: Trial) -> None:
+    client = set_up(trial)
+    receipts = [enrol(client, f"P-00{n}", randomise=True) for n in range(1, 5)]
+    for receipt in receipts:
+        assert [f["stream"] for f in receipt["follow_ups"]] == [receipt["stream"]]  # no allocation
+    for n in range(1, 5):
+        seen = client.participant(f"P-00{n}")
+        assert seen["slot"] == "masked" and seen["stratum"] == "masked"
+    text = json.dumps([client.participant(f"P-00{n}") for n in range(1, 5)] + receipts)
+    assert '"slot": 1' not in text and "block" not in text
+
+
+def test_r25_concurrent_requests_take_distinct_slots_in_list_order(trial: Trial) -> None:
+    client = set_up(trial, slots=50)
+    clients = [trial.client(f"inv-{n:03d}") for n in range(2, 10)]
+    for n in range(50):
+        enrol(client, f"P-{n:03d}")
+
+    def request(n: int) -> None:
+        clients[n % len(clients)].request_randomisation(f"P-{n:03d}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(request, range(50)))
+    assigned = [r.payload() or {} for r in trial.services.ledger.stream("allocation")
+                if r.type == "slot.assigned"]
+    assert [a["slot"] for a in assigned] == list(range(1, 51))  # list order, no gap, no repeat
+    assert len({a["participant_id"] for a in assigned}) == 50
+    randomiser = trial.services.rules.randomiser
+    assert randomiser is not None
+    arms = randomiser.allocation.strata["all"]
+    for record in trial.services.ledger.records():
+        if record.type == "participant.randomised":
+            p = record.payload() or {}
+            assert arms[p["slot"] - 1] == p["arm"]
+
+
+def test_r26_allocation_verify_after_the_reveal(tmp_path: Path) -> None:
+    trial = make_trial(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "home")
+    client = set_up(trial, slots=22)
+    for n in range(22):
+        enrol(client, f"P-{n:03d}", randomise=True)
+    trial.services.close()
+    env = {"TRIAL_LEDGER_LEDGER_PASSPHRASE": LEDGER_PASS}
+    db = ["--db", f"sqlite:///{tmp_path / 'ledger.db'}"]
+    early = CliRunner().invoke(app, ["allocation", "verify", *db])
+    assert early.exit_code == 1 and "not revealed" in early.stderr
+    revealed = CliRunner().invoke(app, ["allocation", "reveal", *db, "--home", str(tmp_path / "home")],
+                                  env=env)
+    assert revealed.exit_code == 0, revealed.stderr
+    ok = CliRunner().invoke(app, ["allocation", "verify", *db, "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.stdout) == {"ok": True, "allocations": 22, "problems": []}
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:  # one randomised record's arm changed
+        conn.execute("DROP TRIGGER stored_events_no_update")
+        (state,) = conn.execute("SELECT state FROM stored_events WHERE originator_id='participant/P-007' "
+                                "AND topic='participant.randomised'").fetchone()
+        text = bytes(state).decode()
+        flipped = (text.replace('\\"arm\\":\\"low\\"', '\\"arm\\":\\"medium_high\\"')
+                   if '\\"arm\\":\\"low\\"' in text else
+                   text.replace('\\"arm\\":\\"medium_high\\"', '\\"arm\\":\\"low\\"'))
+        assert flipped != text
+        conn.execute("UPDATE stored_events SET state=? WHERE originator_id='participant/P-007' AND "
+                     "topic='participant.randomised'", (flipped.encode(),))
+    bad = CliRunner().invoke(app, ["allocation", "verify", *db, "--json"])
+    report = json.loads(bad.stdout)
+    assert bad.exit_code == 1 and len(report["problems"]) == 1 and "P-007" in report["problems"][0]
+
+
+def test_r27_blinded_roles_never_see_arm_dose_or_total_cells(trial: Trial) -> None:
+    client = set_up(trial)
+    receipts = []
+    for n in range(1, 5):
+        receipts.append(enrol(client, f"P-00{n}", randomise=True))
+        arm = client.participant(f"P-00{n}")["arm"]
+        receipts.append(infuse(client, trial, f"P-00{n}", DOSE[arm] * (1.5 if n == 2 else 1)))
+    hashes = [r["record_hash"] for r in receipts] + \
+             [f["record_hash"] for r in receipts for f in r["follow_ups"]]
+    for role in ("monitor", "data_manager"):
+        _, token = trial.user(f"{role}-1", role=role, site="sponsor")
+        headers = {"Authorization": f"Bearer {token}"}
+        bodies = [trial.http.get(f"/v1/participants/P-00{n}", headers=headers).text for n in range(1, 5)]
+        bodies += [trial.http.get(f"/v1/records/{h}", headers=headers).text for h in hashes]
+        for body in bodies:
+            assert '"low"' not in body and "medium_high" not in body, body[:300]
+            assert "1000000" not in body and "3000000" not in body and "e+06" not in body, body[:300]
+            assert '"cells_per_kg":' not in body or '"cells_per_kg":"masked"' in body
+            assert '"total_cells":' not in body or '"total_cells":"masked"' in body
+
+
+def test_r29_a_dose_off_the_arm_is_recorded_with_a_deviation(trial: Trial) -> None:
+    client = set_up(trial)
+    enrol(client, "P-001", randomise=True)
+    arm = client.participant("P-001")["arm"]
+    receipt = infuse(client, trial, "P-001", DOSE[arm] * 1.5)
+    assert [f["type"] for f in receipt["follow_ups"]] == ["deviation.recorded"]
+    seen = client.participant("P-001")
+    assert seen["stage"] == "treated" and len(seen["infusions"]) == 1
+    (deviation,) = seen["deviations"]
+    assert deviation["kind"] == "dose_mismatch" and deviation["record"] == receipt["record_hash"]
+    enrol(client, "P-002", randomise=True)
+    good = infuse(client, trial, "P-002", DOSE[client.participant("P-002")["arm"]])
+    assert good["follow_ups"] == []
+    # total cells off the weight: a deviation too
+    enrol(client, "P-003", randomise=True)
+    dose = DOSE[client.participant("P-003")["arm"]]
+    end = trial.clock.now - timedelta(minutes=5)
+    off = client.record_infusion("P-003", infusion_number=1, started_at=end - timedelta(hours=1),
+                                 ended_at=end, weight_kg=64.0, cells_per_kg=dose,
+                                 total_cells=dose * 80.0, lot="UC-3")
+    assert [f["type"] for f in off["follow_ups"]] == ["deviation.recorded"]
+
+
+def test_exits_keep_every_record_and_end_what_must_end(trial: Trial) -> None:
+    client = set_up(trial)
+    enrol(client, "P-001", randomise=True)
+    assert refused(client.exit_participant, "P-001", "withdrawn", on="2026-03-02") == \
+        "participant.reason_required"
+    client.exit_participant("P-001", "withdrawn", on="2026-03-02", reason="moved abroad")
+    assert refused(infuse, client, trial, "P-001", 1e6) == "participant.exited"
+    assert client.participant("P-001")["stage"] == "withdrawn"
+    assert len(trial.services.ledger.stream("participant/P-001")) == 7  # nothing removed
