@@ -113,6 +113,16 @@ def get_participant(participant_id: str, user: UserDep, services: ServicesDep) -
     return blinding.mask_participant(services, user.role, body)
 
 
+@router.get("/unblindings", tags=["participants"])
+def unblindings(_: UserDep, services: ServicesDep) -> dict[str, Any]:
+    """The unblinding report: every emergency unblinding, who, when, why, who was informed
+    (never the arm itself)."""
+    services.participants.catch_up()
+    rows = [{"participant_id": pid, **u} for pid, state in services.participants.all().items()
+            for u in state.unblindings]
+    return {"unblindings": sorted(rows, key=lambda r: str(r["at"]))}
+
+
 def _check_author(submission: Submission, user: User) -> None:
     """The caller may submit only their own entries (the key check then binds the signature)."""
     import json

@@ -19,6 +19,7 @@ from .bootstrap import Services
 MASK = "masked"
 #: Entry types whose payload reveals the arm, directly or through the dose.
 REVEALING = frozenset({"participant.randomised", "infusion.administered", "deviation.recorded",
+                       "participant.unblinded",
                        "slot.assigned", "slot.invalidated", "allocation.committed",
                        "allocation.revealed"})
 RESTRICTED_STREAMS = frozenset({ALLOCATION_STREAM})

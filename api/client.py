@@ -129,6 +129,32 @@ class LedgerClient:
         return self.append(PARTICIPANT + participant_id, f"participant.{how}", {"on": str(on)},
                            reason=reason)
 
+    def invalidate_randomisation(self, participant_id: str, *, what: str, reason: str) -> dict[str, Any]:
+        """Retire an erroneous allocation: its slot is never reused; randomise again afterwards."""
+        return self.append(PARTICIPANT + participant_id, "randomisation.invalidated",
+                           {"slot_error": what}, reason=reason)
+
+    def request_unblinding(self, participant_id: str, *, reason: str, informed: list[str],
+                           key_file: Path | str, passphrase: str,
+                           occurred_at: datetime | None = None) -> dict[str, Any]:
+        """Emergency unblinding of one participant. The key is opened again from its file with the
+        passphrase (re-authentication) and the request is signed at once."""
+        key = load_private_key(Path(key_file), passphrase)
+        if key.public_key() != self.signer.key.public_key():
+            raise LedgerClientError(403, {"rule": "auth.not_your_key",
+                                          "detail": "that key file is not this client's key"})
+        fresh = Signer(key, self.signer.author, self.signer.role, self.signer.site, self.signer.client)
+        held, self.signer = self.signer, fresh
+        try:
+            return self.append(PARTICIPANT + participant_id, "unblinding.requested",
+                               {"informed": list(informed), "emergency": True},
+                               meaning="responsibility", reason=reason, occurred_at=occurred_at)
+        finally:
+            self.signer = held
+
+    def unblindings(self) -> list[dict[str, Any]]:
+        return list(self._get("/v1/unblindings")["unblindings"])
+
     def _get(self, path: str) -> dict[str, Any]:
         response = self.http.get(path)
         if response.status_code != 200:

@@ -32,6 +32,11 @@ class TrialRules:
                                           candidate.payload_text or "", protocol)
             follow = [FollowUp(c.stream, c.type, c.payload, ACTORS[c.actor], c.reason)
                       for c in consequences]
+            if fact.type == "randomisation.invalidated":
+                state = streams.fold(streams.kind_of(fact.stream), [to_fact(r) for r in history])
+                follow.insert(0, FollowUp(ALLOCATION_STREAM, "slot.invalidated", {
+                    "stratum": state.stratum, "slot": state.slot,
+                    "participant_id": fact.stream.split("/", 1)[1]}, ACTORS["randomiser"], fact.reason))
             if fact.type == "randomisation.requested" and protocol is not None:
                 if self.randomiser is None:
                     raise Rejection("randomisation.unavailable", "the randomiser is not running",

@@ -88,6 +88,7 @@ class ParticipantState(BaseModel):
     arm: str | None = None
     infusions: tuple[dict[str, object], ...] = ()
     deviations: tuple[dict[str, object], ...] = ()
+    unblindings: tuple[dict[str, object], ...] = ()
 
     @property
     def forms_signed(self) -> frozenset[str]:

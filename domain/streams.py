@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import participant, treatment, trial
+from . import participant, treatment, trial, unblinding
 from .facts import Consequence, Fact, Rejection
 from .protocol import Protocol
 
@@ -37,7 +37,7 @@ INVESTIGATOR, RANDOMISER, SYSTEM, ADMIN = (frozenset({"investigator"}), frozense
 
 
 def evolve_participant(state: participant.ParticipantState, fact: Fact) -> participant.ParticipantState:
-    return treatment.evolve(participant.evolve(state, fact), fact)
+    return unblinding.evolve(treatment.evolve(participant.evolve(state, fact), fact), fact)
 
 
 def _decide_participant(state: participant.ParticipantState, fact: Fact, now: datetime,
@@ -45,6 +45,9 @@ def _decide_participant(state: participant.ParticipantState, fact: Fact, now: da
     if (fact.type, fact.schema) in participant.SCHEMAS:
         participant.decide(state, fact, now)
         return []
+    if (fact.type, fact.schema) in unblinding.SCHEMAS:
+        treatment.decide_common(state, fact)
+        return unblinding.decide(state, fact, now)
     return treatment.decide(state, fact, now, protocol)
 
 
@@ -55,13 +58,15 @@ def _keep(history: list[Fact], fact: Fact) -> list[Fact]:
 KINDS: tuple[StreamKind, ...] = (
     StreamKind(
         name=participant.STREAM_PREFIX,
-        schemas={**participant.SCHEMAS, **treatment.SCHEMAS},
+        schemas={**participant.SCHEMAS, **treatment.SCHEMAS, **unblinding.SCHEMAS},
         roles={"participant.registered": INVESTIGATOR, "consent.signed": INVESTIGATOR,
                "consent.withdrawn": INVESTIGATOR, "eligibility.assessed": INVESTIGATOR,
                "eligibility.determined": SYSTEM, "randomisation.requested": INVESTIGATOR,
                "participant.randomised": RANDOMISER, "infusion.administered": INVESTIGATOR,
                "deviation.recorded": SYSTEM, "participant.withdrawn": INVESTIGATOR,
-               "participant.lost_to_follow_up": INVESTIGATOR, "participant.completed": INVESTIGATOR},
+               "participant.lost_to_follow_up": INVESTIGATOR, "participant.completed": INVESTIGATOR,
+               "randomisation.invalidated": INVESTIGATOR, "unblinding.requested": INVESTIGATOR,
+               "participant.unblinded": RANDOMISER},
         initial=participant.initial,
         evolve=evolve_participant,
         decide=_decide_participant,

@@ -121,16 +121,7 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
            protocol: Protocol | None) -> list[Consequence]:
     """Raise Rejection to refuse `fact`; return the records that must follow it."""
     p = fact.payload
-    if state.status == "new":
-        raise Rejection("participant.not_registered", "the participant is not registered",
-                        field="entry.stream")
-    if fact.role == "investigator" and state.site is not None and fact.site != state.site:
-        raise Rejection("participant.other_site",
-                        f"participant belongs to site {state.site}, entry is from {fact.site}",
-                        field="entry.site")
-    if state.stage in STAGES_AFTER_EXIT and fact.type != "deviation.recorded":
-        raise Rejection("participant.exited", f"the participant has left the trial ({state.stage})",
-                        field="entry.type")
+    decide_common(state, fact)
     if fact.type in EXITS:
         if fact.type == "participant.withdrawn" and fact.reason is None:
             raise Rejection("participant.reason_required", "a withdrawal needs a reason",
@@ -166,6 +157,22 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
         return _decide_infusion(state, fact, now, protocol)
     raise Rejection("entry.unknown_type", f"{fact.type} is not an entry type of this stream",
                     field="entry.type")
+
+
+def decide_common(state: ParticipantState, fact: Fact) -> None:
+    """Checks every entry after registration meets: registered, own site, not exited."""
+    if state.status == "new":
+        raise Rejection("participant.not_registered", "the participant is not registered",
+                        field="entry.stream")
+    if fact.role == "investigator" and state.site is not None and fact.site != state.site:
+        raise Rejection("participant.other_site",
+                        f"participant belongs to site {state.site}, entry is from {fact.site}",
+                        field="entry.site")
+    if state.stage in STAGES_AFTER_EXIT and fact.type not in ("deviation.recorded",
+                                                               "unblinding.requested",
+                                                               "participant.unblinded"):
+        raise Rejection("participant.exited", f"the participant has left the trial ({state.stage})",
+                        field="entry.type")
 
 
 def _decide_request(state: ParticipantState, fact: Fact, now: datetime, protocol: Protocol) -> None:

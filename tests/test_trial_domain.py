@@ -229,3 +229,62 @@ def test_exits_keep_every_record_and_end_what_must_end(trial: Trial) -> None:
     assert refused(infuse, client, trial, "P-001", 1e6) == "participant.exited"
     assert client.participant("P-001")["stage"] == "withdrawn"
     assert len(trial.services.ledger.stream("participant/P-001")) == 7  # nothing removed
+
+
+def test_r25_an_invalidated_slot_is_never_reused(trial: Trial) -> None:
+    client = set_up(trial)
+    enrol(client, "P-001", randomise=True)
+    first = client.participant("P-001")
+    assert refused(client.append, "participant/P-001", "randomisation.invalidated",
+                   {"slot_error": "wrong participant"}) == "randomisation.reason_required"
+    receipt = client.invalidate_randomisation("P-001", what="wrong participant randomised",
+                                              reason="request entered for the wrong participant")
+    assert [f["stream"] for f in receipt["follow_ups"]] == []  # the allocation stream stays hidden
+    assert client.participant("P-001")["stage"] == "eligible"
+    client.request_randomisation("P-001")
+    enrol(client, "P-002", randomise=True)
+    events = [(r.type, (r.payload() or {}).get("slot"), r.entry.fields["reason"])
+              for r in trial.services.ledger.stream("allocation")[1:]]
+    assert events == [("slot.assigned", 1, None),
+                      ("slot.invalidated", 1, "request entered for the wrong participant"),
+                      ("slot.assigned", 2, None), ("slot.assigned", 3, None)]
+    assert first["stage"] == "randomised"
+
+
+def test_r28_emergency_unblinding_reveals_one_participant_and_is_reported(
+        trial: Trial, tmp_path: Path) -> None:
+    from ledger.keys import save_private_key
+
+    client = set_up(trial)
+    enrol(client, "P-001", randomise=True)
+    enrol(client, "P-002", randomise=True)
+    key_file = tmp_path / "inv.key"
+    save_private_key(client.signer.key, key_file, "inv-passphrase")
+    with pytest.raises(Exception, match="wrong passphrase"):  # re-authentication is checked
+        client.request_unblinding("P-001", reason="anaphylaxis", informed=["sponsor medical monitor"],
+                                  key_file=key_file, passphrase="not-it", occurred_at=trial.clock.now)
+    assert refused(client.append, "participant/P-001", "unblinding.requested",
+                   {"informed": ["sponsor"], "emergency": True}, meaning="responsibility") == \
+        "unblinding.reason_required"
+    stale = trial.clock.now - timedelta(hours=1)
+    assert refused(client.append, "participant/P-001", "unblinding.requested",
+                   {"informed": ["sponsor"], "emergency": True}, meaning="responsibility",
+                   reason="anaphylaxis", occurred_at=stale) == "unblinding.stale_signature"
+    receipt = client.request_unblinding("P-001", reason="anaphylaxis after infusion",
+                                        informed=["sponsor medical monitor", "ethics committee"],
+                                        key_file=key_file, passphrase="inv-passphrase",
+                                        occurred_at=trial.clock.now)
+    (revealed,) = receipt["follow_ups"]
+    assert revealed["type"] == "participant.unblinded" and revealed["stream"] == "participant/P-001"
+    record = next(r for r in trial.services.ledger.stream("participant/P-001")
+                  if r.type == "participant.unblinded")
+    assert (record.payload() or {})["arm"] == trial.services.participants.get("P-001").arm  # type: ignore[union-attr]
+    assert not [r for r in trial.services.ledger.stream("participant/P-002")
+                if r.type == "participant.unblinded"]  # exactly one participant
+    _, token = trial.user("mon-001", role="monitor", site="sponsor")
+    report = trial.http.get("/v1/unblindings", headers={"Authorization": f"Bearer {token}"}).json()
+    (row,) = report["unblindings"]
+    assert row["participant_id"] == "P-001" and row["by"] == "inv-001"
+    assert row["reason"] == "anaphylaxis after infusion"
+    assert row["informed"] == ["sponsor medical monitor", "ethics committee"]
+    assert "arm" not in row and "low" not in json.dumps(report) and "medium_high" not in json.dumps(report)
