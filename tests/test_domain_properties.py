@@ -100,3 +100,49 @@ def test_any_sequence_is_accepted_or_refused_with_a_named_rule(sequence: list[An
         assert state.stage == "completed" and len(state.infusions) == 1 and state.unblindings
     assert state.stage in ("registered", "screen_failed", "eligible", "randomisation_requested",
                            "randomised", "treated", "withdrawn", "lost_to_follow_up", "completed")
+
+
+def _walk(*steps: tuple[str, dict[str, Any], str, str | None]) -> list[Fact]:
+    """Decide each step after the ones before it (with their consequences); return the history."""
+    history: list[Fact] = []
+    for n, (type_, payload, role, reason) in enumerate(steps, start=1):
+        fact = Fact(type=type_, schema=1, payload=payload, stream="participant/P-001",
+                    version=len(history) + 1, author="a", role=role,
+                    site="site-01" if role == "investigator" else "sponsor", occurred_at=NOW,
+                    recorded_at=NOW + timedelta(seconds=n), reason=reason, record_hash=f"{n:064x}")
+        for c in streams.decide(history, fact, json.dumps(payload), PROTOCOL):
+            history.append(fact)
+            fact = Fact(type=c.type, schema=1, payload=c.payload, stream=c.stream,
+                        version=len(history) + 1, author=c.actor, role=c.actor, site="sponsor",
+                        occurred_at=NOW, recorded_at=fact.recorded_at, reason=c.reason)
+        history.append(fact)
+    return history
+
+
+RANDOMISED = (("participant.registered", PAYLOADS["participant.registered"][0], "investigator", None),
+              ("consent.signed", PAYLOADS["consent.signed"][0], "investigator", None),
+              ("eligibility.assessed", PAYLOADS["eligibility.assessed"][0], "investigator", None),
+              ("randomisation.requested", {}, "investigator", None),
+              ("participant.randomised", {"stratum": "all", "slot": 1, "arm": "low"}, "randomiser", None))
+
+
+def test_r29_pure_a_dose_off_the_arm_brings_a_deviation_record() -> None:
+    wrong = {**PAYLOADS["infusion.administered"][0], "cells_per_kg": 3e6, "total_cells": 3e6 * 64}
+    history = _walk(*RANDOMISED, ("infusion.administered", wrong, "investigator", None))
+    assert [f.type for f in history[-2:]] == ["infusion.administered", "deviation.recorded"]
+    assert history[-1].payload["kind"] == "dose_mismatch" and history[-1].author == "system"
+    right = _walk(*RANDOMISED, ("infusion.administered", PAYLOADS["infusion.administered"][0],
+                                "investigator", None))
+    assert right[-1].type == "infusion.administered"
+
+
+def test_r28_pure_unblinding_needs_a_reason_and_reveals_only_this_participant() -> None:
+    request = ("unblinding.requested", {"informed": ["sponsor"], "emergency": True}, "investigator")
+    try:
+        _walk(*RANDOMISED, (*request, None))
+        raise AssertionError("an unblinding without a reason was accepted")
+    except Rejection as exc:
+        assert exc.rule == "unblinding.reason_required"
+    history = _walk(*RANDOMISED, (*request, "anaphylaxis"))
+    assert history[-1].type == "participant.unblinded" and history[-1].stream == "participant/P-001"
+    assert history[-1].payload["arm"] == "low" and history[-1].author == "randomiser"

@@ -4,6 +4,7 @@ infusion (R21, R23–R27, R29)."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -185,16 +186,34 @@ def test_r27_blinded_roles_never_see_arm_dose_or_total_cells(trial: Trial) -> No
         receipts.append(infuse(client, trial, f"P-00{n}", DOSE[arm] * (1.5 if n == 2 else 1)))
     hashes = [r["record_hash"] for r in receipts] + \
              [f["record_hash"] for r in receipts for f in r["follow_ups"]]
+    streams = [f"participant/P-00{n}" for n in range(1, 5)] + ["keys", "protocol", "allocation"]
+    values = {"participant_id": [f"P-00{n}" for n in range(1, 5)], "record_hash": hashes,
+              "stream": streams}
+    gets = [path for path, ops in trial.http.get("/openapi.json").json()["paths"].items() if "get" in ops]
+    size = trial.services.ledger.tree.size()
+    query = {"/v1/proofs/inclusion": {"leaf_index": 0, "tree_size": size},
+             "/v1/proofs/consistency": {"first": 1, "second": size}}
     for role in ("monitor", "data_manager"):
         _, token = trial.user(f"{role}-1", role=role, site="sponsor")
         headers = {"Authorization": f"Bearer {token}"}
-        bodies = [trial.http.get(f"/v1/participants/P-00{n}", headers=headers).text for n in range(1, 5)]
-        bodies += [trial.http.get(f"/v1/records/{h}", headers=headers).text for h in hashes]
+        bodies = []
+        for template in gets:  # every GET route of the API, with every value it takes
+            names = [n.split(":")[0] for n in re.findall(r"{([^}]+)}", template)]
+            fills = [{}] if not names else [{names[0]: v} for v in values[names[0]]]
+            for fill in fills:
+                path = template
+                for name, value in fill.items():
+                    path = re.sub(r"{" + name + r"(:[^}]*)?}", value, path)
+                response = trial.http.get(path, headers=headers, params=query.get(template))
+                assert response.status_code in (200, 403), (path, response.text[:200])
+                bodies.append(response.text)
+        assert len(bodies) > 20
         for body in bodies:
             assert '"low"' not in body and "medium_high" not in body, body[:300]
             assert "1000000" not in body and "3000000" not in body and "e+06" not in body, body[:300]
             assert '"cells_per_kg":' not in body or '"cells_per_kg":"masked"' in body
             assert '"total_cells":' not in body or '"total_cells":"masked"' in body
+            assert '"arm":' not in body or '"arm":"masked"' in body
 
 
 def test_r29_a_dose_off_the_arm_is_recorded_with_a_deviation(trial: Trial) -> None:
@@ -288,3 +307,27 @@ def test_r28_emergency_unblinding_reveals_one_participant_and_is_reported(
     assert row["reason"] == "anaphylaxis after infusion"
     assert row["informed"] == ["sponsor medical monitor", "ethics committee"]
     assert "arm" not in row and "low" not in json.dumps(report) and "medium_high" not in json.dumps(report)
+
+
+def test_a_protocol_amendment_is_a_record_and_later_entries_are_decided_under_it(trial: Trial) -> None:
+    from api.trial_setup import default_protocol
+
+    client = set_up(trial)
+    admin = trial.client("sponsor-admin", role="admin", site="sponsor")
+    amended = {**default_protocol(), "version": "1.1", "age_max": 75}
+    assert refused(admin.append, "protocol", "protocol.amended", {"document": amended}) == \
+        "protocol.reason_required"
+    assert refused(client.append, "protocol", "protocol.amended", {"document": amended},
+                   reason="x") == "entry.role_not_allowed"
+    admin.append("protocol", "protocol.amended", {"document": amended}, reason="upper age 75 (IRB)")
+    client.register_participant("P-001", sex="F", date_of_birth="1948-01-01", weight_kg=64.0)
+    client.sign_consent("P-001", form_version="1.0", signed_on="2026-03-01")
+    old = {"protocol_version": "1.0", "assessed_on": "2026-03-02", "esld_confirmed": True,
+           "answers": ELIGIBLE}
+    assert refused(client.append, "participant/P-001", "eligibility.assessed", old) == \
+        "eligibility.protocol_version"
+    # 78 years old: eligible under 1.0, not under 1.1 (age 18–75).
+    client.append("participant/P-001", "eligibility.assessed",
+                  {**old, "protocol_version": "1.1", "answers": {**ELIGIBLE, "inc-1": False}})
+    seen = client.participant("P-001")
+    assert seen["stage"] == "screen_failed" and seen["failed_criteria"] == ["inc-1"]
