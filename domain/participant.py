@@ -89,6 +89,7 @@ class ParticipantState(BaseModel):
     infusions: tuple[dict[str, object], ...] = ()
     deviations: tuple[dict[str, object], ...] = ()
     unblindings: tuple[dict[str, object], ...] = ()
+    visits: tuple[dict[str, object], ...] = ()
 
     @property
     def forms_signed(self) -> frozenset[str]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from .eligibility import EligibilityAssessed, age_in_years, assess_payload
 from .facts import Consequence, Fact, Rejection
 from .participant import ParticipantState, Payload
-from .protocol import Protocol, arm
+from .protocol import Protocol, arm, visit_window
 
 STAGES_AFTER_EXIT = ("withdrawn", "lost_to_follow_up", "completed")
 
@@ -71,6 +71,13 @@ class EligibilityDetermined(Payload):
     age_years: int
 
 
+class VisitCompleted(Payload):
+    """`visit.completed`, schema 1 (investigator): a scheduled visit took place on `on`."""
+
+    visit: Annotated[str, Field(min_length=1, max_length=32)]
+    on: date
+
+
 class StudyExit(Payload):
     """`participant.withdrawn` / `participant.lost_to_follow_up` / `participant.completed`."""
 
@@ -84,6 +91,7 @@ SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {
     ("participant.randomised", 1): ParticipantRandomised,
     ("infusion.administered", 1): InfusionAdministered,
     ("deviation.recorded", 1): DeviationRecorded,
+    ("visit.completed", 1): VisitCompleted,
     ("participant.withdrawn", 1): StudyExit,
     ("participant.lost_to_follow_up", 1): StudyExit,
     ("participant.completed", 1): StudyExit,
@@ -112,6 +120,10 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
             **dict(p), "record_hash": fact.record_hash})})
     if fact.type == "deviation.recorded":
         return state.model_copy(update={"deviations": (*state.deviations, dict(p))})
+    if fact.type == "visit.completed":
+        return state.model_copy(update={"visits": (*state.visits, {
+            "visit": p["visit"], "on": p["on"],
+            "record_hash": fact.record_hash})})
     if fact.type in EXITS:
         return state.model_copy(update={"stage": EXITS[fact.type]})
     return state
@@ -155,6 +167,8 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
         return []
     if fact.type == "infusion.administered":
         return _decide_infusion(state, fact, now, protocol)
+    if fact.type == "visit.completed":
+        return _decide_visit(state, fact, now, protocol)
     raise Rejection("entry.unknown_type", f"{fact.type} is not an entry type of this stream",
                     field="entry.type")
 
@@ -215,6 +229,37 @@ def _decide_infusion(state: ParticipantState, fact: Fact, now: datetime,
         raise Rejection("infusion.route", f"the protocol's route is {protocol.route}",
                         field="payload.route")
     return dose_deviations(protocol, state.arm, fact)
+
+
+def _decide_visit(state: ParticipantState, fact: Fact, now: datetime,
+                  protocol: Protocol) -> list[Consequence]:
+    """R21: a follow-up visit never predates the infusion; outside its window it is recorded and
+    flagged as a deviation."""
+    p = fact.payload
+    scheduled = next((v for v in protocol.visits if v.id == p["visit"]), None)
+    if scheduled is None:
+        raise Rejection("visit.unknown", f"the protocol has no visit {p['visit']}", field="payload.visit")
+    on = date.fromisoformat(p["on"])
+    if on > now.date():
+        raise Rejection("date.in_future", f"visit date {on} is after today", field="payload.on")
+    if any(v["visit"] == p["visit"] for v in state.visits):
+        raise Rejection("visit.done_already", f"visit {p['visit']} is recorded already",
+                        field="payload.visit")
+    if scheduled.day <= 0:
+        return []
+    if not state.infusions:
+        raise Rejection("visit.before_infusion", f"{scheduled.label} follows the infusion, and there "
+                        "is none yet", field="payload.visit")
+    infused = datetime.fromisoformat(str(state.infusions[0]["started_at"])).date()
+    if on < infused:
+        raise Rejection("visit.before_infusion", f"{scheduled.label} on {on} predates the infusion "
+                        f"on {infused}", field="payload.on")
+    low, high = visit_window(protocol, scheduled.id, infused)
+    if low <= on <= high:
+        return []
+    return [Consequence(fact.stream, "deviation.recorded", {
+        "kind": "visit_out_of_window", "record": fact.record_hash or "",
+        "detail": f"{scheduled.label} on {on}, window {low} to {high}"}, actor="system")]
 
 
 def dose_deviations(protocol: Protocol, arm_id: str, fact: Fact) -> list[Consequence]:

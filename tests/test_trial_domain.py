@@ -7,7 +7,7 @@ import json
 import re
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -331,3 +331,26 @@ def test_a_protocol_amendment_is_a_record_and_later_entries_are_decided_under_it
                   {**old, "protocol_version": "1.1", "answers": {**ELIGIBLE, "inc-1": False}})
     seen = client.participant("P-001")
     assert seen["stage"] == "screen_failed" and seen["failed_criteria"] == ["inc-1"]
+
+
+def test_r21_follow_up_visits_never_predate_the_infusion(trial: Trial) -> None:
+    client = set_up(trial)
+    enrol(client, "P-001", randomise=True)
+    visit = "participant/P-001"
+    assert refused(client.append, visit, "visit.completed", {"visit": "week_1", "on": "2026-03-02"}) == \
+        "visit.before_infusion"
+    client.append(visit, "visit.completed", {"visit": "baseline", "on": "2026-03-01"})
+    trial.clock.step(days=30)
+    arm = client.participant("P-001")["arm"]
+    start = datetime(2026, 3, 5, 9, tzinfo=UTC)
+    client.record_infusion("P-001", infusion_number=1, started_at=start, ended_at=start + timedelta(hours=1),
+                           weight_kg=64.0, cells_per_kg=DOSE[arm], total_cells=DOSE[arm] * 64, lot="UC-1")
+    assert refused(client.append, visit, "visit.completed", {"visit": "week_1", "on": "2026-03-04"}) == \
+        "visit.before_infusion"
+    on_time = client.append(visit, "visit.completed", {"visit": "week_1", "on": "2026-03-12"})
+    assert on_time["follow_ups"] == []
+    late = client.append(visit, "visit.completed", {"visit": "week_4", "on": "2026-03-20"})
+    assert [f["type"] for f in late["follow_ups"]] == ["deviation.recorded"]  # outside 28 ± 7 days
+    assert refused(client.append, visit, "visit.completed", {"visit": "week_1", "on": "2026-03-12"}) == \
+        "visit.done_already"
+    assert [v["visit"] for v in client.participant("P-001")["visits"]] == ["baseline", "week_1", "week_4"]
