@@ -118,8 +118,14 @@ def test_r24_no_investigator_response_predicts_the_next_assignment(trial: Trial)
     for n in range(1, 5):
         seen = client.participant(f"P-00{n}")
         assert seen["slot"] == "masked" and seen["stratum"] == "masked"
-    text = json.dumps([client.participant(f"P-00{n}") for n in range(1, 5)] + receipts)
-    assert '"slot": 1' not in text and "block" not in text
+    text = json.dumps(receipts)
+    hashes = [r["record_hash"] for r in receipts] + [f["record_hash"] for r in receipts
+                                                    for f in r["follow_ups"]]
+    bodies = every_get_response(trial, str(client.http.headers["Authorization"]).removeprefix("Bearer "),
+                                [f"P-00{n}" for n in range(1, 5)], hashes)
+    for body in [text, *bodies]:  # no slot number, no block, no list, in any response
+        assert not re.search(r'"slot":\s*\d', body), body[:300]
+        assert "block" not in body and "allocation.committed" not in body, body[:300]
 
 
 def test_r25_concurrent_requests_take_distinct_slots_in_list_order(trial: Trial) -> None:
@@ -186,27 +192,9 @@ def test_r27_blinded_roles_never_see_arm_dose_or_total_cells(trial: Trial) -> No
         receipts.append(infuse(client, trial, f"P-00{n}", DOSE[arm] * (1.5 if n == 2 else 1)))
     hashes = [r["record_hash"] for r in receipts] + \
              [f["record_hash"] for r in receipts for f in r["follow_ups"]]
-    streams = [f"participant/P-00{n}" for n in range(1, 5)] + ["keys", "protocol", "allocation"]
-    values = {"participant_id": [f"P-00{n}" for n in range(1, 5)], "record_hash": hashes,
-              "stream": streams}
-    gets = [path for path, ops in trial.http.get("/openapi.json").json()["paths"].items() if "get" in ops]
-    size = trial.services.ledger.tree.size()
-    query = {"/v1/proofs/inclusion": {"leaf_index": 0, "tree_size": size},
-             "/v1/proofs/consistency": {"first": 1, "second": size}}
     for role in ("monitor", "data_manager"):
         _, token = trial.user(f"{role}-1", role=role, site="sponsor")
-        headers = {"Authorization": f"Bearer {token}"}
-        bodies = []
-        for template in gets:  # every GET route of the API, with every value it takes
-            names = [n.split(":")[0] for n in re.findall(r"{([^}]+)}", template)]
-            fills = [{}] if not names else [{names[0]: v} for v in values[names[0]]]
-            for fill in fills:
-                path = template
-                for name, value in fill.items():
-                    path = re.sub(r"{" + name + r"(:[^}]*)?}", value, path)
-                response = trial.http.get(path, headers=headers, params=query.get(template))
-                assert response.status_code in (200, 403), (path, response.text[:200])
-                bodies.append(response.text)
+        bodies = every_get_response(trial, token, [f"P-00{n}" for n in range(1, 5)], hashes)
         assert len(bodies) > 20
         for body in bodies:
             assert '"low"' not in body and "medium_high" not in body, body[:300]
@@ -214,6 +202,29 @@ def test_r27_blinded_roles_never_see_arm_dose_or_total_cells(trial: Trial) -> No
             assert '"cells_per_kg":' not in body or '"cells_per_kg":"masked"' in body
             assert '"total_cells":' not in body or '"total_cells":"masked"' in body
             assert '"arm":' not in body or '"arm":"masked"' in body
+
+
+def every_get_response(trial: Trial, token: str, participants: list[str], hashes: list[str]) -> list[str]:
+    """The body of every GET route of the API, called with every value its path takes."""
+    streams = [f"participant/{p}" for p in participants] + ["keys", "protocol", "allocation"]
+    values = {"participant_id": participants, "record_hash": hashes, "stream": streams}
+    gets = [path for path, ops in trial.http.get("/openapi.json").json()["paths"].items() if "get" in ops]
+    size = trial.services.ledger.tree.size()
+    query = {"/v1/proofs/inclusion": {"leaf_index": 0, "tree_size": size},
+             "/v1/proofs/consistency": {"first": 1, "second": size}}
+    bodies = []
+    for template in gets:
+        names = [n.split(":")[0] for n in re.findall(r"{([^}]+)}", template)]
+        fills: list[dict[str, str]] = [{}] if not names else [{names[0]: v} for v in values[names[0]]]
+        for fill in fills:
+            path = template
+            for name, value in fill.items():
+                path = re.sub(r"{" + name + r"(:[^}]*)?}", value, path)
+            response = trial.http.get(path, headers={"Authorization": f"Bearer {token}"},
+                                      params=query.get(template))
+            assert response.status_code in (200, 403), (path, response.text[:200])
+            bodies.append(response.text)
+    return bodies
 
 
 def test_r29_a_dose_off_the_arm_is_recorded_with_a_deviation(trial: Trial) -> None:
