@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -365,3 +367,26 @@ def test_r21_follow_up_visits_never_predate_the_infusion(trial: Trial) -> None:
     assert refused(client.append, visit, "visit.completed", {"visit": "week_1", "on": "2026-03-12"}) == \
         "visit.done_already"
     assert [v["visit"] for v in client.participant("P-001")["visits"]] == ["baseline", "week_1", "week_4"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(slot=st.integers(1, 10_000), stratum=st.sampled_from(["all", "male", "female"]),
+       arm=st.sampled_from(["low", "medium_high"]), follow_version=st.integers(7, 10_000))
+def test_r24_property_no_investigator_view_carries_a_slot(sqlite_trial: Trial, slot: int, stratum: str,
+                                                          arm: str, follow_version: int) -> None:
+    """Whatever the allocation, what an investigator is shown carries no slot, stratum or slot
+    counter (the allocation stream's versions)."""
+    from api import blinding
+
+    state = {"participant_id": "P-001", "stage": "randomised", "slot": slot, "stratum": stratum,
+             "arm": arm, "infusions": [{"cells_per_kg": 1e6}], "deviations": []}
+    receipt = {"record_hash": "a" * 64, "stream": "participant/P-001", "version": 5,
+               "type": "randomisation.requested",
+               "follow_ups": [{"stream": "allocation", "version": follow_version, "type": "slot.assigned"},
+                              {"stream": "participant/P-001", "version": 6,
+                               "type": "participant.randomised"}]}
+    for role in ("investigator", "monitor", "data_manager"):
+        shown = json.dumps([blinding.mask_participant(sqlite_trial.services, role, state),
+                            blinding.mask_receipt(role, receipt)])
+        assert f'"slot": {slot}' not in shown and f'"version": {follow_version}' not in shown
+        assert f'"stratum": "{stratum}"' not in shown and "allocation" not in shown
