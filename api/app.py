@@ -48,14 +48,7 @@ class FollowUpOut(BaseModel):
     leaf_index: int
 
 
-class ReceiptOut(BaseModel):
-    record_hash: str
-    stream: str
-    version: int
-    type: str
-    position: int
-    recorded_at: str
-    leaf_index: int
+class ReceiptOut(FollowUpOut):
     checkpoint: str | None = Field(description="signed note covering the record, if sealed")
     follow_ups: list[FollowUpOut] = Field(
         description="records the rules added in the same transaction (e.g. the randomiser's "
