@@ -106,6 +106,24 @@ def get_participant(participant_id: str, user: UserDep, services: ServicesDep) -
     return blinding.mask_participant(services, user.role, body)
 
 
+@router.get("/participants/{participant_id}/history", tags=["participants"])
+def participant_history(participant_id: str, user: UserDep, services: ServicesDep) -> dict[str, Any]:
+    """Every record of the participant, oldest first: who, role, site, what, when observed, when
+    recorded, why; corrections name what they supersede. Masked as the caller's role requires."""
+    records = services.ledger.stream(f"participant/{participant_id}")
+    if not records:
+        raise NotFound(f"no participant {participant_id}", field="participant_id")
+    rows = []
+    for r in records:
+        e = r.entry.fields
+        row = {"version": r.version, "type": r.type, "record_hash": r.hash, "author": e["author"],
+               "role": e["role"], "site": e["site"], "meaning": e["meaning"],
+               "occurred_at": e["occurred_at"], "recorded_at": r.recorded_at, "reason": e["reason"],
+               "payload": r.payload(), "redacted_by": r.redacted_by, "stream": r.stream}
+        rows.append(blinding.mask_history_row(services, user.role, row))
+    return {"participant_id": participant_id, "records": rows}
+
+
 @router.get("/unblindings", tags=["participants"])
 def unblindings(_: UserDep, services: ServicesDep) -> dict[str, Any]:
     """The unblinding report: every emergency unblinding, who, when, why, who was informed

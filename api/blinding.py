@@ -82,3 +82,14 @@ def mask_record(services: Services, role: str, view: dict[str, Any]) -> dict[str
             is_blinded(services, role) and view["type"] in REVEALING):
         return {**view, "payload": None, "salt": None, "withheld": "blinded"}
     return view
+
+
+def mask_history_row(services: Services, role: str, row: dict[str, Any]) -> dict[str, Any]:
+    """One history row as `role` may see it (payload withheld or fields masked)."""
+    shown = mask_record(services, role, row)
+    if shown.get("withheld"):
+        return shown
+    fields: frozenset[str] = frozenset() if sees_allocation(role) else CONCEALED
+    if is_blinded(services, role):
+        fields |= masked_fields(services) | {"detail"}
+    return {**shown, "payload": mask(shown["payload"], fields)} if fields else shown

@@ -152,6 +152,40 @@ class LedgerClient:
         finally:
             self.signer = held
 
+    def record_lab(self, participant_id: str, *, visit: str, analyte: str, value: float, unit: str,
+                   sampled_at: datetime, control_pt_s: float | None = None) -> dict[str, Any]:
+        """One analyte of one visit; the sample time is the observation time."""
+        payload: dict[str, Any] = {"visit": visit, "analyte": analyte, "value": float(value),
+                                   "unit": unit, "sampled_at": sampled_at.isoformat()}
+        if control_pt_s is not None:
+            payload["control_pt_s"] = float(control_pt_s)
+        return self.append(PARTICIPANT + participant_id, "lab.resulted", payload)
+
+    def correct_lab(self, participant_id: str, *, supersedes: str, value: float | None, unit: str,
+                    reason: str, query: str | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"supersedes": supersedes, "unit": unit,
+                                   "value": None if value is None else float(value)}
+        if query is not None:
+            payload["query"] = query
+        return self.append(PARTICIPANT + participant_id, "lab.corrected", payload, reason=reason)
+
+    def remove_lab(self, participant_id: str, *, supersedes: str, reason: str) -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "lab.removed", {"supersedes": supersedes},
+                           reason=reason)
+
+    def open_query(self, participant_id: str, *, record: str, field: str, text: str) -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "query.opened",
+                           {"record": record, "field": field, "text": text})
+
+    def answer_query(self, participant_id: str, *, query: str, text: str) -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "query.answered", {"query": query, "text": text})
+
+    def close_query(self, participant_id: str, *, query: str) -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "query.closed", {"query": query})
+
+    def history(self, participant_id: str) -> list[dict[str, Any]]:
+        return list(self._get(f"/v1/participants/{participant_id}/history")["records"])
+
     def unblindings(self) -> list[dict[str, Any]]:
         return list(self._get("/v1/unblindings")["unblindings"])
 

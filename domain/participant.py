@@ -12,7 +12,7 @@ Rules decided here (each with a stable rule id):
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,6 +90,9 @@ class ParticipantState(BaseModel):
     deviations: tuple[dict[str, object], ...] = ()
     unblindings: tuple[dict[str, object], ...] = ()
     visits: tuple[dict[str, object], ...] = ()
+    labs: dict[str, dict[str, Any]] = {}  # "visit/analyte" -> current value and its history
+    queries: dict[str, dict[str, Any]] = {}  # query record hash -> query
+    record_hashes: tuple[str, ...] = ()
 
     @property
     def forms_signed(self) -> frozenset[str]:

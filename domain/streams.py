@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import participant, treatment, trial, unblinding
+from . import labs, participant, treatment, trial, unblinding
 from .facts import Consequence, Fact, Rejection
 from .protocol import Protocol
 
@@ -32,12 +32,15 @@ class StreamKind:
         return stream == self.name
 
 
+REVIEWERS = frozenset({"data_manager", "monitor"})
 INVESTIGATOR, RANDOMISER, SYSTEM, ADMIN = (frozenset({"investigator"}), frozenset({"randomiser"}),
                                            frozenset({"system"}), frozenset({"admin"}))
 
 
 def evolve_participant(state: participant.ParticipantState, fact: Fact) -> participant.ParticipantState:
-    return unblinding.evolve(treatment.evolve(participant.evolve(state, fact), fact), fact)
+    state = participant.evolve(state, fact)
+    state = treatment.evolve(state, fact)
+    return labs.evolve(unblinding.evolve(state, fact), fact)
 
 
 def _decide_participant(state: participant.ParticipantState, fact: Fact, now: datetime,
@@ -45,6 +48,9 @@ def _decide_participant(state: participant.ParticipantState, fact: Fact, now: da
     if (fact.type, fact.schema) in participant.SCHEMAS:
         participant.decide(state, fact, now)
         return []
+    if (fact.type, fact.schema) in labs.SCHEMAS:
+        treatment.decide_common(state, fact)
+        return labs.decide(state, fact, now, protocol)
     if (fact.type, fact.schema) in unblinding.SCHEMAS:
         treatment.decide_common(state, fact)
         return unblinding.decide(state, fact, now)
@@ -58,7 +64,7 @@ def _keep(history: list[Fact], fact: Fact) -> list[Fact]:
 KINDS: tuple[StreamKind, ...] = (
     StreamKind(
         name=participant.STREAM_PREFIX,
-        schemas={**participant.SCHEMAS, **treatment.SCHEMAS, **unblinding.SCHEMAS},
+        schemas={**participant.SCHEMAS, **treatment.SCHEMAS, **unblinding.SCHEMAS, **labs.SCHEMAS},
         roles={"participant.registered": INVESTIGATOR, "consent.signed": INVESTIGATOR,
                "consent.withdrawn": INVESTIGATOR, "eligibility.assessed": INVESTIGATOR,
                "eligibility.determined": SYSTEM, "randomisation.requested": INVESTIGATOR,
@@ -67,7 +73,9 @@ KINDS: tuple[StreamKind, ...] = (
                "participant.lost_to_follow_up": INVESTIGATOR, "participant.completed": INVESTIGATOR,
                "randomisation.invalidated": INVESTIGATOR, "visit.completed": INVESTIGATOR,
                "unblinding.requested": INVESTIGATOR,
-               "participant.unblinded": RANDOMISER},
+               "participant.unblinded": RANDOMISER, "lab.resulted": INVESTIGATOR,
+               "lab.corrected": INVESTIGATOR, "lab.removed": INVESTIGATOR,
+               "query.opened": REVIEWERS, "query.answered": INVESTIGATOR, "query.closed": REVIEWERS},
         initial=participant.initial,
         evolve=evolve_participant,
         decide=_decide_participant,
