@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.entry import Submission
-from ledger.errors import NotFound
+from ledger.errors import NotFound, RuleViolation
 
 from . import blinding, problems
 from .bootstrap import Services
@@ -82,6 +82,7 @@ def health(services: ServicesDep) -> dict[str, Any]:
 def post_entry(body: EntryIn, user: UserDep, services: ServicesDep) -> dict[str, Any]:
     submission = Submission(body.entry, body.signature, body.payload, body.salt)
     _check_author(submission, user)
+    _check_printed_name(submission, services)
     receipt = services.ledger.append(submission)
     services.participants.catch_up()
     body = receipt.as_dict()
@@ -132,6 +133,22 @@ def unblindings(_: UserDep, services: ServicesDep) -> dict[str, Any]:
     rows = [{"participant_id": pid, **u} for pid, state in services.participants.all().items()
             for u in state.unblindings]
     return {"unblindings": sorted(rows, key=lambda r: str(r["at"]))}
+
+
+def _check_printed_name(submission: Submission, services: Services) -> None:
+    """R13: a sign-off carries the signer's printed name as registered with their key."""
+    import json
+
+    try:
+        entry, payload = json.loads(submission.entry), json.loads(submission.payload)
+    except ValueError:
+        return
+    if not isinstance(entry, dict) or entry.get("type") != "signoff.signed" or not isinstance(payload, dict):
+        return
+    key = services.ledger.registry().keys.get(str(entry.get("key")))
+    if key is not None and payload.get("printed_name") != key.name:
+        raise RuleViolation(f"the printed name must be the signer's registered name, {key.name}",
+                            rule="signoff.printed_name", field="payload.printed_name")
 
 
 def _check_author(submission: Submission, user: User) -> None:

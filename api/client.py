@@ -183,6 +183,32 @@ class LedgerClient:
     def close_query(self, participant_id: str, *, query: str) -> dict[str, Any]:
         return self.append(PARTICIPANT + participant_id, "query.closed", {"query": query})
 
+    def sign_off(self, participant_id: str, *, printed_name: str, statement: str, key_file: Path | str,
+                 passphrase: str, meaning: str = "approval") -> dict[str, Any]:
+        """The investigator's e-signature over the participant's records as they stand. The key
+        is opened from its file with the passphrase for each signature (ID + password)."""
+        key = load_private_key(Path(key_file), passphrase)
+        if key.public_key() != self.signer.key.public_key():
+            raise LedgerClientError(403, {"rule": "auth.not_your_key",
+                                          "detail": "that key file is not this client's key"})
+        held = self.signer
+        self.signer = Signer(key, held.author, held.role, held.site, held.client)
+        try:
+            return self.append(PARTICIPANT + participant_id, "signoff.signed",
+                               {"printed_name": printed_name, "statement": statement}, meaning=meaning)
+        finally:
+            self.signer = held
+
+    def sdv(self, participant_id: str, *, visit: str, form: str, level: str) -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "sdv.recorded",
+                           {"visit": visit, "form": form, "level": level}, meaning="verification")
+
+    def lock(self, participant_id: str, *, scope: str) -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "lock.applied", {"scope": scope})
+
+    def unlock(self, participant_id: str, *, scope: str, reason: str) -> dict[str, Any]:
+        return self.append(PARTICIPANT + participant_id, "lock.released", {"scope": scope}, reason=reason)
+
     def history(self, participant_id: str) -> list[dict[str, Any]]:
         return list(self._get(f"/v1/participants/{participant_id}/history")["records"])
 

@@ -25,6 +25,8 @@ class Fact:
     reason: str | None = None
     record_hash: str | None = None
     redacted: bool = False  # the payload was removed by a justified redaction; only metadata remains
+    meaning: str = "authorship"  # the Part 11 meaning the author signed with
+    prev: str | None = None  # hash of the record this entry follows (what a signature binds)
 
 
 class Rejection(Exception):

@@ -93,6 +93,11 @@ class ParticipantState(BaseModel):
     labs: dict[str, dict[str, Any]] = {}  # "visit/analyte" -> current value and its history
     queries: dict[str, dict[str, Any]] = {}  # query record hash -> query
     record_hashes: tuple[str, ...] = ()
+    sdv: dict[str, dict[str, Any]] = {}  # "visit/form" -> level, by, at
+    locks: tuple[str, ...] = ()
+    unlocked: tuple[str, ...] = ()  # scopes released at least once
+    post_lock: tuple[str, ...] = ()  # records changed after an unlock
+    signoffs: tuple[dict[str, Any], ...] = ()
 
     @property
     def forms_signed(self) -> frozenset[str]:

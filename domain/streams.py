@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import labs, participant, treatment, trial, unblinding
+from . import labs, participant, review, treatment, trial, unblinding
 from .facts import Consequence, Fact, Rejection
 from .protocol import Protocol
 
@@ -33,6 +33,7 @@ class StreamKind:
 
 
 REVIEWERS = frozenset({"data_manager", "monitor"})
+DATA_MANAGER = frozenset({"data_manager"})
 INVESTIGATOR, RANDOMISER, SYSTEM, ADMIN = (frozenset({"investigator"}), frozenset({"randomiser"}),
                                            frozenset({"system"}), frozenset({"admin"}))
 
@@ -40,13 +41,19 @@ INVESTIGATOR, RANDOMISER, SYSTEM, ADMIN = (frozenset({"investigator"}), frozense
 def evolve_participant(state: participant.ParticipantState, fact: Fact) -> participant.ParticipantState:
     state = participant.evolve(state, fact)
     state = treatment.evolve(state, fact)
-    return labs.evolve(unblinding.evolve(state, fact), fact)
+    state = labs.evolve(unblinding.evolve(state, fact), fact)
+    return review.evolve(state, fact)
 
 
 def _decide_participant(state: participant.ParticipantState, fact: Fact, now: datetime,
                         protocol: Protocol | None) -> list[Consequence]:
+    review.check_lock(state, fact)
     if (fact.type, fact.schema) in participant.SCHEMAS:
         participant.decide(state, fact, now)
+        return []
+    if (fact.type, fact.schema) in review.SCHEMAS:
+        treatment.decide_common(state, fact)
+        review.decide(state, fact, now)
         return []
     if (fact.type, fact.schema) in labs.SCHEMAS:
         treatment.decide_common(state, fact)
@@ -64,7 +71,8 @@ def _keep(history: list[Fact], fact: Fact) -> list[Fact]:
 KINDS: tuple[StreamKind, ...] = (
     StreamKind(
         name=participant.STREAM_PREFIX,
-        schemas={**participant.SCHEMAS, **treatment.SCHEMAS, **unblinding.SCHEMAS, **labs.SCHEMAS},
+        schemas={**participant.SCHEMAS, **treatment.SCHEMAS, **unblinding.SCHEMAS, **labs.SCHEMAS,
+                 **review.SCHEMAS},
         roles={"participant.registered": INVESTIGATOR, "consent.signed": INVESTIGATOR,
                "consent.withdrawn": INVESTIGATOR, "eligibility.assessed": INVESTIGATOR,
                "eligibility.determined": SYSTEM, "randomisation.requested": INVESTIGATOR,
@@ -73,9 +81,11 @@ KINDS: tuple[StreamKind, ...] = (
                "participant.lost_to_follow_up": INVESTIGATOR, "participant.completed": INVESTIGATOR,
                "randomisation.invalidated": INVESTIGATOR, "visit.completed": INVESTIGATOR,
                "unblinding.requested": INVESTIGATOR,
-               "participant.unblinded": RANDOMISER, "lab.resulted": INVESTIGATOR,
+               "participant.unblinded": RANDOMISER, "lab.resulted": frozenset({"investigator", "lab_interface"}),
                "lab.corrected": INVESTIGATOR, "lab.removed": INVESTIGATOR,
-               "query.opened": REVIEWERS, "query.answered": INVESTIGATOR, "query.closed": REVIEWERS},
+               "query.opened": REVIEWERS, "query.answered": INVESTIGATOR, "query.closed": REVIEWERS,
+               "sdv.recorded": frozenset({"monitor"}), "lock.applied": DATA_MANAGER,
+               "lock.released": DATA_MANAGER, "signoff.signed": INVESTIGATOR},
         initial=participant.initial,
         evolve=evolve_participant,
         decide=_decide_participant,

@@ -22,4 +22,6 @@ def to_fact(record: Record) -> Fact:
         reason=e["reason"],
         record_hash=record.hash,
         redacted=record.redacted_by is not None,
+        meaning=e["meaning"],
+        prev=e["prev"],
     )
