@@ -34,6 +34,7 @@ class StreamKind:
 
 REVIEWERS = frozenset({"data_manager", "monitor"})
 DATA_MANAGER = frozenset({"data_manager"})
+LAB_SOURCES = frozenset({"investigator", "lab_interface"})  # a lab's machine interface may report
 INVESTIGATOR, RANDOMISER, SYSTEM, ADMIN = (frozenset({"investigator"}), frozenset({"randomiser"}),
                                            frozenset({"system"}), frozenset({"admin"}))
 
@@ -81,7 +82,7 @@ KINDS: tuple[StreamKind, ...] = (
                "participant.lost_to_follow_up": INVESTIGATOR, "participant.completed": INVESTIGATOR,
                "randomisation.invalidated": INVESTIGATOR, "visit.completed": INVESTIGATOR,
                "unblinding.requested": INVESTIGATOR,
-               "participant.unblinded": RANDOMISER, "lab.resulted": frozenset({"investigator", "lab_interface"}),
+               "participant.unblinded": RANDOMISER, "lab.resulted": LAB_SOURCES,
                "lab.corrected": INVESTIGATOR, "lab.removed": INVESTIGATOR,
                "query.opened": REVIEWERS, "query.answered": INVESTIGATOR, "query.closed": REVIEWERS,
                "sdv.recorded": frozenset({"monitor"}), "lock.applied": DATA_MANAGER,
