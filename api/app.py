@@ -83,7 +83,11 @@ def post_entry(body: EntryIn, user: UserDep, services: ServicesDep) -> dict[str,
     submission = Submission(body.entry, body.signature, body.payload, body.salt)
     _check_author(submission, user)
     _check_printed_name(submission, services)
-    receipt = services.ledger.append(submission)
+    try:
+        receipt = services.ledger.append(submission)
+    except RuleViolation as exc:
+        _record_refusal(services, submission, exc)
+        raise
     services.participants.catch_up()
     body = receipt.as_dict()
     return blinding.mask_receipt(user.role, body)
@@ -133,6 +137,29 @@ def unblindings(_: UserDep, services: ServicesDep) -> dict[str, Any]:
     rows = [{"participant_id": pid, **u} for pid, state in services.participants.all().items()
             for u in state.unblindings]
     return {"unblindings": sorted(rows, key=lambda r: str(r["at"]))}
+
+
+def _record_refusal(services: Services, submission: Submission, exc: RuleViolation) -> None:
+    """R9: a refused edit check on critical data is itself recorded (value, check, who, when), so
+    the corrected entry can name it. The refusal's record hash travels in the problem body."""
+    import hashlib
+    import json
+
+    from domain.labs import RECORDED_CHECKS
+    from ledger.ledger import FollowUp
+
+    if exc.rule not in RECORDED_CHECKS:
+        return
+    entry, payload = json.loads(submission.entry), json.loads(submission.payload)
+    facts = {"entry_type": entry["type"], "submitted_by": entry["author"], "check": exc.rule,
+             "entry_digest": hashlib.sha256(submission.entry.encode("utf-8")).hexdigest(),
+             "message": exc.message[:500], "analyte": payload.get("analyte"),
+             "value": payload.get("value"), "unit": payload.get("unit")}
+    receipt = services.ledger.append_follow_up(FollowUp(entry["stream"], "edit_check.failed", facts,
+                                                        "system"))
+    services.participants.catch_up()
+    exc.errors.append({"field": "refusal", "message": "this refusal is recorded",
+                       "record_hash": receipt.record_hash})
 
 
 def _check_printed_name(submission: Submission, services: Services) -> None:

@@ -35,6 +35,20 @@ class LabResulted(Payload):
     unit: Annotated[str, Field(min_length=1, max_length=16)]
     sampled_at: datetime
     control_pt_s: Annotated[float, Field(gt=0)] | None = None
+    refusal: HASH | None = None  # the edit-check refusal this entry corrects (R9)
+
+
+class EditCheckFailed(Payload):
+    """`edit_check.failed` (the system): a refused submission, kept so its correction can be traced."""
+
+    entry_type: str
+    entry_digest: HASH
+    submitted_by: str
+    analyte: str | None = None
+    value: float | None = None
+    unit: str | None = None
+    check: str
+    message: Annotated[str, Field(max_length=500)]
 
 
 class LabCorrected(Payload):
@@ -67,7 +81,11 @@ SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {
     ("lab.resulted", 1): LabResulted, ("lab.corrected", 1): LabCorrected,
     ("lab.removed", 1): LabRemoved, ("query.opened", 1): QueryOpened,
     ("query.answered", 1): QueryAnswered, ("query.closed", 1): QueryClosed,
+    ("edit_check.failed", 1): EditCheckFailed,
 }
+#: Checks whose refusal is recorded (R9), and expected ranges that open a query instead.
+RECORDED_CHECKS = frozenset({"lab.implausible"})
+EXPECTED = {"SODIUM": (110.0, 160.0)}  # mmol/L; outside: a query, not a refusal (SCORES.md §6)
 
 
 def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
@@ -77,8 +95,12 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
         return state.model_copy(update={"record_hashes": seen})
     labs = dict(state.labs)
     queries = dict(state.queries)
+    if fact.type == "edit_check.failed":
+        return state.model_copy(update={"record_hashes": seen, "edit_checks": {
+            **state.edit_checks, fact.record_hash or "": {**dict(p), "at": fact.recorded_at.isoformat()}}})
     if fact.type == "lab.resulted":
-        labs[f"{p['visit']}/{p['analyte']}"] = _lab(p, fact, p["visit"], p["analyte"], p["value"])
+        labs[f"{p['visit']}/{p['analyte']}"] = {**_lab(p, fact, p["visit"], p["analyte"], p["value"]),
+                                                 "refusal": p.get("refusal")}
     elif fact.type in ("lab.corrected", "lab.removed"):
         key = next(k for k, v in labs.items() if v["record_hash"] == p["supersedes"])
         old = labs[key]
@@ -113,6 +135,8 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
     if fact.type.startswith("query."):
         _decide_query(state, fact)
         return []
+    if fact.type == "edit_check.failed":
+        return []
     if protocol is None:
         raise Rejection("protocol.not_adopted", "no protocol is in force", field="entry.type")
     if fact.type == "lab.resulted":
@@ -121,10 +145,23 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
         if f"{p['visit']}/{p['analyte']}" in state.labs:
             raise Rejection("lab.recorded_already", f"{p['analyte']} at {p['visit']} has a value; "
                             "correct it instead", field="payload.analyte")
+        if p.get("refusal") is not None and p["refusal"] not in state.edit_checks:
+            raise Rejection("lab.unknown_refusal", "refusal names no edit-check refusal of this "
+                            "participant", field="payload.refusal")
+        follow: list[Consequence] = []
         window = out_of_window(state, protocol, p["visit"], datetime.fromisoformat(p["sampled_at"]))
-        return [] if window is None else [Consequence(fact.stream, "deviation.recorded", {
-            "kind": "sample_out_of_window", "record": fact.record_hash or "", "detail": window},
-            actor="system")]
+        if window is not None:
+            follow.append(Consequence(fact.stream, "deviation.recorded", {
+                "kind": "sample_out_of_window", "record": fact.record_hash or "", "detail": window},
+                actor="system"))
+        expected = EXPECTED.get(p["analyte"])
+        value = to_score_units(p["analyte"], p["value"], p["unit"])
+        if expected is not None and not expected[0] <= value <= expected[1]:
+            follow.append(Consequence(fact.stream, "query.opened", {
+                "record": fact.record_hash or "", "field": "value",
+                "text": f"{p['analyte']} {p['value']} {p['unit']} is outside the expected "
+                        f"{expected[0]:g}–{expected[1]:g}: please confirm"}, actor="system"))
+        return follow
     current = [v for v in state.labs.values() if v["record_hash"] == p["supersedes"]]
     if not current:
         raise Rejection("lab.not_current", "supersedes names no current lab value of this participant",

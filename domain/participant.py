@@ -98,6 +98,7 @@ class ParticipantState(BaseModel):
     unlocked: tuple[str, ...] = ()  # scopes released at least once
     post_lock: tuple[str, ...] = ()  # records changed after an unlock
     signoffs: tuple[dict[str, Any], ...] = ()
+    edit_checks: dict[str, dict[str, Any]] = {}  # refusal record hash -> what was refused (R9)
 
     @property
     def forms_signed(self) -> frozenset[str]:

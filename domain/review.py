@@ -23,7 +23,8 @@ from .participant import ParticipantState, Payload
 SIGNATURE_MEANINGS = ("approval", "responsibility", "review")
 REVIEW_TYPES = frozenset({"sdv.recorded", "lock.applied", "lock.released", "signoff.signed",
                           "query.opened", "query.answered", "query.closed", "deviation.recorded",
-                          "eligibility.determined", "unblinding.requested", "participant.unblinded"})
+                          "eligibility.determined", "unblinding.requested", "participant.unblinded",
+                          "edit_check.failed"})
 # Entries that change a visit's data, and the payload field naming the visit.
 VISIT_DATA = {"lab.resulted": "visit", "visit.completed": "visit"}
 CASEBOOK = "casebook"

@@ -296,6 +296,15 @@ class Ledger:
                                  reason=follow.reason)
         return _prepare(submission)
 
+    def append_follow_up(self, follow: FollowUp) -> Receipt:
+        """Append one record by a system actor on its own (e.g. a refusal worth keeping, R9)."""
+        signer = self.system_signers.get(follow.actor)
+        if signer is None:
+            raise NotInitialised(f"the {follow.actor} key is not loaded", rule="ledger.no_system_key")
+        return self.append(signer.sign(ledger=self.origin, head=self.head(follow.stream), type=follow.type,
+                                       payload=follow.payload, occurred_at=self.clock(),
+                                       reason=follow.reason))
+
     # -- internals ------------------------------------------------------------------------
     def _record_by_hash(self, cur: Any, record_hash: object) -> Record | None:
         if not isinstance(record_hash, str):

@@ -123,3 +123,33 @@ def test_lab_rules_refuse_with_named_rules(trial: Trial) -> None:
                    text="?") == "query.unknown_record"
     assert refused(client.open_query, "P-001", record=late["record_hash"], field="value",
                    text="?") == "entry.role_not_allowed"
+
+
+def test_r09_a_failed_edit_check_is_recorded_and_the_correction_names_it(trial: Trial) -> None:
+    client, _ = treated(trial)
+    with pytest.raises(LedgerClientError) as caught:
+        client.record_lab("P-001", visit="week_4", analyte="ALT", value=25000.0, unit="U/L",
+                          sampled_at=WEEK_4)
+    problem = caught.value.problem
+    assert problem["rule"] == "lab.implausible" and problem["field"] == "payload.value"
+    refusal = next(e["record_hash"] for e in problem["errors"] if e["field"] == "refusal")
+    row = next(r for r in client.history("P-001") if r["record_hash"] == refusal)
+    assert row["type"] == "edit_check.failed" and row["author"] == "system"
+    assert row["payload"]["value"] == 25000.0 and row["payload"]["check"] == "lab.implausible"
+    assert row["payload"]["submitted_by"] == "inv-001" and row["recorded_at"].endswith("Z")
+    assert "week_4/ALT" not in client.participant("P-001")["labs"]  # nothing of the entry was written
+    fixed = client.append("participant/P-001", "lab.resulted", {
+        "visit": "week_4", "analyte": "ALT", "value": 250.0, "unit": "U/L",
+        "sampled_at": WEEK_4.isoformat(), "refusal": refusal})
+    assert client.participant("P-001")["labs"]["week_4/ALT"]["refusal"] == refusal
+    assert fixed["type"] == "lab.resulted"
+
+
+def test_a_value_outside_the_expected_range_opens_a_query_instead(trial: Trial) -> None:
+    client, _ = treated(trial)
+    receipt = client.record_lab("P-001", visit="week_4", analyte="SODIUM", value=105.0, unit="mmol/L",
+                                sampled_at=WEEK_4)
+    assert [f["type"] for f in receipt["follow_ups"]] == ["query.opened"]
+    (query,) = client.participant("P-001")["queries"].values()
+    assert query["record"] == receipt["record_hash"] and query["by"] == "system"
+    assert query["status"] == "open"
