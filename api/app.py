@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.visit_scores import visit_scores
 from ledger.entry import Submission
 from ledger.errors import NotFound, RuleViolation
 
@@ -108,6 +109,8 @@ def get_participant(participant_id: str, user: UserDep, services: ServicesDep) -
     if state is None:
         raise NotFound(f"no participant {participant_id}", field="participant_id")
     body = state.model_dump(mode="json")
+    visits = sorted({key.split("/")[0] for key in state.labs} | set(state.assessments))
+    body["scores"] = {visit: visit_scores(state, visit) for visit in visits}
     return blinding.mask_participant(services, user.role, body)
 
 

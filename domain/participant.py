@@ -99,6 +99,7 @@ class ParticipantState(BaseModel):
     post_lock: tuple[str, ...] = ()  # records changed after an unlock
     signoffs: tuple[dict[str, Any], ...] = ()
     edit_checks: dict[str, dict[str, Any]] = {}  # refusal record hash -> what was refused (R9)
+    assessments: dict[str, dict[str, Any]] = {}  # visit -> clinical findings
 
     @property
     def forms_signed(self) -> frozenset[str]:

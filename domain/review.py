@@ -26,7 +26,7 @@ REVIEW_TYPES = frozenset({"sdv.recorded", "lock.applied", "lock.released", "sign
                           "eligibility.determined", "unblinding.requested", "participant.unblinded",
                           "edit_check.failed"})
 # Entries that change a visit's data, and the payload field naming the visit.
-VISIT_DATA = {"lab.resulted": "visit", "visit.completed": "visit"}
+VISIT_DATA = {"lab.resulted": "visit", "visit.completed": "visit", "assessment.recorded": "visit"}
 CASEBOOK = "casebook"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import labs, participant, review, treatment, trial, unblinding
+from . import labs, participant, review, treatment, trial, unblinding, visit_scores
 from .facts import Consequence, Fact, Rejection
 from .protocol import Protocol
 
@@ -43,7 +43,7 @@ def evolve_participant(state: participant.ParticipantState, fact: Fact) -> parti
     state = participant.evolve(state, fact)
     state = treatment.evolve(state, fact)
     state = labs.evolve(unblinding.evolve(state, fact), fact)
-    return review.evolve(state, fact)
+    return review.evolve(visit_scores.evolve(state, fact), fact)
 
 
 def _decide_participant(state: participant.ParticipantState, fact: Fact, now: datetime,
@@ -51,6 +51,10 @@ def _decide_participant(state: participant.ParticipantState, fact: Fact, now: da
     review.check_lock(state, fact)
     if (fact.type, fact.schema) in participant.SCHEMAS:
         participant.decide(state, fact, now)
+        return []
+    if (fact.type, fact.schema) in visit_scores.SCHEMAS:
+        treatment.decide_common(state, fact)
+        visit_scores.decide(state, fact)
         return []
     if (fact.type, fact.schema) in review.SCHEMAS:
         treatment.decide_common(state, fact)
@@ -73,7 +77,7 @@ KINDS: tuple[StreamKind, ...] = (
     StreamKind(
         name=participant.STREAM_PREFIX,
         schemas={**participant.SCHEMAS, **treatment.SCHEMAS, **unblinding.SCHEMAS, **labs.SCHEMAS,
-                 **review.SCHEMAS},
+                 **review.SCHEMAS, **visit_scores.SCHEMAS},
         roles={"participant.registered": INVESTIGATOR, "consent.signed": INVESTIGATOR,
                "consent.withdrawn": INVESTIGATOR, "eligibility.assessed": INVESTIGATOR,
                "eligibility.determined": SYSTEM, "randomisation.requested": INVESTIGATOR,
@@ -87,7 +91,8 @@ KINDS: tuple[StreamKind, ...] = (
                "query.opened": REVIEWERS | SYSTEM, "edit_check.failed": SYSTEM,
                "query.answered": INVESTIGATOR, "query.closed": REVIEWERS,
                "sdv.recorded": frozenset({"monitor"}), "lock.applied": DATA_MANAGER,
-               "lock.released": DATA_MANAGER, "signoff.signed": INVESTIGATOR},
+               "lock.released": DATA_MANAGER, "signoff.signed": INVESTIGATOR,
+               "assessment.recorded": INVESTIGATOR},
         initial=participant.initial,
         evolve=evolve_participant,
         decide=_decide_participant,

@@ -153,3 +153,31 @@ def test_a_value_outside_the_expected_range_opens_a_query_instead(trial: Trial) 
     (query,) = client.participant("P-001")["queries"].values()
     assert query["record"] == receipt["record_hash"] and query["by"] == "system"
     assert query["status"] == "open"
+
+
+def test_scores_per_visit_from_current_values_naming_their_input_records(trial: Trial) -> None:
+    client, _ = treated(trial)
+    panel = {"TBIL": (71.82, "µmol/L"), "INR": (1.2, "ratio"), "CREAT": (1.9, "mg/dL"),
+             "SODIUM": (130.0, "mmol/L"), "ALB": (28.0, "g/L")}
+    receipts = {a: client.record_lab("P-001", visit="week_4", analyte=a, value=v, unit=u,
+                                     sampled_at=WEEK_4) for a, (v, u) in panel.items()}
+    missing = client.participant("P-001")["scores"]["week_4"]
+    assert missing["MELD"] == {"missing": ["assessment"]}
+    assessed = client.append("participant/P-001", "assessment.recorded", {
+        "visit": "week_4", "ascites": "mild", "encephalopathy_grade": 1, "dialysis": False})
+    scores = client.participant("P-001")["scores"]["week_4"]
+    # MELD by hand: bilirubin 71.82 µmol/L = 4.2 mg/dL; 10 × (0.957 ln 1.9 + 0.378 ln 4.2
+    # + 1.120 ln 1.2 + 0.643) = 19.53…, reported 20.
+    import math
+
+    expected = 10 * (0.957 * math.log(1.9) + 0.378 * math.log(4.2) + 1.120 * math.log(1.2) + 0.643)
+    assert abs(scores["MELD"]["unrounded"] - expected) < 1e-6 and scores["MELD"]["value"] == 20
+    assert scores["MELD"]["input_records"] == [receipts[a]["record_hash"] for a in ("TBIL", "INR", "CREAT")] \
+        + [assessed["record_hash"]]
+    # Child-Pugh: bilirubin 4.2 → 3, albumin 2.8 g/dL → 2, INR 1.2 → 1, mild ascites 2, HE 1 → 2.
+    assert scores["Child-Pugh"]["value"] == 10 and scores["Child-Pugh"]["class_"] == "C"
+    assert scores["MELD-Na"]["version"] == "OPTN-2016" and "MELD 3.0" in scores
+    client.correct_lab("P-001", supersedes=receipts["TBIL"]["record_hash"], value=20.0, unit="µmol/L",
+                       reason="wrong specimen")
+    corrected = client.participant("P-001")["scores"]["week_4"]
+    assert corrected["MELD"]["value"] < 20 and corrected["Child-Pugh"]["points"]["bilirubin"] == 1
