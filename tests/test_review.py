@@ -126,3 +126,36 @@ def test_r32_a_lock_refuses_data_until_an_unlock_with_a_reason(trial: Trial) -> 
     manager.lock("P-001", scope="casebook")
     assert refused(client.record_lab, "P-001", visit="week_8", analyte="ALT", value=50.0, unit="U/L",
                    sampled_at=WEEK_4 + timedelta(days=28)) == "lock.locked"
+
+
+def test_r30_week4_alt_queried_corrected_history_and_signoff_superseded(trial: Trial,
+                                                                       tmp_path: Path) -> None:
+    """The whole story through the SDK: entered, signed, queried on its field, corrected with the
+    query id and a reason; the history shows both values with who, when and why; the earlier
+    sign-off shows as superseded."""
+    client, monitor = treated(trial)
+    first = client.record_lab("P-001", visit="week_4", analyte="ALT", value=560.0, unit="U/L",
+                              sampled_at=WEEK_4)
+    client.sign_off("P-001", printed_name="Inv-001", statement="week 4 labs reviewed",
+                    key_file=keyed(client, tmp_path), passphrase="my-passphrase")
+    query = monitor.open_query("P-001", record=first["record_hash"], field="value",
+                               text="ALT 560 U/L: please check against the lab report")
+    client.answer_query("P-001", query=query["record_hash"], text="lab report says 56.0")
+    fixed = client.correct_lab("P-001", supersedes=first["record_hash"], value=56.0, unit="U/L",
+                               reason="transcription error", query=query["record_hash"])
+    monitor.close_query("P-001", query=query["record_hash"])
+    rows = {r["record_hash"]: r for r in client.history("P-001")}
+    opened = rows[query["record_hash"]]
+    assert opened["payload"]["record"] == first["record_hash"] and opened["payload"]["field"] == "value"
+    old, new = rows[first["record_hash"]], rows[fixed["record_hash"]]
+    assert (old["payload"]["value"], old["author"]) == (560.0, "inv-001")
+    assert (new["payload"]["value"], new["author"], new["reason"]) == (56.0, "inv-001",
+                                                                      "transcription error")
+    assert new["payload"]["query"] == query["record_hash"] and old["recorded_at"] < new["recorded_at"]
+    seen = client.participant("P-001")
+    assert seen["queries"][query["record_hash"]]["status"] == "closed"
+    assert [s["status"] for s in seen["signoffs"]] == ["superseded"]
+    assert refused(client.correct_lab, "P-001", supersedes=fixed["record_hash"], value=57.0,
+                   unit="U/L", reason="x", query="f" * 64) == "query.unknown"
+    assert refused(monitor.answer_query, "P-001", query=query["record_hash"], text="late") == \
+        "entry.role_not_allowed"
