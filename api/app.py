@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path
+from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.visit_scores import visit_scores
@@ -17,6 +17,8 @@ from .deps import ServicesDep, UserDep
 from .problems import Denied
 from .tokens import User
 from .transparency import router as transparency
+from .views import participant_as_of
+from .views import router as views
 from .witnessing import checkpoint_verifier
 from .witnessing import router as witnessing
 
@@ -103,9 +105,13 @@ def stream_head(stream: StreamName, user: UserDep, services: ServicesDep) -> dic
 
 
 @router.get("/participants/{participant_id}", tags=["participants"])
-def get_participant(participant_id: str, user: UserDep, services: ServicesDep) -> dict[str, Any]:
+def get_participant(participant_id: str, user: UserDep, services: ServicesDep,
+                    as_of: Annotated[str | None, Query(description="a UTC time (…Z), a day, "
+                                                       "position:N or checkpoint:SIZE")] = None,
+                    ) -> dict[str, Any]:
     services.participants.catch_up()
-    state = services.participants.get(participant_id)
+    state = (services.participants.get(participant_id) if as_of is None
+             else participant_as_of(services, participant_id, as_of))
     if state is None:
         raise NotFound(f"no participant {participant_id}", field="participant_id")
     body = state.model_dump(mode="json")
@@ -203,4 +209,5 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(router)
     app.include_router(transparency)
     app.include_router(witnessing)
+    app.include_router(views)
     return app

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -48,9 +48,12 @@ def _saved(paths: list[Path] | None) -> list[str]:
     return notes
 
 
-def _print(report: Report, as_json: bool) -> None:
+def _print(report: Report, as_json: bool, projections: list[dict[str, Any]] | None = None) -> None:
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2))
+        body = report.as_dict()
+        if projections is not None:
+            body["projections"] = projections
+        print(json.dumps(body, indent=2))
     elif report.ok:
         for r in report.redactions:
             out.print(f"Redacted: record {r['record'][:16]}… by {r['author']} ({r['role']}) at "
@@ -58,6 +61,8 @@ def _print(report: Report, as_json: bool) -> None:
         out.print(f"[green]OK[/green] {report.records} records in {report.streams} streams; tree "
                   f"size {report.tree_size}, root {report.root[:16]}…; {report.checkpoints} "
                   "checkpoints verified")
+        for view in projections or []:
+            out.print(f"View {view['name']}: fingerprint {view['fingerprint']}")
     else:
         table = Table(title="Verification failed")
         for name in ("leaf", "position", "stream", "version", "check"):
@@ -136,9 +141,25 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
                                     witnesses=witness or ())
         finally:
             reader.close()
+        projections = _bundle_projections(path, report.tree_size, report.root) if report.ok else None
     except LedgerError as exc:
         fail(exc.message)
-    _print(report, as_json)
+    _print(report, as_json, projections)
+
+
+def _bundle_projections(path: Path, size: int, root: str) -> list[dict[str, Any]]:
+    """Rebuild the views from the bundle itself, so they can be compared with the live system."""
+    from ledger.entry import Record
+    from projections.participants import NAME, ParticipantProjection
+
+    reader = BundleReader(path)
+    try:
+        states = ParticipantProjection.replay(Record.from_stored(row.state, row.position)
+                                              for row in reader.rows())
+    finally:
+        reader.close()
+    return [{"name": NAME, "tree_size": size, "root": root, "participants": len(states),
+             "fingerprint": ParticipantProjection.fingerprint(states)}]
 
 
 @app.command("import")

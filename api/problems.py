@@ -20,6 +20,7 @@ from ledger.errors import (
 )
 from ledger.ledger import BatchError
 from ledger.tree import ProofError
+from projections.asof import CutError
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -29,6 +30,7 @@ _STATUS: list[tuple[type[LedgerError], int, str]] = [
     (NotInitialised, 503, "Ledger not initialised"),
     (MalformedEntry, 422, "Malformed entry"),
     (ProofError, 422, "Invalid proof request"),
+    (CutError, 422, "Invalid as-of"),
     (SignatureRefused, 422, "Signature refused"),
     (RuleViolation, 422, "Rule violated"),
 ]

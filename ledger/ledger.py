@@ -164,7 +164,7 @@ class Ledger:
 
     def stream(self, stream: str) -> list[Record]:
         with self.store.read() as cur:
-            return [Record.from_stored(r.state) for r in self.store.stream_rows(cur, stream)]
+            return [Record.from_stored(r.state, r.position) for r in self.store.stream_rows(cur, stream)]
 
     def records(self, start: int = 1) -> Iterator[Record]:
         """Every record in log order (the total order of the notification log)."""

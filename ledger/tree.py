@@ -205,6 +205,24 @@ class Tree:
         r = cur.fetchone()
         return None if r is None else Leaf(int(r["leaf_index"]), int(r["position"]), r["record_hash"])
 
+    def size_at_position(self, position: int) -> int:
+        """How many leaves the log had once the record at `position` was in it."""
+        with self.store.lookup() as cur:
+            cur.execute(f"SELECT MAX(leaf_index) AS m FROM {self._leaves} WHERE position <= "
+                        f"{self.store.param}", (position,))
+            row = cur.fetchone()
+        top = None if row is None else row["m"]
+        return 0 if top is None else int(top) + 1
+
+    def root_at(self, size: int) -> bytes:
+        """The root of the first `size` leaves, from stored perfect-subtree hashes."""
+        if size == 0:
+            return merkle.EMPTY_ROOT
+        ids = merkle.subtree_nodes(0, size)
+        with self.store.lookup() as cur:
+            hashes = self._fetch(cur, ids)
+        return merkle.hash_subtree([hashes[n] for n in ids])
+
     def leaf_by_hash(self, record_hash: str) -> Leaf:
         return self._leaf("record_hash", record_hash)
 

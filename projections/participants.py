@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from domain import participant
 from domain.participant import ParticipantState
 from domain.streams import evolve_participant
+from ledger.canonical import canonical
 from ledger.entry import Record
 from ledger.redaction import REDACTIONS_STREAM
 from ledger.store import Row, Store
@@ -120,15 +121,21 @@ class ParticipantProjection:
 
     @staticmethod
     def fingerprint(states: dict[str, ParticipantState]) -> str:
-        """SHA-256 over the whole state in a stable form: same log, same fingerprint."""
+        """SHA-256 over the RFC 8785 bytes of the whole state: same log, same fingerprint."""
         docs = {pid: json.loads(s.model_dump_json()) for pid, s in sorted(states.items())}
-        blob = json.dumps(docs, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        return hashlib.sha256(blob).hexdigest()
+        return hashlib.sha256(canonical(docs)).hexdigest()
 
     def rebuild(self, records: Iterable[Record]) -> int:
         """Replace the view with a replay from zero, in one transaction."""
-        states = self.replay(records)
-        top = self.store.max_position()
+        seen: list[int] = []
+
+        def counted() -> Iterable[Record]:
+            for record in records:
+                seen.append(record.position or 0)
+                yield record
+
+        states = self.replay(counted())
+        top = max(seen, default=0)  # the last record replayed, not whatever came meanwhile
         with self.store.transaction() as cur:
             cur.execute(f"DELETE FROM {self.table}")
             for pid, state in states.items():
