@@ -1,14 +1,16 @@
 """Participant state read model: one JSON document per participant, kept by following the log.
 
 The view's rows and the tracking position are written in one transaction, and the tracking
-insert refuses to go backwards, so two runners never apply the same record twice.
+insert refuses to go backwards, so two runners never apply the same record twice. The view is
+versioned (blue/green): a rebuild fills a new version's table while the active one keeps
+serving, then one update of `view_versions` switches every reader over.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -26,42 +28,69 @@ from .facts import to_fact
 
 NAME = "participants"
 TABLE = "participant_view"
+VERSIONS = "view_versions"
 PAGE = 500
 
 
 class ParticipantProjection:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.table = store.qualify(TABLE)
+        self.versions = store.qualify(VERSIONS)
         self.tree = Tree(store)
 
     def create_table(self) -> None:
         with self.store.transaction() as cur:
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} "
-                        "(participant_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.versions} (name TEXT PRIMARY KEY, "
+                        "version INTEGER NOT NULL)")
+            cur.execute(f"SELECT version FROM {self.versions} WHERE name = {self.store.param}", (NAME,))
+            if cur.fetchone() is None:
+                cur.execute(f"INSERT INTO {self.versions} (name, version) VALUES "
+                            f"({self.store.param}, 1)", (NAME,))
+            self._create_version(cur, 1)
+
+    def _create_version(self, cur: Any, version: int) -> None:
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {self._table(version)} "
+                    "(participant_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+
+    def _table(self, version: int) -> str:
+        return self.store.qualify(f"{TABLE}_v{version}")
+
+    @staticmethod
+    def _tracking(version: int) -> str:
+        return f"{NAME}@v{version}"
+
+    def active(self, cur: Any | None = None) -> int:
+        """The version readers use now."""
+        if cur is None:
+            with self.store.read() as c:
+                return self.active(c)
+        cur.execute(f"SELECT version FROM {self.versions} WHERE name = {self.store.param}", (NAME,))
+        row = cur.fetchone()
+        return 1 if row is None else int(row["version"])
 
     # -- following the log ----------------------------------------------------------------
-    def position(self) -> int:
+    def position(self, version: int | None = None) -> int:
         with self.store.read() as cur:
-            return self._position(cur)
+            return self._position(cur, version if version is not None else self.active(cur))
 
-    def catch_up(self) -> int:
+    def catch_up(self, version: int | None = None) -> int:
         """Apply every record after the tracked position; returns how many were applied."""
         applied = 0
+        version = version if version is not None else self.active()
         while True:
-            start = self.position() + 1
+            start = self.position(version) + 1
             rows = self.store.log_rows(start, PAGE)
             if not rows:
                 return applied
             try:
-                self._apply_page(rows)
+                self._apply_page(rows, version)
             except IntegrityError:
                 continue  # another runner applied this page first; read the new position
             applied += len(rows)
 
-    def _apply_page(self, rows: list[Row]) -> None:
+    def _apply_page(self, rows: list[Row], version: int) -> None:
         with self.store.transaction() as cur:
-            if self._position(cur) >= rows[0].position:
+            if self._position(cur, version) >= rows[0].position:
                 raise IntegrityError("page applied already")
             states: dict[str, ParticipantState] = {}
             for row in rows:
@@ -72,11 +101,12 @@ class ParticipantProjection:
                     continue
                 pid = participant.participant_id_of(row.stream)
                 if pid not in states:
-                    states[pid] = self._load(cur, pid)
+                    states[pid] = self._load(cur, pid, version)
                 states[pid] = evolve_participant(states[pid], to_fact(Record.from_stored(row.state)))
             for pid, state in states.items():
-                self._save(cur, pid, state)
-            self.store.tracking._insert_tracking(cur, Tracking(NAME, rows[-1].position))
+                self._save(cur, pid, state, version)
+            self.store.tracking._insert_tracking(cur, Tracking(self._tracking(version),
+                                                               rows[-1].position))
 
     def _refold_redacted(self, cur: Any, row: Row, states: dict[str, ParticipantState]) -> None:
         """A redaction removed an earlier payload: fold that participant again from its stream."""
@@ -96,14 +126,15 @@ class ParticipantProjection:
     # -- reading --------------------------------------------------------------------------
     def get(self, participant_id: str) -> ParticipantState | None:
         with self.store.read() as cur:
-            cur.execute(f"SELECT doc FROM {self.table} WHERE participant_id = {self.store.param}",
-                        (participant_id,))
+            cur.execute(f"SELECT doc FROM {self._table(self.active(cur))} WHERE participant_id = "
+                        f"{self.store.param}", (participant_id,))
             row = cur.fetchone()
         return None if row is None else ParticipantState.model_validate_json(row["doc"])
 
     def all(self) -> dict[str, ParticipantState]:
         with self.store.read() as cur:
-            cur.execute(f"SELECT participant_id, doc FROM {self.table} ORDER BY participant_id")
+            cur.execute(f"SELECT participant_id, doc FROM {self._table(self.active(cur))} "
+                        "ORDER BY participant_id")
             return {r["participant_id"]: ParticipantState.model_validate_json(r["doc"])
                     for r in cur.fetchall()}
 
@@ -125,8 +156,15 @@ class ParticipantProjection:
         docs = {pid: json.loads(s.model_dump_json()) for pid, s in sorted(states.items())}
         return hashlib.sha256(canonical(docs)).hexdigest()
 
-    def rebuild(self, records: Iterable[Record]) -> int:
-        """Replace the view with a replay from zero, in one transaction."""
+    def rebuild(self, records: Iterable[Record],
+                before_switch: Callable[[], None] | None = None) -> int:
+        """Blue/green: fold from zero into a new version while the active one keeps serving,
+        catch the new one up with whatever arrived meanwhile, then switch readers over."""
+        with self.store.transaction() as cur:
+            old = self.active(cur)
+            new = old + 1
+            cur.execute(f"DROP TABLE IF EXISTS {self._table(new)}")  # an interrupted rebuild's
+            self._create_version(cur, new)
         seen: list[int] = []
 
         def counted() -> Iterable[Record]:
@@ -135,28 +173,37 @@ class ParticipantProjection:
                 yield record
 
         states = self.replay(counted())
-        top = max(seen, default=0)  # the last record replayed, not whatever came meanwhile
         with self.store.transaction() as cur:
-            cur.execute(f"DELETE FROM {self.table}")
             for pid, state in states.items():
-                self._save(cur, pid, state)
-            if top > self._position(cur):
-                self.store.tracking._insert_tracking(cur, Tracking(NAME, top))
+                self._save(cur, pid, state, new)
+            top = max(seen, default=0)  # the last record replayed, not whatever came meanwhile
+            if top > self._position(cur, new):
+                self.store.tracking._insert_tracking(cur, Tracking(self._tracking(new), top))
+        self.catch_up(new)
+        if before_switch is not None:
+            before_switch()
+        with self.store.transaction() as cur:
+            cur.execute(f"UPDATE {self.versions} SET version = {self.store.param} WHERE name = "
+                        f"{self.store.param}", (new, NAME))
+        self.catch_up(new)
+        with self.store.transaction() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {self._table(old)}")
         return len(states)
 
     # -- rows -----------------------------------------------------------------------------
-    def _position(self, cur: Any) -> int:
-        return int(self.store.tracking._max_tracking_id(NAME, cur) or 0)
+    def _position(self, cur: Any, version: int) -> int:
+        return int(self.store.tracking._max_tracking_id(self._tracking(version), cur) or 0)
 
-    def _load(self, cur: Any, pid: str) -> ParticipantState:
-        cur.execute(f"SELECT doc FROM {self.table} WHERE participant_id = {self.store.param}", (pid,))
+    def _load(self, cur: Any, pid: str, version: int) -> ParticipantState:
+        cur.execute(f"SELECT doc FROM {self._table(version)} WHERE participant_id = {self.store.param}",
+                    (pid,))
         row = cur.fetchone()
         return participant.initial() if row is None else ParticipantState.model_validate_json(row["doc"])
 
-    def _save(self, cur: Any, pid: str, state: ParticipantState) -> None:
+    def _save(self, cur: Any, pid: str, state: ParticipantState, version: int) -> None:
         p = self.store.param
         cur.execute(
-            f"INSERT INTO {self.table} (participant_id, doc) VALUES ({p}, {p}) "
+            f"INSERT INTO {self._table(version)} (participant_id, doc) VALUES ({p}, {p}) "
             "ON CONFLICT (participant_id) DO UPDATE SET doc = excluded.doc",
             (pid, state.model_dump_json()),
         )

@@ -87,3 +87,28 @@ def test_as_of_a_correction_on_day_10_is_absent_on_day_9(trial: Trial) -> None:
     cli = CliRunner().invoke(app, ["rebuild", "--db", trial.services.store.url, "--json", "--as-of",
                                    day_9.strftime("%Y-%m-%dT%H:%M:%SZ")])
     assert cli.exit_code == 0 and "before" in json.loads(cli.stdout)["projections"][0]["as_of"]
+
+
+def test_blue_green_reads_keep_the_old_version_during_a_rebuild_then_switch(trial: Trial) -> None:
+    client, _ = treated(trial)
+    view = trial.services.participants
+    store = trial.services.store
+    old = view.active()
+    with store.transaction() as cur:  # the serving version has drifted from the log
+        cur.execute(f"UPDATE {store.qualify(f'participant_view_v{old}')} SET doc = "
+                    f"REPLACE(doc, {store.param}, {store.param})",
+                    ('"weight_kg":64.0', '"weight_kg":99.0'))
+    assert client.participant("P-001")["weight_kg"] == 99.0
+    during: list[tuple[int, float]] = []
+
+    def meanwhile() -> None:
+        during.append((view.active(), client.participant("P-001")["weight_kg"]))
+        client.register_participant("P-077", sex="F", date_of_birth="1970-01-01", weight_kg=70)
+
+    view.rebuild(trial.services.ledger.records(), before_switch=meanwhile)
+    assert during == [(old, 99.0)]  # while rebuilding, readers kept the old version
+    assert view.active() == old + 1
+    assert client.participant("P-001")["weight_kg"] == 64.0  # the new version, from the log
+    assert client.participant("P-077")["weight_kg"] == 70.0  # what arrived meanwhile is there
+    assert view.fingerprint(view.all()) == view.fingerprint(
+        view.replay(trial.services.ledger.records()))
