@@ -187,8 +187,14 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
             out.print(f"Checkpoint: tree size {signed.size}")
     except LedgerError as exc:
         fail(exc.message)
+    from .runner import ViewRunner
+
+    runner = ViewRunner(services).start()  # keeps the views current in the background
     out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs)")
-    uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+    finally:
+        runner.stop()
 
 
 def main() -> None:

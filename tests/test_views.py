@@ -112,3 +112,30 @@ def test_blue_green_reads_keep_the_old_version_during_a_rebuild_then_switch(tria
     assert client.participant("P-077")["weight_kg"] == 70.0  # what arrived meanwhile is there
     assert view.fingerprint(view.all()) == view.fingerprint(
         view.replay(trial.services.ledger.records()))
+
+
+def test_a_background_runner_keeps_the_view_current(trial: Trial) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from api.runner import ViewRunner
+
+    signer, _ = trial.user("inv-001")
+    runner = ViewRunner(trial.services, interval=0.05).start()
+    try:
+        ledger = trial.services.ledger
+        for n in range(1, 6):  # appended straight to the ledger: nobody calls catch_up
+            stream = f"participant/P-{n:03d}"
+            ledger.append(signer.sign(ledger=trial.info.origin, head=ledger.head(stream),
+                                      type="participant.registered", occurred_at=datetime.now(UTC),
+                                      payload={"participant_id": f"P-{n:03d}", "site": "site-01",
+                                               "sex": "F", "date_of_birth": "1961-04-02",
+                                               "weight_kg": 64}))
+        deadline = time.monotonic() + 10
+        view = trial.services.participants
+        while view.position() < trial.services.store.max_position() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert view.position() == trial.services.store.max_position()
+        assert len(view.all()) == 5
+    finally:
+        runner.stop()
