@@ -29,12 +29,13 @@ from .facts import to_fact
 NAME = "participants"
 TABLE = "participant_view"
 VERSIONS = "view_versions"
-PAGE = 500
+PAGE = 500  # records applied per transaction
 
 
 class ParticipantProjection:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, page: int = PAGE) -> None:
         self.store = store
+        self.page = page
         self.versions = store.qualify(VERSIONS)
         self.tree = Tree(store)
 
@@ -77,16 +78,22 @@ class ParticipantProjection:
         """Apply every record after the tracked position; returns how many were applied."""
         applied = 0
         version = version if version is not None else self.active()
-        while True:
-            start = self.position(version) + 1
-            rows = self.store.log_rows(start, PAGE)
-            if not rows:
-                return applied
-            try:
-                self._apply_page(rows, version)
-            except IntegrityError:
-                continue  # another runner applied this page first; read the new position
-            applied += len(rows)
+        while (step := self.step(version)) is not None:
+            applied += step
+        return applied
+
+    def step(self, version: int | None = None) -> int | None:
+        """Apply at most one page; None when there was nothing left, else how many were applied
+        (0 when another runner applied the page first)."""
+        version = version if version is not None else self.active()
+        rows = self.store.log_rows(self.position(version) + 1, self.page)
+        if not rows:
+            return None
+        try:
+            self._apply_page(rows, version)
+        except IntegrityError:
+            return 0  # another runner applied this page first
+        return len(rows)
 
     def _apply_page(self, rows: list[Row], version: int) -> None:
         with self.store.transaction() as cur:
