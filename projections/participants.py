@@ -172,18 +172,18 @@ class ParticipantProjection:
             new = old + 1
             cur.execute(f"DROP TABLE IF EXISTS {self._table(new)}")  # an interrupted rebuild's
             self._create_version(cur, new)
-        seen: list[int] = []
+        last = [0]  # the last record replayed (streaming: no list of the log is kept)
 
         def counted() -> Iterable[Record]:
             for record in records:
-                seen.append(record.position or 0)
+                last[0] = record.position or 0
                 yield record
 
         states = self.replay(counted())
         with self.store.transaction() as cur:
             for pid, state in states.items():
                 self._save(cur, pid, state, new)
-            top = max(seen, default=0)  # the last record replayed, not whatever came meanwhile
+            top = last[0]  # not whatever came meanwhile: catch_up applies that
             if top > self._position(cur, new):
                 self.store.tracking._insert_tracking(cur, Tracking(self._tracking(new), top))
         self.catch_up(new)
