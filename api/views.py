@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from itertools import islice
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from domain import participant
 from domain.participant import ParticipantState
 from domain.streams import evolve_participant
+from domain.visit_scores import visit_scores
+from ledger.errors import NotFound
+from projections.allocation_table import allocation_table
 from projections.asof import Cut, within
+from projections.audit_trail import audit_trail
 from projections.facts import to_fact
 from projections.status import participants_status
+from projections.summary import trial_summary
 
+from . import blinding
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
 from .problems import Denied
@@ -35,6 +42,48 @@ def rebuild(user: UserDep, services: ServicesDep) -> dict[str, Any]:
         raise Denied(403, "auth.role", f"role {user.role} may not rebuild views")
     services.participants.rebuild(services.ledger.records())
     return {"projections": [participants_status(services.participants, services.ledger.tree)]}
+
+
+@router.get("/allocation")
+def allocation(user: UserDep, services: ServicesDep) -> dict[str, Any]:
+    """The allocation table, for the roles that may see the allocation."""
+    if not blinding.sees_allocation(user.role):
+        raise Denied(403, "blinding.restricted", f"role {user.role} may not see the allocation table")
+    return {"allocation": allocation_table(services.ledger.records())}
+
+
+@router.get("/audit")
+def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=0)] = 0,
+          limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """The audit trail in log order, paged, masked as the caller's role requires."""
+    visible = (row for row in audit_trail(services.ledger.records())
+               if blinding.sees_allocation(user.role) or row["stream"] not in blinding.RESTRICTED_STREAMS)
+    rows = islice(visible, offset, offset + limit)
+    shown = [blinding.mask_history_row(services, user.role, {**row, "payload": row["new"]})
+             for row in rows]
+    return {"offset": offset, "limit": limit,
+            "rows": [{k: v for k, v in r.items() if k != "payload"} | {"new": r["payload"]}
+                     for r in shown]}
+
+
+@router.get("/summary")
+def summary(user: UserDep, services: ServicesDep) -> dict[str, Any]:
+    services.participants.catch_up()
+    current = blinding.protocol(services)
+    return trial_summary(services.participants.all(),
+                         target=current.target_enrolment if current else None,
+                         show_arms=not blinding.is_blinded(services, user.role))
+
+
+@router.get("/participants/{participant_id}/scores", tags=["participants"])
+def scores(participant_id: str, _: UserDep, services: ServicesDep) -> dict[str, Any]:
+    """Every score per visit, with its algorithm version and input records."""
+    services.participants.catch_up()
+    state = services.participants.get(participant_id)
+    if state is None:
+        raise NotFound(f"no participant {participant_id}", field="participant_id")
+    visits = sorted({key.split("/")[0] for key in state.labs} | set(state.assessments))
+    return {"participant_id": participant_id, "scores": {v: visit_scores(state, v) for v in visits}}
 
 
 def participant_as_of(services: Services, participant_id: str, as_of: str) -> ParticipantState | None:

@@ -139,3 +139,37 @@ def test_a_background_runner_keeps_the_view_current(trial: Trial) -> None:
         assert len(view.all()) == 5
     finally:
         runner.stop()
+
+
+def test_r02_audit_trail_shows_who_what_field_previous_and_new_value_when_and_why(trial: Trial) -> None:
+    client, _ = treated(trial)
+    first = client.record_lab("P-001", visit="week_4", analyte="ALT", value=560.0, unit="U/L",
+                              sampled_at=WEEK_4)
+    fixed = client.correct_lab("P-001", supersedes=first["record_hash"], value=56.0, unit="U/L",
+                               reason="transcription error")
+    rows = client.http.get("/v1/audit", params={"limit": 1000}).json()["rows"]
+    row = next(r for r in rows if r["record_hash"] == fixed["record_hash"])
+    assert (row["author"], row["role"], row["site"]) == ("inv-001", "investigator", "site-01")
+    assert row["field"] == "week_4/ALT" and row["reason"] == "transcription error"
+    assert row["previous"] == {"value": 560.0, "unit": "U/L"} and row["new"]["value"] == 56.0
+    assert row["recorded_at"].endswith("Z") and row["observed_at"]
+    page = client.http.get("/v1/audit", params={"offset": 2, "limit": 3}).json()
+    assert [r["leaf_index"] for r in page["rows"]] == [r["leaf_index"] for r in rows[2:5]]
+    assert not [r for r in rows if r["stream"] == "allocation"]  # concealed from investigators
+
+
+def test_allocation_table_summary_and_scores_routes(trial: Trial) -> None:
+    client, _ = treated(trial)
+    _, admin_token = trial.user("stat-001", role="unblinded_statistician", site="sponsor")
+    table = trial.http.get("/v1/allocation", headers={"Authorization": f"Bearer {admin_token}"}).json()
+    (row,) = table["allocation"]
+    assert row["participant_id"] == "P-001" and row["slot"] == 1 and row["arm"] in ("low", "medium_high")
+    denied = client.http.get("/v1/allocation")
+    assert denied.status_code == 403
+    summary = client.http.get("/v1/summary").json()
+    assert summary["registered"] == 1 and summary["target_enrolment"] == 22
+    assert summary["randomised"] == 1 and sum(summary["per_arm"].values()) == 1
+    _, monitor_token = trial.user("mon-002", role="monitor", site="sponsor")
+    blinded = trial.http.get("/v1/summary", headers={"Authorization": f"Bearer {monitor_token}"}).json()
+    assert "per_arm" not in blinded
+    assert client.http.get("/v1/participants/P-001/scores").json()["scores"] == {}
