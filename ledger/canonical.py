@@ -20,18 +20,20 @@ def canonical(value: Any) -> bytes:
         raise MalformedEntry(f"value has no canonical JSON form: {exc}") from exc
 
 
-def parse_canonical(text: str | bytes, what: str) -> Any:
+def parse_canonical(text: str | bytes, what: str, *, check: bool = True) -> Any:
     """Parse JSON that must already be in canonical form, so its bytes are the only bytes.
 
     Signatures and digests are checked over the bytes as received; refusing any other
-    spelling of the same value means a record never has two byte forms.
+    spelling of the same value means a record never has two byte forms. `check=False` skips
+    the canonical-form check for bytes this ledger stored itself (views reading the log):
+    verification always checks.
     """
     try:
         raw = text.encode("utf-8") if isinstance(text, str) else text
         value = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise MalformedEntry(f"{what} is not valid JSON: {exc}", field=what) from exc
-    if canonical(value) != raw:
+    if check and canonical(value) != raw:
         raise MalformedEntry(f"{what} is not in RFC 8785 canonical form", field=what)
     return value
 

@@ -79,8 +79,8 @@ class Entry:
     fields: dict[str, Any]
 
     @classmethod
-    def parse(cls, text: str | bytes) -> Entry:
-        value = parse_canonical(text, "entry")
+    def parse(cls, text: str | bytes, *, check: bool = True) -> Entry:
+        value = parse_canonical(text, "entry", check=check)
         if not isinstance(value, dict):
             raise MalformedEntry("entry must be a JSON object", field="entry")
         missing = sorted(set(_ENTRY_FIELDS) - set(value))
@@ -156,6 +156,7 @@ class Record:
     salt: bytes | None
     position: int | None = None
     redacted_by: str | None = None  # hash of the redaction record that removed payload and salt
+    checked: bool = True  # parsed with canonical-form checks (False: read from our own store)
 
     @property
     def hash(self) -> str:
@@ -176,7 +177,7 @@ class Record:
     def payload(self) -> dict[str, Any] | None:
         if self.payload_text is None:
             return None
-        value = parse_canonical(self.payload_text, "payload")
+        value = parse_canonical(self.payload_text, "payload", check=self.checked)
         return value if isinstance(value, dict) else None
 
     @classmethod
@@ -208,18 +209,19 @@ class Record:
     def redacted(self, redaction_hash: str) -> Record:
         """This record with payload and salt removed; the sealed bytes stay exactly as they were."""
         return Record(self.sealed, self.entry, self.signature, self.recorded_at, None, None,
-                      self.position, redaction_hash)
+                      self.position, redaction_hash, self.checked)
 
     @classmethod
-    def from_stored(cls, state: bytes, position: int | None = None) -> Record:
-        """Parse stored bytes; raises MalformedEntry naming what does not parse."""
-        stored = parse_canonical(state, "stored record")
+    def from_stored(cls, state: bytes, position: int | None = None, *, check: bool = True) -> Record:
+        """Parse stored bytes; raises MalformedEntry naming what does not parse. `check=False`
+        trusts the ledger's own stored bytes to be canonical (reading, not verifying)."""
+        stored = parse_canonical(state, "stored record", check=check)
         if not isinstance(stored, dict) or stored.get("format") != STORED_FORMAT:
             raise MalformedEntry("stored record has an unknown format", field="stored")
         sealed_text = stored.get("sealed")
         if not isinstance(sealed_text, str):
             raise MalformedEntry("stored record has no sealed bytes", field="sealed")
-        sealed = parse_canonical(sealed_text, "sealed record")
+        sealed = parse_canonical(sealed_text, "sealed record", check=check)
         if not isinstance(sealed, dict) or sealed.get("format") != RECORD_FORMAT:
             raise MalformedEntry("sealed record has an unknown format", field="sealed")
         if set(sealed) != {"format", "entry", "signature", "recorded_at"}:
@@ -230,7 +232,7 @@ class Record:
         if not isinstance(sealed["signature"], str) or not isinstance(sealed["entry"], str):
             raise MalformedEntry("sealed record fields have wrong types", field="sealed")
         signature = b64decode(sealed["signature"], "signature", length=64)
-        entry = Entry.parse(sealed["entry"])
+        entry = Entry.parse(sealed["entry"], check=check)
         if not set(stored) <= {"format", "sealed", "payload", "salt", "redacted_by"}:
             raise MalformedEntry("stored record has unexpected fields", field="stored")
         payload, salt = stored.get("payload"), stored.get("salt")
@@ -242,4 +244,4 @@ class Record:
             raise MalformedEntry("a redacted record keeps neither payload nor salt", field="redacted_by")
         salt_bytes = None if salt is None else b64decode(salt, "salt", length=SALT_BYTES)
         return cls(sealed_text.encode("utf-8"), entry, signature, recorded_at, payload, salt_bytes,
-                   position, redacted_by)
+                   position, redacted_by, check)

@@ -164,12 +164,13 @@ class Ledger:
 
     def stream(self, stream: str) -> list[Record]:
         with self.store.read() as cur:
-            return [Record.from_stored(r.state, r.position) for r in self.store.stream_rows(cur, stream)]
+            return [Record.from_stored(r.state, r.position, check=False)
+                    for r in self.store.stream_rows(cur, stream)]
 
     def records(self, start: int = 1) -> Iterator[Record]:
         """Every record in log order (the total order of the notification log)."""
         for row in self.store.iter_log(start):
-            yield Record.from_stored(row.state, row.position)
+            yield Record.from_stored(row.state, row.position, check=False)
 
     # -- appending ------------------------------------------------------------------------
     def append(self, submission: Submission) -> Receipt:
@@ -278,7 +279,7 @@ class Ledger:
 
     def _history(self, cur: Any, histories: dict[str, list[Record]], stream: str) -> list[Record]:
         if stream not in histories:
-            histories[stream] = [Record.from_stored(r.state)
+            histories[stream] = [Record.from_stored(r.state, r.position, check=False)
                                  for r in self.store.stream_rows(cur, stream)]
         return histories[stream]
 

@@ -109,7 +109,8 @@ class ParticipantProjection:
                 pid = participant.participant_id_of(row.stream)
                 if pid not in states:
                     states[pid] = self._load(cur, pid, version)
-                states[pid] = evolve_participant(states[pid], to_fact(Record.from_stored(row.state)))
+                record = Record.from_stored(row.state, row.position, check=False)
+                states[pid] = evolve_participant(states[pid], to_fact(record))
             for pid, state in states.items():
                 self._save(cur, pid, state, version)
             self.store.tracking._insert_tracking(cur, Tracking(self._tracking(version),
@@ -117,7 +118,7 @@ class ParticipantProjection:
 
     def _refold_redacted(self, cur: Any, row: Row, states: dict[str, ParticipantState]) -> None:
         """A redaction removed an earlier payload: fold that participant again from its stream."""
-        target = (Record.from_stored(row.state).payload() or {}).get("record")
+        target = (Record.from_stored(row.state, row.position, check=False).payload() or {}).get("record")
         leaf = self.tree.leaf_in(cur, target) if isinstance(target, str) else None
         found = None if leaf is None else self.store.row_at(cur, leaf.position)
         if found is None or not found.stream.startswith(participant.STREAM_PREFIX):
@@ -127,7 +128,8 @@ class ParticipantProjection:
         for r in self.store.stream_rows(cur, found.stream):
             if r.position > row.position:
                 break  # later records are applied in their turn
-            state = evolve_participant(state, to_fact(Record.from_stored(r.state)))
+            record = Record.from_stored(r.state, r.position, check=False)
+            state = evolve_participant(state, to_fact(record))
         states[pid] = state
 
     # -- reading --------------------------------------------------------------------------

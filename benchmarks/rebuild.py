@@ -1,0 +1,139 @@
+"""Rebuild all views from a generated log, beside plain eventsourcing read + decode of the same log.
+
+    .venv/bin/python benchmarks/rebuild.py --records 1000000 [--db PATH] [--json out.json]
+
+The log is generated once into an SQLite file (reused when it exists): 10,000 participants, each
+registered, consented and given lab results, signed by a registered investigator and appended in
+batches of one entry per participant (the trial's rules are not consulted while generating; the
+views fold whatever is logged). Each measurement runs in its own process so that its peak RSS is
+its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ANALYTES = [("ALT", "U/L", 40.0), ("AST", "U/L", 50.0), ("ALP", "U/L", 120.0), ("TBIL", "µmol/L", 30.0),
+            ("ALB", "g/L", 32.0), ("INR", "ratio", 1.3), ("CREAT", "mg/dL", 1.1),
+            ("SODIUM", "mmol/L", 136.0)]
+VISITS = ["week_1", "week_4", "week_8", "week_12", "week_24", "week_48"]
+
+
+class LogAnything:
+    """Rules that accept every entry: the generator writes plausible records quickly."""
+
+    def decide(self, history: Any, candidate: Any, view: Any) -> tuple[()]:
+        return ()
+
+
+def payload_for(step: int, pid: str) -> tuple[str, dict[str, Any]]:
+    if step == 0:
+        return "participant.registered", {"participant_id": pid, "site": "site-01", "sex": "F",
+                                          "date_of_birth": "1961-04-02", "weight_kg": 64.0}
+    if step == 1:
+        return "consent.signed", {"form_version": "1.0", "signed_on": "2026-03-01"}
+    analyte, unit, value = ANALYTES[step % len(ANALYTES)]
+    sampled = datetime(2026, 4, 1, tzinfo=UTC) + timedelta(days=step)
+    return "lab.resulted", {"visit": VISITS[step % len(VISITS)], "analyte": analyte, "unit": unit,
+                            "value": value + step % 7, "sampled_at": sampled.isoformat()}
+
+
+def generate(path: Path, records: int) -> None:
+    from api.bootstrap import bootstrap, initialise, register_user, root_signer
+    from ledger.errors import Head
+    from ledger.keys import generate as new_key
+    from ledger.keys import public_b64
+    from ledger.signer import Signer
+
+    services = bootstrap(f"sqlite:///{path}")
+    home = path.with_suffix(".home")
+    initialise(services, home=home, root_passphrase="bench-pass-1", ledger_passphrase="bench-pass-2")
+    key = new_key()
+    register_user(services, root_signer(home, "bench-pass-1"), author="inv-001", name="Bench",
+                  role="investigator", site="site-01", public_key_b64=public_b64(key.public_key()),
+                  token=False)
+    services.ledger.rules = LogAnything()
+    signer = Signer(key, "inv-001", "investigator", "site-01", "bench")
+    participants = 10_000
+    per = max(2, records // participants)
+    heads = {n: Head(f"participant/P-{n:05d}", 0, "0" * 64) for n in range(participants)}
+    now = datetime.now(UTC)
+    written = 0
+    for step in range(per):
+        for start in range(0, participants, 1000):
+            batch = []
+            for n in range(start, start + 1000):
+                kind, payload = payload_for(step, f"P-{n:05d}")
+                batch.append(signer.sign(ledger=services.ledger.origin, head=heads[n], type=kind,
+                                         payload=payload, occurred_at=now))
+            for n, receipt in zip(range(start, start + 1000), services.ledger.append_batch(batch),
+                                  strict=True):
+                heads[n] = Head(receipt.stream, receipt.version, receipt.record_hash)
+            written += len(batch)
+        print(f"  generated {written:,} records", file=sys.stderr, flush=True)
+    services.close()
+
+
+def measure(kind: str, path: Path) -> dict[str, Any]:
+    """Run one measurement in this process (called in a child process)."""
+    import resource
+
+    from api.bootstrap import bootstrap
+
+    services = bootstrap(f"sqlite:///{path}")
+    total = services.store.max_position()
+    start = time.perf_counter()
+    if kind == "plain":
+        # Baseline: eventsourcing's notification log read and each state decoded from JSON.
+        position = 1
+        while notes := services.store.recorder.select_notifications(start=position, limit=1000):
+            for note in notes:
+                json.loads(note.state)
+            position = notes[-1].id + 1
+    else:
+        services.participants.create_table()
+        services.participants.rebuild(services.ledger.records())
+    elapsed = time.perf_counter() - start
+    services.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"records": total, "seconds": elapsed, "records_per_s": total / elapsed, "peak_rss_bytes": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path, default=Path("/tmp/trial-ledger-bench-log.db"))
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--measure", choices=["plain", "rebuild"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.db)))
+        return
+    if not args.db.exists():
+        generate(args.db, args.records)
+    results: dict[str, Any] = {"machine": f"{platform.machine()} {os.cpu_count()} cores, "
+                               f"Python {platform.python_version()}"}
+    for kind in ("plain", "rebuild"):
+        done = subprocess.run([sys.executable, __file__, "--db", str(args.db), "--measure", kind],
+                              capture_output=True, text=True, check=True)
+        results[kind] = json.loads(done.stdout)
+    results["rebuild_vs_plain"] = results["rebuild"]["records_per_s"] / results["plain"]["records_per_s"]
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
