@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.visit_scores import visit_scores
+from domain.visit_scores import scores_by_visit
 from ledger.entry import Submission
 from ledger.errors import NotFound, RuleViolation
 
@@ -115,8 +115,7 @@ def get_participant(participant_id: str, user: UserDep, services: ServicesDep,
     if state is None:
         raise NotFound(f"no participant {participant_id}", field="participant_id")
     body = state.model_dump(mode="json")
-    visits = sorted({key.split("/")[0] for key in state.labs} | set(state.assessments))
-    body["scores"] = {visit: visit_scores(state, visit) for visit in visits}
+    body["scores"] = scores_by_visit(state)
     return blinding.mask_participant(services, user.role, body)
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from domain import participant
 from domain.participant import ParticipantState
 from domain.streams import evolve_participant
-from domain.visit_scores import visit_scores
+from domain.visit_scores import scores_by_visit
 from ledger.errors import NotFound
 from projections.allocation_table import allocation_table
 from projections.asof import Cut, within
@@ -82,8 +82,7 @@ def scores(participant_id: str, _: UserDep, services: ServicesDep) -> dict[str, 
     state = services.participants.get(participant_id)
     if state is None:
         raise NotFound(f"no participant {participant_id}", field="participant_id")
-    visits = sorted({key.split("/")[0] for key in state.labs} | set(state.assessments))
-    return {"participant_id": participant_id, "scores": {v: visit_scores(state, v) for v in visits}}
+    return {"participant_id": participant_id, "scores": scores_by_visit(state)}
 
 
 def participant_as_of(services: Services, participant_id: str, as_of: str) -> ParticipantState | None:

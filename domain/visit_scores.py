@@ -45,6 +45,12 @@ def decide(state: ParticipantState, fact: Fact) -> None:
                         "already", field="payload.visit")
 
 
+def scores_by_visit(state: ParticipantState) -> dict[str, dict[str, Any]]:
+    """Every visit with a lab value or an assessment, and its scores."""
+    visits = sorted({key.split("/")[0] for key in state.labs} | set(state.assessments))
+    return {visit: visit_scores(state, visit) for visit in visits}
+
+
 def visit_scores(state: ParticipantState, visit: str) -> dict[str, Any]:
     """Every algorithm for one visit: the result with its input records, or what is missing."""
     labs = {v["analyte"]: v for k, v in state.labs.items()
