@@ -70,6 +70,8 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
         return state
     # A data change: any standing sign-off is superseded (kept in history); after an unlock the
     # change is marked as a post-lock change.
+    if not state.unlocked and not any(s["status"] == "valid" for s in state.signoffs):
+        return state  # nothing to mark: no copy
     signoffs = tuple({**s, "status": "superseded"} if s["status"] == "valid" else s
                      for s in state.signoffs)
     field = VISIT_DATA.get(fact.type)
