@@ -73,26 +73,26 @@ _CTX = Context(prec=28)
 _SLACK = 1e-9
 
 
-def to_score_units(analyte: str, value: float, unit: str) -> float:
-    """`value` in `unit` expressed in the analyte's score unit (SCORE_UNITS)."""
+def _conversion(analyte: str, value: float, unit: str) -> tuple[str, Decimal, float]:
+    """The analyte's code, the divisor from `unit` to its score unit, and the value as a number."""
     code = _known(analyte, SCORE_UNITS)
     divisor = _DIVISORS.get((code, unit)) if isinstance(unit, str) else None
     if divisor is None:
         raise Rejection("lab.unknown_unit", f"{code} is not reported in {unit!r}; its units are "
                         f"{', '.join(UNITS[code])}", field=code)
-    number = _number(value, field=code)
+    return code, divisor, _number(value, field=code)
+
+
+def to_score_units(analyte: str, value: float, unit: str) -> float:
+    """`value` in `unit` expressed in the analyte's score unit (SCORE_UNITS)."""
+    _, divisor, number = _conversion(analyte, value, unit)
     with localcontext(_CTX):
         return float(Decimal(repr(number)) / divisor)
 
 
 def from_score_units(analyte: str, value: float, unit: str) -> float:
     """The inverse of `to_score_units`: a score-unit value expressed in `unit`."""
-    code = _known(analyte, SCORE_UNITS)
-    divisor = _DIVISORS.get((code, unit)) if isinstance(unit, str) else None
-    if divisor is None:
-        raise Rejection("lab.unknown_unit", f"{code} is not reported in {unit!r}; its units are "
-                        f"{', '.join(UNITS[code])}", field=code)
-    number = _number(value, field=code)
+    code, divisor, number = _conversion(analyte, value, unit)
     with localcontext(_CTX):
         result = Decimal(repr(number)) * divisor
     if not math.isfinite(float(result)):
