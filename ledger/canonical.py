@@ -7,17 +7,63 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
 import rfc8785
 
 from .errors import MalformedEntry
 
+_SAFE_INT = 2**53 - 1  # JCS numbers are IEEE doubles: larger integers are not exact
+
+
+class _Slow(Exception):
+    """A value the fast path does not handle: the reference encoder decides."""
+
 
 def canonical(value: Any) -> bytes:
-    """RFC 8785 bytes of a JSON value; refuses what JCS cannot represent exactly."""
+    """RFC 8785 bytes of a JSON value; refuses what JCS cannot represent exactly.
+
+    orjson writes JCS's bytes (sorted keys, ES6 number forms, the same string escapes) for
+    ASCII keys, safe integers and non-integral finite doubles of magnitude >= 1e-4; integral
+    doubles are written as integers, as JCS does. Anything else goes to the reference encoder (rfc8785), which also
+    refuses what has no canonical form. tests/test_canonical.py checks the two agree.
+    """
+    try:
+        return orjson.dumps(_jcs_ready(value), option=orjson.OPT_SORT_KEYS)
+    except (_Slow, orjson.JSONEncodeError):
+        pass
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise MalformedEntry(f"value has no canonical JSON form: {exc}") from exc
+
+
+def _jcs_ready(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        if -_SAFE_INT <= value <= _SAFE_INT:
+            return value
+        raise _Slow
+    if kind is float:
+        if value.is_integer():
+            if -_SAFE_INT <= value <= _SAFE_INT:
+                return int(value)
+            raise _Slow
+        if value != value or value in (float("inf"), float("-inf")) or -1e-4 < value < 1e-4:
+            raise _Slow  # not finite, or tiny: ES6 writes 1e-6..1e-5 in fixed form, orjson does not
+        return value
+    if kind is dict:
+        ready = {}
+        for key, item in value.items():
+            # UTF-8 order (orjson) equals JCS's UTF-16 order for ASCII keys.
+            if type(key) is not str or not key.isascii():
+                raise _Slow
+            ready[key] = _jcs_ready(item)
+        return ready
+    if kind is list or kind is tuple:
+        return [_jcs_ready(item) for item in value]
+    raise _Slow
 
 
 def parse_canonical(text: str | bytes, what: str, *, check: bool = True) -> Any:
@@ -28,12 +74,17 @@ def parse_canonical(text: str | bytes, what: str, *, check: bool = True) -> Any:
     the canonical-form check for bytes this ledger stored itself (views reading the log):
     verification always checks.
     """
+    if not check:
+        try:
+            return orjson.loads(text)  # our own stored bytes: parsed, not judged
+        except orjson.JSONDecodeError as exc:
+            raise MalformedEntry(f"{what} is not valid JSON: {exc}", field=what) from exc
     try:
         raw = text.encode("utf-8") if isinstance(text, str) else text
         value = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise MalformedEntry(f"{what} is not valid JSON: {exc}", field=what) from exc
-    if check and canonical(value) != raw:
+    if canonical(value) != raw:
         raise MalformedEntry(f"{what} is not in RFC 8785 canonical form", field=what)
     return value
 
