@@ -24,8 +24,8 @@ def canonical(value: Any) -> bytes:
 
     orjson writes JCS's bytes (sorted keys, ES6 number forms, the same string escapes) for
     ASCII keys, safe integers and non-integral finite doubles of magnitude >= 1e-4; integral
-    doubles are written as integers, as JCS does. Anything else goes to the reference encoder (rfc8785), which also
-    refuses what has no canonical form. tests/test_canonical.py checks the two agree.
+    doubles are written as integers, as JCS does. Anything else goes to the reference encoder
+    (rfc8785), which also refuses what has no canonical form. tests/test_canonical.py checks the two agree.
     """
     try:
         return orjson.dumps(_jcs_ready(value), option=orjson.OPT_SORT_KEYS)
