@@ -91,7 +91,7 @@ def post_entry(body: EntryIn, user: UserDep, services: ServicesDep) -> dict[str,
     except RuleViolation as exc:
         _record_refusal(services, submission, exc)
         raise
-    services.participants.catch_up()
+    services.views.catch_up()
     body = receipt.as_dict()
     return blinding.mask_receipt(user.role, body)
 
@@ -109,8 +109,8 @@ def get_participant(participant_id: str, user: UserDep, services: ServicesDep,
                     as_of: Annotated[str | None, Query(description="a UTC time (…Z), a day, "
                                                        "position:N or checkpoint:SIZE")] = None,
                     ) -> dict[str, Any]:
-    services.participants.catch_up()
-    state = (services.participants.get(participant_id) if as_of is None
+    services.views.catch_up()
+    state = (services.views.participant(participant_id) if as_of is None
              else participant_as_of(services, participant_id, as_of))
     if state is None:
         raise NotFound(f"no participant {participant_id}", field="participant_id")
@@ -141,8 +141,8 @@ def participant_history(participant_id: str, user: UserDep, services: ServicesDe
 def unblindings(_: UserDep, services: ServicesDep) -> dict[str, Any]:
     """The unblinding report: every emergency unblinding, who, when, why, who was informed
     (never the arm itself)."""
-    services.participants.catch_up()
-    rows = [{"participant_id": pid, **u} for pid, state in services.participants.all().items()
+    services.views.catch_up()
+    rows = [{"participant_id": pid, **u} for pid, state in services.views.participants().items()
             for u in state.unblindings]
     return {"unblindings": sorted(rows, key=lambda r: str(r["at"]))}
 
@@ -165,7 +165,7 @@ def _record_refusal(services: Services, submission: Submission, exc: RuleViolati
              "value": payload.get("value"), "unit": payload.get("unit")}
     receipt = services.ledger.append_follow_up(FollowUp(entry["stream"], "edit_check.failed", facts,
                                                         "system"))
-    services.participants.catch_up()
+    services.views.catch_up()
     exc.errors.append({"field": "refusal", "message": "this refusal is recorded",
                        "record_hash": receipt.record_hash})
 

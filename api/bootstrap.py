@@ -23,7 +23,7 @@ from ledger.registry import (
 )
 from ledger.signer import Signer
 from ledger.store import DEFAULT_URL, Store, open_store
-from projections.participants import ParticipantProjection
+from projections.views import Views
 
 from .rules import TrialRules
 from .tokens import TokenStore, User
@@ -45,7 +45,7 @@ def home_dir(explicit: Path | None = None) -> Path:
 class Services:
     store: Store
     ledger: Ledger
-    participants: ParticipantProjection
+    views: Views
     tokens: TokenStore
     clock: Clock
     rules: TrialRules
@@ -62,7 +62,7 @@ def bootstrap(url: str | None = None, *, clock: Clock = system_clock,
     return Services(
         store=store,
         ledger=Ledger(store, rules=rules, clock=clock, sealer=sealer),
-        participants=ParticipantProjection(store),
+        views=Views(store),
         tokens=TokenStore(store),
         clock=clock,
         rules=rules,
@@ -83,7 +83,7 @@ class Initialised:
 def create_tables(services: Services) -> None:
     """The migration step, run once (by `init`), never concurrently by every worker."""
     services.ledger.create_tables()
-    services.participants.create_table()
+    services.views.create_table()
     services.tokens.create_table()
     services.vault.create_table()
 

@@ -150,16 +150,15 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
 def _bundle_projections(path: Path, size: int, root: str) -> list[dict[str, Any]]:
     """Rebuild the views from the bundle itself, so they can be compared with the live system."""
     from ledger.entry import Record
-    from projections.participants import NAME, ParticipantProjection
+    from projections.replay import replay
+    from projections.status import folded_status
 
     reader = BundleReader(path)
     try:
-        states = ParticipantProjection.replay(Record.from_stored(row.state, row.position)
-                                              for row in reader.rows())
+        folded = replay(Record.from_stored(row.state, row.position) for row in reader.rows())
     finally:
         reader.close()
-    return [{"name": NAME, "tree_size": size, "root": root, "participants": len(states),
-             "fingerprint": ParticipantProjection.fingerprint(states)}]
+    return folded_status(folded, tree_size=size, root=root)
 
 
 @app.command("import")
@@ -176,7 +175,7 @@ def import_bundle(path: Annotated[Path, typer.Argument(help="The bundle file to 
         create_tables(services)
         with progress_bar("restoring", 0, False) as advance:
             report = restore(services.ledger, path, root=root, progress=advance)
-        services.participants.catch_up()
+        services.views.catch_up()
     except LedgerError as exc:
         fail(exc.message)
     finally:

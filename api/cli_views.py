@@ -8,11 +8,12 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from ledger.errors import LedgerError
 from projections.asof import Cut, within
-from projections.participants import NAME, ParticipantProjection
-from projections.status import participants_status
+from projections.replay import replay
+from projections.status import folded_status, status
 
 from .cli import DbOpt, app, fail, open_services, out
 from .cli_audit import progress_bar
@@ -37,14 +38,15 @@ def rebuild(db: DbOpt = None,
                     yield record
 
             if as_of is None and position is None:
-                services.participants.rebuild(counted())
-                status = participants_status(services.participants, services.ledger.tree)
+                services.views.rebuild(counted())
+                report = status(services.views, services.ledger.tree)
             else:
                 cut = Cut.parse(as_of) if as_of else Cut()
                 cut = Cut(cut.time, position if position is not None else cut.position, cut.size)
-                states = ParticipantProjection.replay(within(counted(), cut))
-                status = {"name": NAME, "as_of": cut.describe(), "participants": len(states),
-                          "fingerprint": ParticipantProjection.fingerprint(states)}
+                folded = replay(within(counted(), cut))
+                size = folded.records
+                report = [{**view, "as_of": cut.describe()} for view in folded_status(
+                    folded, tree_size=size, root=services.ledger.tree.root_at(size).hex())]
         elapsed = time.perf_counter() - started
     except LedgerError as exc:
         fail(exc.message)
@@ -52,8 +54,16 @@ def rebuild(db: DbOpt = None,
         services.close()
     rate = total / elapsed if elapsed else 0.0
     if as_json:
-        print(json.dumps({"projections": [status], "records": total, "records_per_s": round(rate)}))
+        print(json.dumps({"projections": report, "records": total, "records_per_s": round(rate)}))
         return
     out.print(f"Rebuilt from {total} records in {elapsed:.2f} s ({rate:,.0f} records/s)")
-    for key, value in status.items():
-        out.print(f"  {key}: {value}")
+    table = Table()
+    for column in ("view", "rows", "position", "tree size", "fingerprint"):
+        table.add_column(column, no_wrap=True)
+    for view in report:
+        table.add_row(view["name"], str(view["rows"]), str(view["position"]), str(view["tree_size"]),
+                      view["fingerprint"])
+    out.print(table)
+    if report:
+        out.print(f"root {report[0]['root']}" + (f" · as of {report[0]['as_of']}"
+                                                  if "as_of" in report[0] else ""))

@@ -37,7 +37,7 @@ class ViewRunner:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        view = self.services.participants
+        view = self.services.views
         while not self._stop.is_set():
             try:
                 view.catch_up()
@@ -51,9 +51,9 @@ class ViewRunner:
 
     def _wait_for_notice(self) -> None:
         recorder = self.services.store.recorder
-        with recorder.subscribe(gt=self.services.participants.position()) as notices:
+        with recorder.subscribe(gt=self.services.views.position()) as notices:
             self._subscription = notices
             for _ in notices:  # blocks until a record is inserted (or the runner stops)
                 if self._stop.is_set():
                     return
-                self.services.participants.catch_up()
+                self.services.views.catch_up()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -10,13 +9,11 @@ from fastapi import APIRouter, Query
 from domain import participant
 from domain.participant import ParticipantState
 from domain.streams import evolve_participant
-from domain.visit_scores import scores_by_visit
 from ledger.errors import NotFound
-from projections.allocation_table import allocation_table
+from projections import audit_trail
 from projections.asof import Cut, within
-from projections.audit_trail import audit_trail
 from projections.facts import to_fact
-from projections.status import participants_status
+from projections.status import status
 from projections.summary import trial_summary
 
 from . import blinding
@@ -31,8 +28,8 @@ REBUILDERS = frozenset({"data_manager", "admin"})
 @router.get("/projections")
 def projections(_: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Each view's log position, the tree size and root of that prefix, and its fingerprint."""
-    services.participants.catch_up()
-    return {"projections": [participants_status(services.participants, services.ledger.tree)]}
+    services.views.catch_up()
+    return {"projections": status(services.views, services.ledger.tree)}
 
 
 @router.post("/projections/rebuild")
@@ -40,8 +37,8 @@ def rebuild(user: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Rebuild every view from zero (data managers, admin); answers with the new status."""
     if user.role not in REBUILDERS:
         raise Denied(403, "auth.role", f"role {user.role} may not rebuild views")
-    services.participants.rebuild(services.ledger.records())
-    return {"projections": [participants_status(services.participants, services.ledger.tree)]}
+    services.views.rebuild(services.ledger.records())
+    return {"projections": status(services.views, services.ledger.tree)}
 
 
 @router.get("/allocation")
@@ -49,16 +46,31 @@ def allocation(user: UserDep, services: ServicesDep) -> dict[str, Any]:
     """The allocation table, for the roles that may see the allocation."""
     if not blinding.sees_allocation(user.role):
         raise Denied(403, "blinding.restricted", f"role {user.role} may not see the allocation table")
-    return {"allocation": allocation_table(services.ledger.records())}
+    services.views.catch_up()
+    return {"allocation": services.views.allocation()}
 
 
 @router.get("/audit")
 def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=0)] = 0,
           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """The audit trail in log order, paged, masked as the caller's role requires."""
-    visible = (row for row in audit_trail(services.ledger.records())
-               if blinding.sees_allocation(user.role) or row["stream"] not in blinding.RESTRICTED_STREAMS)
-    rows = islice(visible, offset, offset + limit)
+    services.views.catch_up()
+    if blinding.sees_allocation(user.role):
+        rows = services.views.docs(audit_trail.NAME, offset, limit)
+    else:  # skip the restricted streams without counting them, a page at a time
+        rows, skipped, start = [], 0, 0
+        while len(rows) < limit:
+            page = services.views.docs(audit_trail.NAME, start, 1000)
+            for row in page:
+                if row["stream"] in blinding.RESTRICTED_STREAMS:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                elif len(rows) < limit:
+                    rows.append(row)
+            if len(page) < 1000:
+                break
+            start += 1000
     shown = [blinding.mask_history_row(services, user.role, {**row, "payload": row["new"]})
              for row in rows]
     return {"offset": offset, "limit": limit,
@@ -68,9 +80,9 @@ def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=
 
 @router.get("/summary")
 def summary(user: UserDep, services: ServicesDep) -> dict[str, Any]:
-    services.participants.catch_up()
+    services.views.catch_up()
     current = blinding.protocol(services)
-    return trial_summary(services.participants.all(),
+    return trial_summary(services.views.participants(),
                          target=current.target_enrolment if current else None,
                          show_arms=not blinding.is_blinded(services, user.role))
 
@@ -78,11 +90,11 @@ def summary(user: UserDep, services: ServicesDep) -> dict[str, Any]:
 @router.get("/participants/{participant_id}/scores", tags=["participants"])
 def scores(participant_id: str, _: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Every score per visit, with its algorithm version and input records."""
-    services.participants.catch_up()
-    state = services.participants.get(participant_id)
-    if state is None:
+    services.views.catch_up()
+    found = services.views.scores(participant_id)
+    if found is None:
         raise NotFound(f"no participant {participant_id}", field="participant_id")
-    return {"participant_id": participant_id, "scores": scores_by_visit(state)}
+    return {"participant_id": participant_id, "scores": found}
 
 
 def participant_as_of(services: Services, participant_id: str, as_of: str) -> ParticipantState | None:

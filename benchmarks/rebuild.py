@@ -102,8 +102,8 @@ def measure(kind: str, path: Path) -> dict[str, Any]:
                 json.loads(note.state)
             position = notes[-1].id + 1
     else:
-        services.participants.create_table()
-        services.participants.rebuild(services.ledger.records())
+        services.views.create_table()
+        services.views.rebuild(services.ledger.records())
     elapsed = time.perf_counter() - start
     services.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -1,24 +1,38 @@
-"""The allocation table: slot, participant, arm, when and by whom (unblinded roles only)."""
+"""The allocation table: slot, participant, arm, when and by whom (unblinded roles only).
+
+One document per slot, keyed `stratum/slot` so that key order is slot order per stratum; an
+invalidated allocation keeps its slot and says why.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.entry import Record
 
+if TYPE_CHECKING:
+    from .fold import Batch
 
-def allocation_table(records: Iterable[Record]) -> list[dict[str, Any]]:
-    """One row per allocation, in slot order per stratum; invalidated ones keep their slot."""
-    rows: dict[tuple[str, int], dict[str, Any]] = {}
-    for record in records:
-        p = record.payload() or {}
-        if record.type == "participant.randomised" and record.redacted_by is None:
-            rows[(p["stratum"], p["slot"])] = {
-                "stratum": p["stratum"], "slot": p["slot"], "arm": p["arm"],
-                "participant_id": record.stream.split("/", 1)[1], "randomised_at": record.recorded_at,
-                "by": record.entry.fields["author"], "record_hash": record.hash, "invalidated": None}
-        elif record.type == "slot.invalidated" and (p.get("stratum"), p.get("slot")) in rows:
-            rows[(p["stratum"], p["slot"])]["invalidated"] = {
-                "reason": record.entry.fields["reason"], "at": record.recorded_at}
-    return [rows[key] for key in sorted(rows)]
+NAME = "allocation"
+
+
+def key(stratum: str, slot: int) -> str:
+    return f"{stratum}/{slot:06d}"
+
+
+def apply(batch: Batch, record: Record, payload: dict[str, Any] | None) -> None:
+    kind = record.entry.fields["type"]
+    if payload is None or kind not in ("participant.randomised", "slot.invalidated"):
+        return
+    if kind == "participant.randomised":
+        batch.put(NAME, key(payload["stratum"], payload["slot"]), {
+            "stratum": payload["stratum"], "slot": payload["slot"], "arm": payload["arm"],
+            "participant_id": record.stream.split("/", 1)[1], "randomised_at": record.recorded_at,
+            "by": record.entry.fields["author"], "record_hash": record.hash, "invalidated": None})
+        return
+    if not isinstance(payload.get("stratum"), str) or not isinstance(payload.get("slot"), int):
+        return
+    row = batch.doc(NAME, key(payload["stratum"], payload["slot"]))
+    if row is not None:
+        batch.put(NAME, key(payload["stratum"], payload["slot"]), {
+            **row, "invalidated": {"reason": record.entry.fields["reason"], "at": record.recorded_at}})

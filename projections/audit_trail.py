@@ -1,39 +1,54 @@
 """The audit trail (R2): who, role, site, what, which field, previous and new value, when observed,
-when recorded, and why, for every record, in log order."""
+when recorded, and why, for every record, keyed by leaf index (log order)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from domain import participant
 from ledger.entry import Record
 
+if TYPE_CHECKING:
+    from .fold import Batch
+
+NAME = "audit_trail"
 _VALUE_FIELDS = ("value", "unit")
 
 
-def audit_trail(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
-    """Streams rows; a correction or removal shows the value it replaced beside the new one."""
-    current: dict[str, dict[str, Any]] = {}  # record hash -> payload, for what corrections replace
-    for index, record in enumerate(records):
-        e = record.entry.fields
-        payload = record.payload()
-        row: dict[str, Any] = {
-            "leaf_index": index, "record_hash": record.hash, "stream": record.stream,
-            "version": record.version, "type": record.type, "author": e["author"], "role": e["role"],
-            "site": e["site"], "meaning": e["meaning"], "observed_at": e["occurred_at"],
-            "recorded_at": record.recorded_at, "reason": e["reason"], "client": e["client"],
-            "redacted": record.redacted_by is not None, "field": None, "previous": None, "new": None}
-        if payload is not None and record.type in ("lab.corrected", "lab.removed"):
-            before = current.get(payload["supersedes"], {})
-            row["field"] = f"{before.get('visit', '?')}/{before.get('analyte', '?')}"
-            row["previous"] = {k: before.get(k) for k in _VALUE_FIELDS}
-            row["new"] = None if record.type == "lab.removed" else {k: payload.get(k)
-                                                                     for k in _VALUE_FIELDS}
-            current[record.hash] = {**before, **{k: payload.get(k) for k in _VALUE_FIELDS}}
-        elif payload is not None and record.type == "lab.resulted":
-            row["field"] = f"{payload['visit']}/{payload['analyte']}"
-            row["new"] = {k: payload.get(k) for k in _VALUE_FIELDS}
-            current[record.hash] = dict(payload)
-        elif payload is not None:
-            row["new"] = payload
-        yield row
+def key(leaf_index: int) -> str:
+    return f"{leaf_index:012d}"
+
+
+def row(record: Record, payload: dict[str, Any] | None, leaf_index: int,
+        replaced: dict[str, Any] | None) -> dict[str, Any]:
+    """One row; `replaced` is the current lab value a correction or removal supersedes."""
+    e = record.entry.fields
+    kind = e["type"]
+    out: dict[str, Any] = {
+        "leaf_index": leaf_index, "record_hash": record.hash, "stream": e["stream"],
+        "version": e["version"], "type": kind, "author": e["author"], "role": e["role"],
+        "site": e["site"], "meaning": e["meaning"], "observed_at": e["occurred_at"],
+        "recorded_at": record.recorded_at, "reason": e["reason"], "client": e["client"],
+        "redacted": record.redacted_by is not None, "field": None, "previous": None, "new": None}
+    if payload is None:
+        return out
+    if kind in ("lab.corrected", "lab.removed"):
+        before = replaced or {}
+        out["field"] = f"{before.get('visit', '?')}/{before.get('analyte', '?')}"
+        out["previous"] = {k: before.get(k) for k in _VALUE_FIELDS}
+        out["new"] = None if kind == "lab.removed" else {k: payload.get(k) for k in _VALUE_FIELDS}
+    elif kind == "lab.resulted":
+        out["field"] = f"{payload['visit']}/{payload['analyte']}"
+        out["new"] = {k: payload.get(k) for k in _VALUE_FIELDS}
+    else:
+        out["new"] = payload
+    return out
+
+
+def apply(batch: Batch, record: Record, payload: dict[str, Any] | None, leaf_index: int) -> None:
+    replaced = None
+    if payload is not None and record.entry.fields["type"] in ("lab.corrected", "lab.removed"):
+        state = batch.participant(participant.participant_id_of(record.stream))
+        replaced = next((v for v in state.labs.values()
+                         if v["record_hash"] == payload.get("supersedes")), None)
+    batch.put(NAME, key(leaf_index), row(record, payload, leaf_index, replaced))

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
 from domain.facts import Fact
-from ledger.entry import Record, parse_time
+from ledger.entry import Record
+
+_fromiso = datetime.fromisoformat  # Python 3.11 reads the trailing Z
 
 
-def to_fact(record: Record) -> Fact:
+def to_fact(record: Record, payload: Mapping[str, Any] | None = None) -> Fact:
+    """`payload`, when the caller parsed it already, saves parsing it twice."""
     e = record.entry.fields
     return Fact(
         type=e["type"],
         schema=e["schema"],
-        payload=record.payload() or {},
+        payload=(payload if payload is not None else record.payload()) or {},
         stream=e["stream"],
         version=e["version"],
         author=e["author"],
         role=e["role"],
         site=e["site"],
-        occurred_at=parse_time(e["occurred_at"]),
-        recorded_at=parse_time(record.recorded_at),
+        occurred_at=_fromiso(e["occurred_at"]),
+        recorded_at=_fromiso(record.recorded_at),
         reason=e["reason"],
         record_hash=record.hash,
         redacted=record.redacted_by is not None,

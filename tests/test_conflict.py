@@ -49,5 +49,5 @@ def test_sdk_retries_a_409_by_rereading_the_head_and_resigning(trial: Trial) -> 
     receipt = a.withdraw_consent("P-001", form_version="1.0", withdrawn_on="2026-03-02")
     assert raced and raced[0]["version"] == 2
     assert receipt["version"] == 3
-    assert trial.services.participants.get("P-001") is not None
+    assert trial.services.views.participant("P-001") is not None
     assert a.participant("P-001")["status"] == "withdrawn"

@@ -1,10 +1,11 @@
-"""Participant state by following the log with tracking; a rebuild from zero is identical."""
+"""Every view by following the log with tracking; a rebuild from zero is identical."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from projections.participants import ParticipantProjection
+from projections.replay import replay
+from projections.views import Views
 
 from .conftest import Trial
 
@@ -18,15 +19,14 @@ def test_rebuild_from_zero_gives_identical_state(trial: Trial) -> None:
         client.sign_consent(pid, form_version="1.0", signed_on="2026-03-01")
     client.withdraw_consent("P-003", form_version="1.0", withdrawn_on="2026-03-02")
 
-    view = trial.services.participants
+    view = trial.services.views
     view.catch_up()
-    live = view.fingerprint(view.all())
-    replayed = view.fingerprint(ParticipantProjection.replay(trial.services.ledger.records()))
-    assert live == replayed
-    assert view.all()["P-003"].status == "withdrawn"
+    live = fingerprints(view)
+    assert live == replay(trial.services.ledger.records()).fingerprints()
+    assert view.participants()["P-003"].status == "withdrawn"
 
     assert view.rebuild(trial.services.ledger.records()) == 5
-    assert view.fingerprint(view.all()) == live
+    assert fingerprints(view) == live
     assert view.position() == trial.services.store.max_position()
 
 
@@ -42,10 +42,15 @@ def test_two_runners_never_apply_a_record_twice(trial: Trial) -> None:
         ledger.append(signer.sign(ledger=trial.info.origin, head=ledger.head(stream),
                                   type="consent.signed", occurred_at=trial.clock.now,
                                   payload={"form_version": "1.0", "signed_on": "2026-03-01"}))
-    runners = [ParticipantProjection(trial.services.store) for _ in range(3)]
+    runners = [Views(trial.services.store) for _ in range(3)]
     with ThreadPoolExecutor(3) as pool:
         applied = sum(pool.map(lambda r: r.catch_up(), runners))
     assert applied == trial.services.store.max_position()   # each record applied exactly once
-    states = runners[0].all()
+    states = runners[0].participants()
     assert len(states) == 20
     assert all(len(s.consent_history) == 1 for s in states.values())
+    assert fingerprints(runners[1]) == replay(trial.services.ledger.records()).fingerprints()
+
+
+def fingerprints(views: Views) -> dict[str, str]:
+    return {name: fp for name, (fp, _) in views.fingerprints().items()}

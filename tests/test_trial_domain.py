@@ -328,7 +328,7 @@ def test_r28_emergency_unblinding_reveals_one_participant_and_is_reported(
     assert revealed["type"] == "participant.unblinded" and revealed["stream"] == "participant/P-001"
     record = next(r for r in trial.services.ledger.stream("participant/P-001")
                   if r.type == "participant.unblinded")
-    assert (record.payload() or {})["arm"] == trial.services.participants.get("P-001").arm  # type: ignore[union-attr]
+    assert (record.payload() or {})["arm"] == trial.services.views.participant("P-001").arm  # type: ignore[union-attr]
     assert not [r for r in trial.services.ledger.stream("participant/P-002")
                 if r.type == "participant.unblinded"]  # exactly one participant
     _, token = trial.user("mon-001", role="monitor", site="sponsor")

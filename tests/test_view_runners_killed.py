@@ -11,16 +11,18 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from projections.participants import ParticipantProjection
+from projections.replay import replay
+from projections.views import Views
 
 from .conftest import Trial
+from .test_projection_participants import fingerprints
 
 RUNNER = """
 import sys, time
 from api.bootstrap import bootstrap
-from projections.participants import ParticipantProjection
+from projections.views import Views
 services = bootstrap(sys.argv[1])
-view = ParticipantProjection(services.store, page=3)
+view = Views(services.store, page=3)
 while True:
     view.step()  # one page per transaction, slowly: plenty of places to be killed
     time.sleep(0.01)
@@ -48,7 +50,7 @@ def test_runners_killed_at_random_points_end_like_a_clean_rebuild(pg_url: str, t
                                       payload={"form_version": "1.0", "signed_on": "2026-03-01"}))
         rng = random.Random(7)
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        view = ParticipantProjection(trial.services.store)
+        view = Views(trial.services.store)
         top = trial.services.store.max_position()
         killed_midway = []  # positions at which both runners died with work left
         for _ in range(20):
@@ -64,9 +66,9 @@ def test_runners_killed_at_random_points_end_like_a_clean_rebuild(pg_url: str, t
             else:
                 break
         view.catch_up()
-        clean = ParticipantProjection.replay(ledger.records())
+        clean = replay(ledger.records())
         assert killed_midway and all(0 <= p < top for p in killed_midway)
-        assert view.fingerprint(view.all()) == ParticipantProjection.fingerprint(clean)
-        assert all(len(s.consent_history) == 1 for s in view.all().values())
+        assert fingerprints(view) == clean.fingerprints()
+        assert all(len(s.consent_history) == 1 for s in view.participants().values())
     finally:
         trial.services.close()

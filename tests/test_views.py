@@ -11,9 +11,11 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from ledger import merkle
+from projections.replay import replay
 
 from .conftest import Trial
 from .test_labs import WEEK_4, treated
+from .test_projection_participants import fingerprints
 
 
 def _history(trial: Trial) -> None:
@@ -29,10 +31,12 @@ def test_r33_live_rebuilt_and_bundle_views_have_one_fingerprint(trial: Trial, tm
     _history(trial)
     _, token = trial.user("dm-001", role="data_manager", site="sponsor")
     headers = {"Authorization": f"Bearer {token}"}
-    (live,) = trial.http.get("/v1/projections", headers=headers).json()["projections"]
+    live = trial.http.get("/v1/projections", headers=headers).json()["projections"]
+    assert [v["name"] for v in live] == ["participants", "scores", "allocation", "audit_trail"]
     leaves = [merkle.leaf_hash(r.sealed) for r in trial.services.ledger.records()]
-    assert live["tree_size"] == len(leaves) and live["root"] == merkle.root(leaves).hex()
-    (rebuilt,) = trial.http.post("/v1/projections/rebuild", headers=headers).json()["projections"]
+    assert all(v["tree_size"] == len(leaves) and v["root"] == merkle.root(leaves).hex() for v in live)
+    assert {v["name"]: v["rows"] for v in live}["audit_trail"] == len(leaves)
+    rebuilt = trial.http.post("/v1/projections/rebuild", headers=headers).json()["projections"]
     assert rebuilt == live
     if not trial.services.store.url.startswith("sqlite"):
         return  # on PostgreSQL: live and rebuilt agree; the bundle round trip is the next test
@@ -41,17 +45,18 @@ def test_r33_live_rebuilt_and_bundle_views_have_one_fingerprint(trial: Trial, tm
                                     trial.services.store.url]).exit_code == 0
     done = CliRunner().invoke(app, ["verify-bundle", str(bundle), "--root", trial.info.root_fingerprint,
                                     "--json"])
-    (from_bundle,) = json.loads(done.stdout)["projections"]
-    assert (from_bundle["fingerprint"], from_bundle["tree_size"], from_bundle["root"]) == \
-        (live["fingerprint"], live["tree_size"], live["root"])
+    from_bundle = json.loads(done.stdout)["projections"]
+    assert [(v["name"], v["fingerprint"], v["tree_size"], v["root"]) for v in from_bundle] == \
+        [(v["name"], v["fingerprint"], v["tree_size"], v["root"]) for v in live]
     cli = CliRunner().invoke(app, ["rebuild", "--db", trial.services.store.url, "--json"])
-    assert json.loads(cli.stdout)["projections"][0]["fingerprint"] == live["fingerprint"]
+    assert [v["fingerprint"] for v in json.loads(cli.stdout)["projections"]] == \
+        [v["fingerprint"] for v in live]
 
 
 def test_r33_the_same_log_gives_the_same_fingerprint_on_sqlite_and_postgresql(
         sqlite_trial: Trial, pg_url: str, tmp_path: Path) -> None:
     _history(sqlite_trial)
-    (live,) = sqlite_trial.http.get("/v1/projections", headers={
+    live = sqlite_trial.http.get("/v1/projections", headers={
         "Authorization": f"Bearer {sqlite_trial.user('dm-1', role='data_manager', site='s')[1]}"}
     ).json()["projections"]
     bundle = tmp_path / "b.jsonl"
@@ -60,9 +65,9 @@ def test_r33_the_same_log_gives_the_same_fingerprint_on_sqlite_and_postgresql(
                                         sqlite_trial.info.root_fingerprint])
     assert restored.exit_code == 0, restored.stderr
     on_pg = CliRunner().invoke(app, ["rebuild", "--db", pg_url, "--json"])
-    (view,) = json.loads(on_pg.stdout)["projections"]
-    assert (view["fingerprint"], view["root"], view["tree_size"]) == \
-        (live["fingerprint"], live["root"], live["tree_size"])
+    views = json.loads(on_pg.stdout)["projections"]
+    assert [(v["name"], v["fingerprint"], v["root"], v["tree_size"]) for v in views] == \
+        [(v["name"], v["fingerprint"], v["root"], v["tree_size"]) for v in live]
 
 
 def test_as_of_a_correction_on_day_10_is_absent_on_day_9(trial: Trial) -> None:
@@ -91,13 +96,13 @@ def test_as_of_a_correction_on_day_10_is_absent_on_day_9(trial: Trial) -> None:
 
 def test_blue_green_reads_keep_the_old_version_during_a_rebuild_then_switch(trial: Trial) -> None:
     client, _ = treated(trial)
-    view = trial.services.participants
+    view = trial.services.views
     store = trial.services.store
     old = view.active()
     with store.transaction() as cur:  # the serving version has drifted from the log
-        cur.execute(f"UPDATE {store.qualify(f'participant_view_v{old}')} SET doc = "
+        cur.execute(f"UPDATE {store.qualify(f'view_participants_v{old}')} SET doc = "
                     f"REPLACE(doc, {store.param}, {store.param})",
-                    ('"weight_kg":64.0', '"weight_kg":99.0'))
+                    ('"weight_kg":64', '"weight_kg":99'))
     assert client.participant("P-001")["weight_kg"] == 99.0
     during: list[tuple[int, float]] = []
 
@@ -110,8 +115,7 @@ def test_blue_green_reads_keep_the_old_version_during_a_rebuild_then_switch(tria
     assert view.active() == old + 1
     assert client.participant("P-001")["weight_kg"] == 64.0  # the new version, from the log
     assert client.participant("P-077")["weight_kg"] == 70.0  # what arrived meanwhile is there
-    assert view.fingerprint(view.all()) == view.fingerprint(
-        view.replay(trial.services.ledger.records()))
+    assert fingerprints(view) == replay(trial.services.ledger.records()).fingerprints()
 
 
 def test_a_background_runner_keeps_the_view_current(trial: Trial) -> None:
@@ -132,11 +136,11 @@ def test_a_background_runner_keeps_the_view_current(trial: Trial) -> None:
                                                "sex": "F", "date_of_birth": "1961-04-02",
                                                "weight_kg": 64}))
         deadline = time.monotonic() + 10
-        view = trial.services.participants
+        view = trial.services.views
         while view.position() < trial.services.store.max_position() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert view.position() == trial.services.store.max_position()
-        assert len(view.all()) == 5
+        assert len(view.participants()) == 5
     finally:
         runner.stop()
 

@@ -1,0 +1,78 @@
+"""One fold for every view: a batch of records applied to the documents they touch.
+
+The live runner, a rebuild from zero, an as-of fold and `verify-bundle` all apply records through
+`apply` and `finish`, so they cannot disagree. A batch loads what it touches once (from the
+view tables, or from nothing) and hands back the documents to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from domain import participant
+from domain.participant import ParticipantState
+from ledger.entry import Record
+
+from . import allocation_table, audit_trail, participants, score_history
+from .facts import to_fact
+
+Loader = Callable[[str, str], str | None]  # (view, key) -> stored document text, or None
+
+#: The views, in the order their tables are listed and fingerprinted.
+NAMES = (participants.NAME, score_history.NAME, allocation_table.NAME, audit_trail.NAME)
+
+
+def _nothing(view: str, key: str) -> str | None:
+    return None
+
+
+class Batch:
+    """The participants and documents a run of records touches, and what changed."""
+
+    def __init__(self, load: Loader = _nothing) -> None:
+        self._load = load
+        self.states: dict[str, ParticipantState] = {}
+        self.changed: set[str] = set()  # participants whose state changed
+        self.docs: dict[str, dict[str, Any]] = {name: {} for name in NAMES}  # to write
+
+    def participant(self, pid: str) -> ParticipantState:
+        state = self.states.get(pid)
+        if state is None:
+            text = self._load(participants.NAME, pid)
+            state = participant.initial() if text is None else \
+                ParticipantState.model_validate_json(text)
+            self.states[pid] = state
+        return state
+
+    def set_participant(self, pid: str, state: ParticipantState) -> None:
+        self.states[pid] = state
+        self.changed.add(pid)
+
+    def doc(self, view: str, key: str) -> Any | None:
+        if key in self.docs[view]:
+            return self.docs[view][key]
+        text = self._load(view, key)
+        return None if text is None else orjson.loads(text)
+
+    def put(self, view: str, key: str, doc: Any) -> None:
+        self.docs[view][key] = doc
+
+
+def apply(batch: Batch, record: Record, leaf_index: int) -> None:
+    """Fold one record (the `leaf_index`-th of the log) into every view."""
+    payload = record.payload()
+    fact = to_fact(record, payload) if record.stream.startswith(participant.STREAM_PREFIX) else None
+    audit_trail.apply(batch, record, payload, leaf_index)  # first: it reads the value replaced
+    if fact is not None:
+        participants.apply(batch, record, fact)
+    allocation_table.apply(batch, record, payload)
+
+
+def finish(batch: Batch) -> None:
+    """Documents of the participants that changed (their state, their scores)."""
+    participants.finish(batch)
+    score_history.finish(batch)
+    batch.changed.clear()

@@ -1,0 +1,103 @@
+"""Where the views live: one table per view and version, `(key, doc)` with the document as its
+RFC 8785 text, so a fingerprint is a straight read in key order.
+
+Fingerprint: SHA-256 over the canonical bytes of the JSON object {key: document, …} holding a
+view's whole state. Keys are ASCII (participant ids, `stratum/slot`, leaf indexes), so byte order
+is RFC 8785's key order and the object's bytes can be hashed as the rows stream past.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from ledger.canonical import canonical
+from ledger.store import Store
+
+from .fold import NAMES
+
+
+class Digest:
+    """The fingerprint of a view, fed (key, document bytes) in ascending key order."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256(b"{")
+        self._last: str | None = None
+        self.count = 0
+
+    def add(self, key: str, doc: bytes) -> None:
+        if not key.isascii() or (self._last is not None and key <= self._last):
+            raise ValueError(f"view keys must be ASCII and ascending: {key!r} after {self._last!r}")
+        self._hash.update(b"," if self._last is not None else b"")
+        self._hash.update(canonical(key) + b":" + doc)
+        self._last = key
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        final = self._hash.copy()
+        final.update(b"}")
+        return final.hexdigest()
+
+
+def fingerprint(docs: Mapping[str, bytes]) -> str:
+    digest = Digest()
+    for key in sorted(docs):
+        digest.add(key, docs[key])
+    return digest.hexdigest()
+
+
+class Tables:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        # PostgreSQL sorts text by locale unless told otherwise; fingerprints need byte order.
+        self._collate = ' COLLATE "C"' if store.param == "%s" else ""
+
+    def name(self, view: str, version: int) -> str:
+        return self.store.qualify(f"view_{view}_v{version}")
+
+    def create(self, cur: Any, version: int) -> None:
+        for view in NAMES:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.name(view, version)} "
+                        f"(key TEXT{self._collate} PRIMARY KEY, doc TEXT NOT NULL)")
+
+    def drop(self, cur: Any, version: int) -> None:
+        for view in NAMES:
+            cur.execute(f"DROP TABLE IF EXISTS {self.name(view, version)}")
+
+    def load(self, cur: Any, version: int, view: str, key: str) -> str | None:
+        cur.execute(f"SELECT doc FROM {self.name(view, version)} WHERE key = {self.store.param}",
+                    (key,))
+        row = cur.fetchone()
+        return None if row is None else str(row["doc"])
+
+    def write(self, cur: Any, version: int, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        """Upsert documents (view -> key -> JSON value), each as its canonical text."""
+        p = self.store.param
+        for view, changed in docs.items():
+            if changed:
+                cur.executemany(
+                    f"INSERT INTO {self.name(view, version)} (key, doc) VALUES ({p}, {p}) "
+                    "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
+                    [(key, canonical(doc).decode("utf-8")) for key, doc in changed.items()])
+
+    def rows(self, cur: Any, version: int, view: str, *, offset: int = 0,
+             limit: int | None = None) -> list[tuple[str, str]]:
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        cur.execute(f"SELECT key, doc FROM {self.name(view, version)} ORDER BY key{page}")
+        return [(str(r["key"]), str(r["doc"])) for r in cur.fetchall()]
+
+    def fingerprint(self, cur: Any, version: int, view: str) -> tuple[str, int]:
+        """(fingerprint, rows) streamed from the table in key order."""
+        digest = Digest()
+        last = ""
+        while True:
+            p = self.store.param
+            cur.execute(f"SELECT key, doc FROM {self.name(view, version)} WHERE key > {p} "
+                        "ORDER BY key LIMIT 5000", (last,))
+            rows = cur.fetchall()
+            for r in rows:
+                digest.add(str(r["key"]), str(r["doc"]).encode("utf-8"))
+            if len(rows) < 5000:
+                return digest.hexdigest(), digest.count
+            last = str(rows[-1]["key"])

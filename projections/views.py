@@ -1,0 +1,204 @@
+"""The stored views, kept by following the log: participants, score histories, the allocation
+table and the audit trail.
+
+A page of records is applied to every view and the tracking position is written in the same
+transaction; the tracking insert refuses to go backwards, so two runners never apply a record
+twice. Views are versioned together (blue/green): a rebuild fills a new version's tables while
+the active one keeps serving, then one update of `view_versions` switches every reader over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from domain import participant
+from domain.participant import ParticipantState
+from domain.streams import evolve_participant
+from ledger.entry import Record
+from ledger.redaction import REDACTIONS_STREAM
+from ledger.store import Row, Store
+from ledger.tree import Tree
+
+from . import allocation_table, audit_trail, participants, score_history
+from .facts import to_fact
+from .fold import NAMES, Batch, apply, finish
+from .tables import Tables
+
+NAME = "projections"
+VERSIONS = "view_versions"
+PAGE = 500  # records applied per transaction while following the log
+REBUILD_CHUNK = 5000  # audit rows written per transaction during a rebuild
+
+
+class Views:
+    def __init__(self, store: Store, *, page: int = PAGE) -> None:
+        self.store = store
+        self.page = page
+        self.versions = store.qualify(VERSIONS)
+        self.tree = Tree(store)
+        self.tables = Tables(store)
+
+    def create_table(self) -> None:
+        with self.store.transaction() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.versions} (name TEXT PRIMARY KEY, "
+                        "version INTEGER NOT NULL)")
+            cur.execute(f"SELECT version FROM {self.versions} WHERE name = {self.store.param}", (NAME,))
+            if cur.fetchone() is None:
+                cur.execute(f"INSERT INTO {self.versions} (name, version) VALUES "
+                            f"({self.store.param}, 1)", (NAME,))
+            self.tables.create(cur, 1)
+
+    @staticmethod
+    def _tracking(version: int) -> str:
+        return f"{NAME}@v{version}"
+
+    def active(self, cur: Any | None = None) -> int:
+        """The version readers use now."""
+        if cur is None:
+            with self.store.read() as c:
+                return self.active(c)
+        cur.execute(f"SELECT version FROM {self.versions} WHERE name = {self.store.param}", (NAME,))
+        row = cur.fetchone()
+        return 1 if row is None else int(row["version"])
+
+    # -- following the log ----------------------------------------------------------------
+    def position(self, version: int | None = None) -> int:
+        with self.store.read() as cur:
+            return self._position(cur, version if version is not None else self.active(cur))
+
+    def catch_up(self, version: int | None = None) -> int:
+        """Apply every record after the tracked position; returns how many were applied."""
+        applied = 0
+        version = version if version is not None else self.active()
+        while (step := self.step(version)) is not None:
+            applied += step
+        return applied
+
+    def step(self, version: int | None = None) -> int | None:
+        """Apply at most one page; None when there was nothing left, else how many were applied
+        (0 when another runner applied the page first)."""
+        version = version if version is not None else self.active()
+        rows = self.store.log_rows(self.position(version) + 1, self.page)
+        if not rows:
+            return None
+        try:
+            self._apply_page(rows, version)
+        except IntegrityError:
+            return 0  # another runner applied this page first
+        return len(rows)
+
+    def _apply_page(self, rows: list[Row], version: int) -> None:
+        with self.store.transaction() as cur:
+            if self._position(cur, version) >= rows[0].position:
+                raise IntegrityError("page applied already")
+            batch = Batch(lambda view, key: self.tables.load(cur, version, view, key))
+            records = [Record.from_stored(row.state, row.position, check=False) for row in rows]
+            first = self.tree.leaf_in(cur, records[0].hash)
+            if first is None:
+                raise IntegrityError("page not sealed yet")  # leaves come in the same transaction
+            for offset, record in enumerate(records):
+                apply(batch, record, first.leaf_index + offset)
+                if record.stream == REDACTIONS_STREAM:
+                    self._refold_redacted(cur, batch, record)
+            finish(batch)
+            self.tables.write(cur, version, batch.docs)
+            self.store.tracking._insert_tracking(cur, Tracking(self._tracking(version),
+                                                               rows[-1].position))
+
+    def _refold_redacted(self, cur: Any, batch: Batch, redaction: Record) -> None:
+        """A redaction removed an earlier payload: render that record's audit row again and fold
+        its participant again from the stream (the stored rows hold the redacted form now)."""
+        target = (redaction.payload() or {}).get("record")
+        leaf = self.tree.leaf_in(cur, target) if isinstance(target, str) else None
+        found = None if leaf is None else self.store.row_at(cur, leaf.position)
+        if leaf is None or found is None:
+            return
+        redacted = Record.from_stored(found.state, found.position, check=False)
+        batch.put(audit_trail.NAME, audit_trail.key(leaf.leaf_index),
+                  audit_trail.row(redacted, None, leaf.leaf_index, None))
+        if not found.stream.startswith(participant.STREAM_PREFIX):
+            return
+        state = participant.initial()
+        for r in self.store.stream_rows(cur, found.stream):
+            if r.position > redaction.position:  # type: ignore[operator]
+                break  # later records are applied in their turn
+            state = evolve_participant(state, to_fact(Record.from_stored(r.state, r.position,
+                                                                         check=False)))
+        batch.set_participant(participant.participant_id_of(found.stream), state)
+
+    # -- rebuild --------------------------------------------------------------------------
+    def rebuild(self, records: Iterable[Record],
+                before_switch: Callable[[], None] | None = None) -> int:
+        """Blue/green: fold from zero into a new version while the active one keeps serving,
+        catch the new one up with whatever arrived meanwhile, then switch readers over.
+        `records` is the log from its first record, streamed. Returns the participants seen."""
+        with self.store.transaction() as cur:
+            old = self.active(cur)
+            new = old + 1
+            self.tables.drop(cur, new)  # an interrupted rebuild's leftovers
+            self.tables.create(cur, new)
+        batch = Batch()  # from zero: nothing to load
+        audit = batch.docs[audit_trail.NAME]
+        last = 0
+        for index, record in enumerate(records):
+            apply(batch, record, index)
+            last = record.position or 0
+            if len(audit) >= REBUILD_CHUNK:
+                with self.store.transaction() as cur:
+                    self.tables.write(cur, new, {audit_trail.NAME: audit})
+                audit.clear()
+        finish(batch)
+        with self.store.transaction() as cur:
+            self.tables.write(cur, new, batch.docs)
+            if last > self._position(cur, new):  # not whatever came meanwhile: catch_up applies it
+                self.store.tracking._insert_tracking(cur, Tracking(self._tracking(new), last))
+        self.catch_up(new)
+        if before_switch is not None:
+            before_switch()
+        with self.store.transaction() as cur:
+            cur.execute(f"UPDATE {self.versions} SET version = {self.store.param} WHERE name = "
+                        f"{self.store.param}", (new, NAME))
+        self.catch_up(new)
+        with self.store.transaction() as cur:
+            self.tables.drop(cur, old)
+        return len(batch.states)
+
+    # -- reading --------------------------------------------------------------------------
+    def participant(self, participant_id: str) -> ParticipantState | None:
+        with self.store.read() as cur:
+            text = self.tables.load(cur, self.active(cur), participants.NAME, participant_id)
+        return None if text is None else ParticipantState.model_validate_json(text)
+
+    def participants(self) -> dict[str, ParticipantState]:
+        with self.store.read() as cur:
+            rows = self.tables.rows(cur, self.active(cur), participants.NAME)
+        return {key: ParticipantState.model_validate_json(doc) for key, doc in rows}
+
+    def scores(self, participant_id: str) -> dict[str, Any] | None:
+        return self._doc(score_history.NAME, participant_id)
+
+    def allocation(self) -> list[dict[str, Any]]:
+        return self.docs(allocation_table.NAME)
+
+    def docs(self, view: str, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        with self.store.read() as cur:
+            rows = self.tables.rows(cur, self.active(cur), view, offset=offset, limit=limit)
+        return [orjson.loads(doc) for _, doc in rows]
+
+    def _doc(self, view: str, key: str) -> Any | None:
+        with self.store.read() as cur:
+            text = self.tables.load(cur, self.active(cur), view, key)
+        return None if text is None else orjson.loads(text)
+
+    def fingerprints(self) -> dict[str, tuple[str, int]]:
+        """Each view's (fingerprint, rows), read in one snapshot with its position."""
+        with self.store.read() as cur:
+            version = self.active(cur)
+            return {view: self.tables.fingerprint(cur, version, view) for view in NAMES}
+
+    def _position(self, cur: Any, version: int) -> int:
+        return int(self.store.tracking._max_tracking_id(self._tracking(version), cur) or 0)
