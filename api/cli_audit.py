@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from ledger.bundle import BundleReader, write_bundle
 from ledger.errors import LedgerError
@@ -30,10 +39,18 @@ export_app = typer.Typer(help="Exports for regulators and archives.", no_args_is
 app.add_typer(export_app, name="export")
 
 
+class RateColumn(ProgressColumn):
+    """Records per second, as the bar goes."""
+
+    def render(self, task: Task) -> Text:
+        return Text("" if task.speed is None else f"{task.speed:,.0f} records/s", style="cyan")
+
+
 @contextmanager
 def progress_bar(label: str, total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True, disable=quiet or not err.is_terminal) as bar:
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                  TimeRemainingColumn(), console=err, transient=True,
+                  disable=quiet or not err.is_terminal) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 

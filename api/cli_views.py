@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ledger.errors import LedgerError
 from projections.asof import Cut, within
+from projections.parallel import auto_workers
 from projections.replay import replay
 from projections.status import folded_status, status
 
@@ -25,6 +26,9 @@ def rebuild(db: DbOpt = None,
                                                       "(…Z), a day, or checkpoint:SIZE; the stored "
                                                       "views are left alone.")] = None,
             position: Annotated[int | None, typer.Option(help="Fold as of a log position.")] = None,
+            workers: Annotated[int | None, typer.Option(
+                min=1, max=64, help="Processes sharing a rebuild (default: one per core for "
+                "logs of 100,000 records or more, else 1).")] = None,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Rebuild every view from zero (or fold as of a moment) and print its fingerprint."""
     services = open_services(db)
@@ -38,7 +42,15 @@ def rebuild(db: DbOpt = None,
                     yield record
 
             if as_of is None and position is None:
-                services.views.rebuild(counted())
+                done = [0]
+
+                def folded(count: int) -> None:
+                    advance(count - done[0])
+                    done[0] = count
+
+                services.views.rebuild(workers=workers or auto_workers(services.store),
+                                       progress=folded)
+                folded(total)
                 report = status(services.views, services.ledger.tree)
             else:
                 cut = Cut.parse(as_of) if as_of else Cut()

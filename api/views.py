@@ -13,6 +13,7 @@ from ledger.errors import NotFound
 from projections import audit_trail
 from projections.asof import Cut, within
 from projections.facts import to_fact
+from projections.parallel import auto_workers
 from projections.status import status
 from projections.summary import trial_summary
 
@@ -37,7 +38,7 @@ def rebuild(user: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Rebuild every view from zero (data managers, admin); answers with the new status."""
     if user.role not in REBUILDERS:
         raise Denied(403, "auth.role", f"role {user.role} may not rebuild views")
-    services.views.rebuild(services.ledger.records())
+    services.views.rebuild(workers=auto_workers(services.store))
     return {"projections": status(services.views, services.ledger.tree)}
 
 

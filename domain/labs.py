@@ -85,23 +85,25 @@ SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {
 }
 #: Checks whose refusal is recorded (R9), and expected ranges that open a query instead.
 RECORDED_CHECKS = frozenset({"lab.implausible"})
+_TYPES = frozenset(t for t, _ in SCHEMAS)
 EXPECTED = {"SODIUM": (110.0, 160.0)}  # mmol/L; outside: a query, not a refusal (SCORES.md §6)
 
 
 def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
     p = fact.payload
     seen = (*state.record_hashes, fact.record_hash or "")
-    if fact.redacted or fact.type not in {t for t, _ in SCHEMAS}:
+    if fact.redacted or fact.type not in _TYPES:
         return state.model_copy(update={"record_hashes": seen})
+    if fact.type == "lab.resulted":  # the common case: one new value, nothing else changes
+        return state.model_copy(update={"record_hashes": seen, "labs": {
+            **state.labs, f"{p['visit']}/{p['analyte']}": {
+                **_lab(p, fact, p["visit"], p["analyte"], p["value"]), "refusal": p.get("refusal")}}})
     labs = dict(state.labs)
     queries = dict(state.queries)
     if fact.type == "edit_check.failed":
         return state.model_copy(update={"record_hashes": seen, "edit_checks": {
             **state.edit_checks, fact.record_hash or "": {**dict(p), "at": fact.recorded_at.isoformat()}}})
-    if fact.type == "lab.resulted":
-        labs[f"{p['visit']}/{p['analyte']}"] = {**_lab(p, fact, p["visit"], p["analyte"], p["value"]),
-                                                 "refusal": p.get("refusal")}
-    elif fact.type in ("lab.corrected", "lab.removed"):
+    if fact.type in ("lab.corrected", "lab.removed"):
         key = next(k for k, v in labs.items() if v["record_hash"] == p["supersedes"])
         old = labs[key]
         history = [*old["history"], {k: old[k] for k in ("value", "unit", "record_hash", "by", "at")}]

@@ -86,8 +86,7 @@ def _conversion(analyte: str, value: float, unit: str) -> tuple[str, Decimal, fl
 def to_score_units(analyte: str, value: float, unit: str) -> float:
     """`value` in `unit` expressed in the analyte's score unit (SCORE_UNITS)."""
     _, divisor, number = _conversion(analyte, value, unit)
-    with localcontext(_CTX):
-        return float(Decimal(repr(number)) / divisor)
+    return float(_CTX.divide(Decimal(repr(number)), divisor))  # no context switch: this is hot
 
 
 def from_score_units(analyte: str, value: float, unit: str) -> float:

@@ -13,6 +13,7 @@ import rfc8785
 from .errors import MalformedEntry
 
 _SAFE_INT = 2**53 - 1  # JCS numbers are IEEE doubles: larger integers are not exact
+_INF = float("inf")
 
 
 class _Slow(Exception):
@@ -38,32 +39,40 @@ def canonical(value: Any) -> bytes:
 
 
 def _jcs_ready(value: Any) -> Any:
+    """`value` with integral doubles as integers; raises _Slow for what orjson would not write
+    as JCS does. Scalars inside containers are handled inline: this runs for every document."""
     kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return value
-    if kind is int:
-        if -_SAFE_INT <= value <= _SAFE_INT:
-            return value
-        raise _Slow
-    if kind is float:
-        if value.is_integer():
-            if -_SAFE_INT <= value <= _SAFE_INT:
-                return int(value)
-            raise _Slow
-        if value != value or value in (float("inf"), float("-inf")) or -1e-4 < value < 1e-4:
-            raise _Slow  # not finite, or tiny: ES6 writes 1e-6..1e-5 in fixed form, orjson does not
-        return value
     if kind is dict:
         ready = {}
         for key, item in value.items():
             # UTF-8 order (orjson) equals JCS's UTF-16 order for ASCII keys.
             if type(key) is not str or not key.isascii():
                 raise _Slow
-            ready[key] = _jcs_ready(item)
+            inner = type(item)
+            ready[key] = item if inner is str or inner is bool or item is None else \
+                _number(item) if inner is int or inner is float else _jcs_ready(item)
         return ready
     if kind is list or kind is tuple:
-        return [_jcs_ready(item) for item in value]
+        return [item if type(item) is str or item is None else _jcs_ready(item) for item in value]
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int or kind is float:
+        return _number(value)
     raise _Slow
+
+
+def _number(value: float) -> float:
+    if type(value) is int:
+        if -_SAFE_INT <= value <= _SAFE_INT:
+            return value
+        raise _Slow
+    if value.is_integer():
+        if -_SAFE_INT <= value <= _SAFE_INT:
+            return int(value)
+        raise _Slow
+    if value != value or value in (_INF, -_INF) or -1e-4 < value < 1e-4:
+        raise _Slow  # not finite, or tiny: ES6 writes 1e-6..1e-5 in fixed form, orjson does not
+    return value
 
 
 def parse_canonical(text: str | bytes, what: str, *, check: bool = True) -> Any:

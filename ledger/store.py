@@ -90,6 +90,10 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def shared(self) -> bool:
+        """Whether another process can open this same database from its URL."""
+        return True
+
     def is_initialised(self) -> bool:
         try:
             with self.read() as cur:

@@ -31,6 +31,9 @@ class SQLiteStore(Store):
         self.recorder = SQLiteApplicationRecorder(self.datastore, RECORDS_TABLE)
         self.tracking = SQLiteTrackingRecorder(self.datastore)
 
+    def shared(self) -> bool:
+        return self.path != ":memory:" and "mode=memory" not in self.path
+
     def create_tables(self) -> None:
         self.recorder.create_table()
         self.tracking.create_table()

@@ -32,7 +32,10 @@ def apply(batch: Batch, record: Record, payload: dict[str, Any] | None) -> None:
         return
     if not isinstance(payload.get("stratum"), str) or not isinstance(payload.get("slot"), int):
         return
-    row = batch.doc(NAME, key(payload["stratum"], payload["slot"]))
-    if row is not None:
-        batch.put(NAME, key(payload["stratum"], payload["slot"]), {
-            **row, "invalidated": {"reason": record.entry.fields["reason"], "at": record.recorded_at}})
+    slot = key(payload["stratum"], payload["slot"])
+    invalidated = {"reason": record.entry.fields["reason"], "at": record.recorded_at}
+    row = batch.doc(NAME, slot)
+    if row is None:
+        batch.orphans.append((slot, invalidated))
+    else:
+        batch.put(NAME, slot, {**row, "invalidated": invalidated})

@@ -13,7 +13,7 @@ from ledger.canonical import canonical
 from ledger.entry import Record
 
 from . import audit_trail
-from .fold import NAMES, Batch, apply, finish
+from .fold import NAMES, Batch, apply, bulk, finish
 from .tables import Digest, fingerprint
 
 _FLUSH = 2000
@@ -51,13 +51,14 @@ def replay(records: Iterable[Record], *, keep_audit: bool = False) -> Folded:
     """Fold records (a log from its first record, or a prefix of it) into every view."""
     folded = Folded(Batch(), Digest(), audit_rows=[] if keep_audit else None)
     audit = folded.batch.docs[audit_trail.NAME]
-    for index, record in enumerate(records):
-        apply(folded.batch, record, index)
-        folded.records, folded.last_position = index + 1, record.position or 0
-        if len(audit) >= _FLUSH:
-            _drain(folded)
-    _drain(folded)
-    finish(folded.batch)
+    with bulk():
+        for index, record in enumerate(records):
+            apply(folded.batch, record, index)
+            folded.records, folded.last_position = index + 1, record.position or 0
+            if len(audit) >= _FLUSH:
+                _drain(folded)
+        _drain(folded)
+        finish(folded.batch)
     return folded
 
 

@@ -12,6 +12,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from ledger.canonical import canonical
 from ledger.store import Store
 
@@ -30,7 +32,7 @@ class Digest:
         if not key.isascii() or (self._last is not None and key <= self._last):
             raise ValueError(f"view keys must be ASCII and ascending: {key!r} after {self._last!r}")
         self._hash.update(b"," if self._last is not None else b"")
-        self._hash.update(canonical(key) + b":" + doc)
+        self._hash.update(orjson.dumps(key) + b":" + doc)  # an ASCII string: JCS's bytes
         self._last = key
         self.count += 1
 

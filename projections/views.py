@@ -25,7 +25,7 @@ from ledger.tree import Tree
 
 from . import allocation_table, audit_trail, participants, score_history
 from .facts import to_fact
-from .fold import NAMES, Batch, apply, finish
+from .fold import NAMES, Batch, apply, bulk, finish
 from .tables import Tables
 
 NAME = "projections"
@@ -131,31 +131,30 @@ class Views:
         batch.set_participant(participant.participant_id_of(found.stream), state)
 
     # -- rebuild --------------------------------------------------------------------------
-    def rebuild(self, records: Iterable[Record],
-                before_switch: Callable[[], None] | None = None) -> int:
+    def rebuild(self, records: Iterable[Record] | None = None,
+                before_switch: Callable[[], None] | None = None, *, workers: int = 1,
+                progress: Callable[[int], None] | None = None) -> int:
         """Blue/green: fold from zero into a new version while the active one keeps serving,
         catch the new one up with whatever arrived meanwhile, then switch readers over.
-        `records` is the log from its first record, streamed. Returns the participants seen."""
+
+        `records` is the log from its first record, streamed (default: read from the store).
+        `workers` > 1 shares the fold between processes (projections/parallel.py); `progress`
+        is told how many records have been folded. Returns the participants seen."""
         with self.store.transaction() as cur:
             old = self.active(cur)
             new = old + 1
             self.tables.drop(cur, new)  # an interrupted rebuild's leftovers
             self.tables.create(cur, new)
-        batch = Batch()  # from zero: nothing to load
-        audit = batch.docs[audit_trail.NAME]
-        last = 0
-        for index, record in enumerate(records):
-            apply(batch, record, index)
-            last = record.position or 0
-            if len(audit) >= REBUILD_CHUNK:
-                with self.store.transaction() as cur:
-                    self.tables.write(cur, new, {audit_trail.NAME: audit})
-                audit.clear()
-        finish(batch)
-        with self.store.transaction() as cur:
-            self.tables.write(cur, new, batch.docs)
-            if last > self._position(cur, new):  # not whatever came meanwhile: catch_up applies it
-                self.store.tracking._insert_tracking(cur, Tracking(self._tracking(new), last))
+        if workers > 1 and records is None and self.store.shared():
+            from .parallel import fold_in_parallel
+
+            upto = self.store.max_position()
+            seen, _ = fold_in_parallel(self.store.url, new, workers, upto, progress)
+            with self.store.transaction() as cur:
+                if upto > self._position(cur, new):
+                    self.store.tracking._insert_tracking(cur, Tracking(self._tracking(new), upto))
+        else:
+            seen = self._fold_from_zero(records, new, progress)
         self.catch_up(new)
         if before_switch is not None:
             before_switch()
@@ -165,6 +164,31 @@ class Views:
         self.catch_up(new)
         with self.store.transaction() as cur:
             self.tables.drop(cur, old)
+        return seen
+
+    def _fold_from_zero(self, records: Iterable[Record] | None, version: int,
+                        progress: Callable[[int], None] | None) -> int:
+        if records is None:
+            records = (Record.from_stored(row.state, row.position, check=False)
+                       for row in self.store.iter_log())
+        batch = Batch()  # from zero: nothing to load
+        audit = batch.docs[audit_trail.NAME]
+        last = 0
+        with bulk():
+            for index, record in enumerate(records):
+                apply(batch, record, index)
+                last = record.position or 0
+                if len(audit) >= REBUILD_CHUNK:
+                    with self.store.transaction() as cur:
+                        self.tables.write(cur, version, {audit_trail.NAME: audit})
+                    audit.clear()
+                    if progress is not None:
+                        progress(index + 1)
+            finish(batch)
+        with self.store.transaction() as cur:
+            self.tables.write(cur, version, batch.docs)
+            if last > self._position(cur, version):  # not what came meanwhile: catch_up does
+                self.store.tracking._insert_tracking(cur, Tracking(self._tracking(version), last))
         return len(batch.states)
 
     # -- reading --------------------------------------------------------------------------

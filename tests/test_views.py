@@ -177,3 +177,23 @@ def test_allocation_table_summary_and_scores_routes(trial: Trial) -> None:
     blinded = trial.http.get("/v1/summary", headers={"Authorization": f"Bearer {monitor_token}"}).json()
     assert "per_arm" not in blinded
     assert client.http.get("/v1/participants/P-001/scores").json()["scores"] == {}
+
+
+def test_a_rebuild_shared_between_processes_equals_a_single_fold(trial: Trial) -> None:
+    from .test_trial_domain import enrol, set_up
+
+    client = set_up(trial)
+    for n in range(1, 7):
+        enrol(client, f"P-00{n}", randomise=True)
+    client.invalidate_randomisation("P-001", what="wrong participant randomised",
+                                    reason="request entered for the wrong participant")
+    view = trial.services.views
+    view.rebuild()
+    single = fingerprints(view)
+    rows = {r["participant_id"]: r for r in view.allocation() if r["invalidated"]}
+    assert list(rows) == ["P-001"]
+    seen: list[int] = []
+    for workers in (2, 3):  # with 3, P-001's slot and its invalidation fall in different shares
+        assert view.rebuild(workers=workers, progress=seen.append) == 6
+        assert fingerprints(view) == single
+    assert seen and max(seen) <= trial.services.store.max_position()
