@@ -9,11 +9,13 @@ from fastapi import APIRouter, Query
 from domain import participant
 from domain.participant import ParticipantState
 from domain.streams import evolve_participant
+from domain.visit_scores import scores_by_visit
 from ledger.errors import NotFound
-from projections import audit_trail
+from projections import allocation_table, audit_trail
 from projections.asof import Cut, within
 from projections.facts import to_fact
 from projections.parallel import auto_workers
+from projections.replay import Folded, replay
 from projections.status import status
 from projections.summary import trial_summary
 
@@ -42,57 +44,93 @@ def rebuild(user: UserDep, services: ServicesDep) -> dict[str, Any]:
     return {"projections": status(services.views, services.ledger.tree)}
 
 
+AsOf = Annotated[str | None, Query(description="as the log stood then: a UTC time (…Z), a day "
+                                    "(its end, UTC), position:N or checkpoint:SIZE")]
+
+
+def _folded(services: Services, as_of: str) -> Folded:
+    """Every view folded from the records the cut keeps (streamed from the log)."""
+    return replay(within(services.ledger.records(), _cut(services, as_of)))
+
+
+def _cut(services: Services, as_of: str) -> Cut:
+    cut = Cut.parse(as_of)
+    if cut.position is not None:  # a position names a log prefix: the leaves it holds
+        size = services.ledger.tree.size_at_position(cut.position)
+        cut = Cut(time=cut.time, size=size if cut.size is None else min(size, cut.size))
+    return cut
+
+
 @router.get("/allocation")
-def allocation(user: UserDep, services: ServicesDep) -> dict[str, Any]:
+def allocation(user: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[str, Any]:
     """The allocation table, for the roles that may see the allocation."""
     if not blinding.sees_allocation(user.role):
         raise Denied(403, "blinding.restricted", f"role {user.role} may not see the allocation table")
+    if as_of is not None:
+        return {"allocation": list(_folded(services, as_of).docs(allocation_table.NAME).values()),
+                "as_of": as_of}
     services.views.catch_up()
     return {"allocation": services.views.allocation()}
 
 
 @router.get("/audit")
 def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=0)] = 0,
-          limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+          limit: Annotated[int, Query(ge=1, le=1000)] = 100, as_of: AsOf = None) -> dict[str, Any]:
     """The audit trail in log order, paged, masked as the caller's role requires."""
     services.views.catch_up()
-    if blinding.sees_allocation(user.role):
+    cut = None if as_of is None else _cut(services, as_of)
+    sees = blinding.sees_allocation(user.role)
+
+    def kept(row: dict[str, Any]) -> bool:
+        if not sees and row["stream"] in blinding.RESTRICTED_STREAMS:
+            return False
+        return cut is None or ((cut.time is None or row["recorded_at"] <= cut.time)
+                               and (cut.size is None or row["leaf_index"] < cut.size))
+
+    if sees and cut is None:
         rows = services.views.docs(audit_trail.NAME, offset, limit)
-    else:  # skip the restricted streams without counting them, a page at a time
+    else:  # skip what the caller may not see or the cut leaves out, a page at a time
         rows, skipped, start = [], 0, 0
         while len(rows) < limit:
             page = services.views.docs(audit_trail.NAME, start, 1000)
-            for row in page:
-                if row["stream"] in blinding.RESTRICTED_STREAMS:
-                    continue
+            for row in filter(kept, page):
                 if skipped < offset:
                     skipped += 1
                 elif len(rows) < limit:
                     rows.append(row)
-            if len(page) < 1000:
+            if len(page) < 1000 or (cut is not None and cut.size is not None
+                                    and page[-1]["leaf_index"] >= cut.size):
                 break
             start += 1000
     shown = [blinding.mask_history_row(services, user.role, {**row, "payload": row["new"]})
              for row in rows]
-    return {"offset": offset, "limit": limit,
-            "rows": [{k: v for k, v in r.items() if k != "payload"} | {"new": r["payload"]}
-                     for r in shown]}
+    body: dict[str, Any] = {
+        "offset": offset, "limit": limit,
+        "rows": [{k: v for k, v in r.items() if k != "payload"} | {"new": r["payload"]} for r in shown]}
+    return body if as_of is None else {**body, "as_of": as_of}
 
 
 @router.get("/summary")
-def summary(user: UserDep, services: ServicesDep) -> dict[str, Any]:
-    services.views.catch_up()
+def summary(user: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[str, Any]:
+    if as_of is not None:
+        states = _folded(services, as_of).participants
+    else:
+        services.views.catch_up()
+        states = services.views.participants()
     current = blinding.protocol(services)
-    return trial_summary(services.views.participants(),
-                         target=current.target_enrolment if current else None,
+    return trial_summary(states, target=current.target_enrolment if current else None,
                          show_arms=not blinding.is_blinded(services, user.role))
 
 
 @router.get("/participants/{participant_id}/scores", tags=["participants"])
-def scores(participant_id: str, _: UserDep, services: ServicesDep) -> dict[str, Any]:
+def scores(participant_id: str, _: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[str, Any]:
     """Every score per visit, with its algorithm version and input records."""
-    services.views.catch_up()
-    found = services.views.scores(participant_id)
+    if as_of is not None:
+        state = participant_as_of(services, participant_id, as_of)
+        found = None if state is None else scores_by_visit(state)
+    else:
+        services.views.catch_up()
+        found = services.views.scores(participant_id)
     if found is None:
         raise NotFound(f"no participant {participant_id}", field="participant_id")
     return {"participant_id": participant_id, "scores": found}

@@ -2,6 +2,12 @@
 
     .venv/bin/python benchmarks/rebuild.py --records 1000000 [--db PATH] [--json out.json]
 
+Measured, each in its own process, in one run: the baseline (eventsourcing's notification log
+read and each stored state decoded by `json.loads`), the rebuild of every view (participants,
+score histories, allocation table, audit trail) in one process, and the rebuild shared between
+one process per core (`--workers`, default: the machine's cores), then the fingerprints of the
+rebuilt views.
+
 The log is generated once into an SQLite file (reused when it exists): 10,000 participants, each
 registered, consented and given lab results, signed by a registered investigator and appended in
 batches of one entry per participant (the trial's rules are not consulted while generating; the
@@ -93,6 +99,7 @@ def measure(kind: str, path: Path) -> dict[str, Any]:
 
     services = bootstrap(f"sqlite:///{path}")
     total = services.store.max_position()
+    extra: dict[str, Any] = {}
     start = time.perf_counter()
     if kind == "plain":
         # Baseline: eventsourcing's notification log read and each state decoded from JSON.
@@ -101,13 +108,19 @@ def measure(kind: str, path: Path) -> dict[str, Any]:
             for note in notes:
                 json.loads(note.state)
             position = notes[-1].id + 1
+    elif kind == "fingerprints":
+        extra = {"fingerprints": {name: fp for name, (fp, _) in services.views.fingerprints().items()}}
     else:
         services.views.create_table()
-        services.views.rebuild(services.ledger.records())
+        workers = 1 if kind == "rebuild" else int(kind.split(":")[1])
+        services.views.rebuild(workers=workers)
+        extra = {"workers": workers}
     elapsed = time.perf_counter() - start
     services.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"records": total, "seconds": elapsed, "records_per_s": total / elapsed, "peak_rss_bytes": peak}
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return {"records": total, "seconds": elapsed, "records_per_s": total / elapsed,
+            "peak_rss_bytes": peak, "largest_child_rss_bytes": child, **extra}
 
 
 def main() -> None:
@@ -115,7 +128,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=Path("/tmp/trial-ledger-bench-log.db"))
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--measure", choices=["plain", "rebuild"], help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.db)))
@@ -124,11 +138,17 @@ def main() -> None:
         generate(args.db, args.records)
     results: dict[str, Any] = {"machine": f"{platform.machine()} {os.cpu_count()} cores, "
                                f"Python {platform.python_version()}"}
-    for kind in ("plain", "rebuild"):
+    kinds = {"plain": "plain", "rebuild": "rebuild", "fingerprint_single": "fingerprints",
+             "rebuild_parallel": f"rebuild:{args.workers}", "fingerprint_parallel": "fingerprints"}
+    for name, kind in kinds.items():
         done = subprocess.run([sys.executable, __file__, "--db", str(args.db), "--measure", kind],
                               capture_output=True, text=True, check=True)
-        results[kind] = json.loads(done.stdout)
-    results["rebuild_vs_plain"] = results["rebuild"]["records_per_s"] / results["plain"]["records_per_s"]
+        results[name] = json.loads(done.stdout)
+    plain = results["plain"]["records_per_s"]
+    results["rebuild_vs_plain"] = results["rebuild"]["records_per_s"] / plain
+    results["rebuild_parallel_vs_plain"] = results["rebuild_parallel"]["records_per_s"] / plain
+    results["same_fingerprints"] = (results["fingerprint_single"]["fingerprints"]
+                                    == results["fingerprint_parallel"]["fingerprints"])
     text = json.dumps(results, indent=2)
     print(text)
     if args.json:

@@ -7,7 +7,6 @@ from typing import Any
 
 from ledger.tree import Tree
 
-from .fold import NAMES
 from .replay import Folded
 from .views import Views
 
@@ -16,7 +15,7 @@ def status(views: Views, tree: Tree) -> list[dict[str, Any]]:
     with views.store.read() as cur:  # one snapshot: position and fingerprints agree
         version = views.active(cur)
         position = views._position(cur, version)
-        prints = {view: views.tables.fingerprint(cur, version, view) for view in NAMES}
+        prints = views.fingerprints_at(cur, version)
     size = tree.size_at_position(position)
     root = tree.root_at(size).hex()
     return [{"name": view, "position": position, "tree_size": size, "root": root,

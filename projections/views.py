@@ -219,10 +219,15 @@ class Views:
         return None if text is None else orjson.loads(text)
 
     def fingerprints(self) -> dict[str, tuple[str, int]]:
-        """Each view's (fingerprint, rows), read in one snapshot with its position."""
+        """Each view's (fingerprint, rows), read in one snapshot."""
         with self.store.read() as cur:
             version = self.active(cur)
-            return {view: self.tables.fingerprint(cur, version, view) for view in NAMES}
+            return self.fingerprints_at(cur, version)
+
+    def fingerprints_at(self, cur: Any, version: int) -> dict[str, tuple[str, int]]:
+        """Fingerprints of `version` read in the caller's snapshot. Read afresh each time (never
+        cached), so a view table changed behind the log's back shows."""
+        return {view: self.tables.fingerprint(cur, version, view) for view in NAMES}
 
     def _position(self, cur: Any, version: int) -> int:
         return int(self.store.tracking._max_tracking_id(self._tracking(version), cur) or 0)

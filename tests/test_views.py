@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -197,3 +198,36 @@ def test_a_rebuild_shared_between_processes_equals_a_single_fold(trial: Trial) -
         assert view.rebuild(workers=workers, progress=seen.append) == 6
         assert fingerprints(view) == single
     assert seen and max(seen) <= trial.services.store.max_position()
+
+
+def test_as_of_on_every_read_endpoint(trial: Trial) -> None:
+    client, _ = treated(trial)
+    first = client.record_lab("P-001", visit="week_4", analyte="ALT", value=560.0, unit="U/L",
+                              sampled_at=WEEK_4)
+    day_9 = (trial.clock.now + timedelta(days=9)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    trial.clock.step(days=10)
+    client.correct_lab("P-001", supersedes=first["record_hash"], value=56.0, unit="U/L",
+                       reason="transcription error")
+    client.register_participant("P-002", sex="M", date_of_birth="1958-11-23", weight_kg=81.5)
+    _, token = trial.user("stat-001", role="admin", site="sponsor")
+    admin = {"Authorization": f"Bearer {token}"}
+
+    def get(path: str, **params: str) -> Any:
+        answer = trial.http.get(path, params=params, headers=admin)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def types(body: Any) -> list[str]:
+        return [r["type"] for r in body["rows"]]
+
+    assert "lab.corrected" in types(get("/v1/audit", limit="1000"))
+    assert "lab.corrected" not in types(get("/v1/audit", limit="1000", as_of=day_9))
+    size = trial.services.ledger.tree.leaf_by_hash(first["record_hash"]).leaf_index + 1
+    by_size = get("/v1/audit", limit="1000", as_of=f"checkpoint:{size}")["rows"]
+    assert by_size[-1]["record_hash"] == first["record_hash"] and len(by_size) == size
+    assert get("/v1/summary")["registered"] == 2 and get("/v1/summary", as_of=day_9)["registered"] == 1
+    assert get("/v1/participants/P-002/scores")["scores"] == {}
+    gone = trial.http.get("/v1/participants/P-002/scores", params={"as_of": day_9}, headers=admin)
+    assert gone.status_code == 404  # not registered yet on day 9
+    assert get("/v1/allocation", as_of=day_9)["allocation"] == get("/v1/allocation")["allocation"]
+    assert trial.http.get("/v1/summary", params={"as_of": "soon"}, headers=admin).status_code == 422
