@@ -39,21 +39,27 @@ def canonical(value: Any) -> bytes:
 
 
 def _jcs_ready(value: Any) -> Any:
-    """`value` with integral doubles as integers; raises _Slow for what orjson would not write
-    as JCS does. Scalars inside containers are handled inline: this runs for every document."""
+    """`value` with integral doubles as integers (a copy only where one changes); raises _Slow
+    for what orjson would not write as JCS does. Scalars are handled inline: this is hot."""
     kind = type(value)
     if kind is dict:
-        ready = {}
+        changed = None
         for key, item in value.items():
             # UTF-8 order (orjson) equals JCS's UTF-16 order for ASCII keys.
             if type(key) is not str or not key.isascii():
                 raise _Slow
             inner = type(item)
-            ready[key] = item if inner is str or inner is bool or item is None else \
-                _number(item) if inner is int or inner is float else _jcs_ready(item)
-        return ready
+            if inner is str or inner is bool or item is None:
+                continue
+            ready = _number(item) if inner is int or inner is float else _jcs_ready(item)
+            if ready is not item:
+                if changed is None:
+                    changed = dict(value)
+                changed[key] = ready
+        return value if changed is None else changed
     if kind is list or kind is tuple:
-        return [item if type(item) is str or item is None else _jcs_ready(item) for item in value]
+        items = [item if type(item) is str or item is None else _jcs_ready(item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if kind is str or kind is bool or value is None:
         return value
     if kind is int or kind is float:

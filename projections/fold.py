@@ -8,7 +8,7 @@ view tables, or from nothing) and hands back the documents to write.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -75,11 +75,26 @@ def apply(batch: Batch, record: Record, leaf_index: int) -> None:
     allocation_table.apply(batch, record, payload)
 
 
-def finish(batch: Batch) -> None:
-    """Documents of the participants that changed (their state, their scores)."""
-    participants.finish(batch)
-    score_history.finish(batch)
-    batch.changed.clear()
+def finish(batch: Batch, pids: Iterable[str] | None = None) -> None:
+    """Documents of the participants that changed (their state, their scores); `pids` limits
+    it to some of them."""
+    chosen = set(batch.changed if pids is None else pids)
+    participants.finish(batch, chosen)
+    score_history.finish(batch, chosen)
+    batch.changed -= chosen
+
+
+def finish_in_chunks(batch: Batch, write: Callable[[dict[str, dict[str, Any]]], None],
+                     size: int = 1000) -> None:
+    """Finish a whole fold's participants a chunk at a time, in key order, handing each chunk's
+    documents to `write` and dropping them: a rebuild never holds every document at once."""
+    pending = sorted(batch.changed)
+    for start in range(0, len(pending), size):
+        finish(batch, pending[start:start + size])
+        chunk = {name: batch.docs[name] for name in (participants.NAME, score_history.NAME)}
+        write(chunk)
+        for docs in chunk.values():
+            docs.clear()
 
 
 @contextmanager

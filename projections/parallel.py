@@ -11,24 +11,29 @@ parent joins them. The result is the same as a single fold: the tests compare fi
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import resource
+import subprocess
+import sys
+import tempfile
 import zlib
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass
-from multiprocessing import get_context
 from typing import Any
 
 from domain import participant
 from ledger.entry import Record
+from ledger.errors import LedgerError
 from ledger.store import Store, open_store
 
 from . import allocation_table, audit_trail
-from .fold import Batch, apply, bulk, finish
+from .fold import Batch, apply, bulk, finish_in_chunks
 from .tables import Tables
 
-CHUNK = 5000  # audit rows written per transaction
+CHUNK = 20000  # audit rows written per transaction
 PARALLEL_FROM = 100_000  # below this many records, starting processes costs more than it saves
 
 
@@ -56,7 +61,7 @@ def share_of(stream: str, workers: int) -> int:
 
 
 def fold_share(url: str, version: int, worker: int, workers: int, upto: int,
-               progress: Any = None) -> Share:
+               progress: Callable[[int], None] | None = None) -> Share:
     """Fold this worker's share of the log up to position `upto` into version `version`."""
     store = open_store(url)
     tables = Tables(store)
@@ -64,13 +69,11 @@ def fold_share(url: str, version: int, worker: int, workers: int, upto: int,
     audit = batch.docs[audit_trail.NAME]
     try:
         with bulk():
-            index = -1
             for index, row in enumerate(store.iter_log()):
                 if row.position > upto:
                     break
-                if progress is not None and worker == 0 and index % 1000 == 999:
-                    with progress.get_lock():
-                        progress.value = index + 1
+                if progress is not None and index % 10_000 == 9_999:
+                    progress(index + 1)
                 if share_of(row.stream, workers) != worker:
                     continue
                 apply(batch, Record.from_stored(row.state, row.position, check=False), index)
@@ -78,7 +81,12 @@ def fold_share(url: str, version: int, worker: int, workers: int, upto: int,
                     with store.transaction() as cur:
                         tables.write(cur, version, {audit_trail.NAME: audit})
                     audit.clear()
-            finish(batch)
+
+            def write(docs: dict[str, dict[str, Any]]) -> None:
+                with store.transaction() as cur:
+                    tables.write(cur, version, docs)
+
+            finish_in_chunks(batch, write)
         allocation = batch.docs.pop(allocation_table.NAME)
         with store.transaction() as cur:
             tables.write(cur, version, batch.docs)
@@ -90,19 +98,13 @@ def fold_share(url: str, version: int, worker: int, workers: int, upto: int,
 
 def fold_in_parallel(url: str, version: int, workers: int, upto: int,
                      progress: Callable[[int], None] | None = None) -> tuple[int, list[Share]]:
-    """Run the workers, join the allocation table, write it; returns (participants, shares)."""
-    context = get_context("spawn")  # never fork a process that may hold threads and connections
-    counter = context.Value("q", 0)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_keep, initargs=(counter,)) \
-            as pool:
-        futures = [pool.submit(_run, url, version, w, workers, upto) for w in range(workers)]
-        while True:
-            done, _ = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
-            if progress is not None:
-                progress(counter.value)
-            if len(done) == len(futures) or any(f.exception() is not None for f in done):
-                break
-        shares = [f.result() for f in futures]  # raises a worker's error
+    """Run the workers (fresh interpreters: nothing of the caller's state is inherited), join the
+    allocation table, write it; returns (participants, shares)."""
+    with ExitStack() as stack:  # workers' stderr goes to files: a full pipe never blocks them
+        errors = [stack.enter_context(tempfile.TemporaryFile("w+")) for _ in range(workers)]
+        shares = _run_workers(url, version, workers, upto, progress, errors)
+    if progress is not None:
+        progress(upto)
     rows: dict[str, Any] = {}
     for share in shares:
         rows.update(share.allocation)
@@ -119,13 +121,51 @@ def fold_in_parallel(url: str, version: int, workers: int, upto: int,
     return sum(s.participants for s in shares), shares
 
 
-_counter: Any = None
+def _run_workers(url: str, version: int, workers: int, upto: int,
+                 progress: Callable[[int], None] | None, errors: list[Any]) -> list[Share]:
+    procs = [subprocess.Popen([sys.executable, "-m", "projections.parallel", url, str(version),
+                               str(w), str(workers), str(upto)],
+                              stdout=subprocess.PIPE, stderr=errors[w], text=True)
+             for w in range(workers)]
+    shares = []
+    try:
+        for w, proc in enumerate(procs):
+            assert proc.stdout is not None
+            share = None
+            for line in proc.stdout:  # worker 0 reports progress; every worker ends with its share
+                kind, _, body = line.partition(" ")
+                if kind == "progress" and progress is not None:
+                    progress(int(body))
+                elif kind == "share":
+                    share = Share(**json.loads(body))
+            if proc.wait() != 0 or share is None:
+                errors[w].seek(0)
+                said = errors[w].read().strip().splitlines() or ["no message"]
+                raise LedgerError(f"rebuild worker {w} failed: {said[-1][:500]}",
+                                  rule="rebuild.worker_failed")
+            shares.append(share)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return shares
 
 
-def _keep(counter: Any) -> None:
-    global _counter
-    _counter = counter
+def main(argv: list[str]) -> None:
+    """`python -m projections.parallel URL VERSION WORKER WORKERS UPTO` (started by the parent)."""
+    url, version, worker, workers, upto = argv[0], *map(int, argv[1:5])
+
+    def report(count: int) -> None:
+        print(f"progress {count}", flush=True)
+
+    try:
+        share = fold_share(url, version, worker, workers, upto, report if worker == 0 else None)
+    except Exception as exc:  # one line for the parent to report, not a traceback
+        print(f"{type(exc).__name__}: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        sys.exit(1)
+    print("share " + json.dumps(dataclasses.asdict(share)), flush=True)
 
 
-def _run(url: str, version: int, worker: int, workers: int, upto: int) -> Share:
-    return fold_share(url, version, worker, workers, upto, _counter)
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from domain import participant
@@ -20,6 +21,6 @@ def apply(batch: Batch, record: Record, fact: Fact) -> None:
     batch.set_participant(pid, evolve_participant(batch.participant(pid), fact))
 
 
-def finish(batch: Batch) -> None:
-    for pid in batch.changed:
+def finish(batch: Batch, pids: Iterable[str]) -> None:
+    for pid in pids:
         batch.put(NAME, pid, batch.states[pid].model_dump(mode="json"))

@@ -12,8 +12,8 @@ from domain.participant import ParticipantState
 from ledger.canonical import canonical
 from ledger.entry import Record
 
-from . import audit_trail
-from .fold import NAMES, Batch, apply, bulk, finish
+from . import audit_trail, participants, score_history
+from .fold import NAMES, Batch, apply, bulk, finish_in_chunks
 from .tables import Digest, fingerprint
 
 _FLUSH = 2000
@@ -21,13 +21,14 @@ _FLUSH = 2000
 
 @dataclass
 class Folded:
-    """Views as a run of records leaves them; `audit_rows` only when asked to keep them."""
+    """Views as a run of records leaves them: participant states and the allocation table in
+    memory; participants, scores and the audit trail as digests (hashed as they were folded)."""
 
     batch: Batch
-    audit: Digest
+    digests: dict[str, Digest] = field(default_factory=lambda: {
+        name: Digest() for name in (participants.NAME, score_history.NAME, audit_trail.NAME)})
     records: int = 0
     last_position: int = 0
-    audit_rows: list[dict[str, Any]] | None = field(default=None)
 
     @property
     def participants(self) -> dict[str, ParticipantState]:
@@ -37,35 +38,33 @@ class Folded:
         return dict(sorted(self.batch.docs[view].items()))
 
     def fingerprints(self) -> dict[str, str]:
-        out = {view: fingerprint({k: canonical(d) for k, d in self.batch.docs[view].items()})
-               for view in NAMES if view != audit_trail.NAME}
-        out[audit_trail.NAME] = self.audit.hexdigest()
-        return {view: out[view] for view in NAMES}
+        return {view: self.digests[view].hexdigest() if view in self.digests else
+                fingerprint({k: canonical(d) for k, d in self.batch.docs[view].items()})
+                for view in NAMES}
 
     def sizes(self) -> dict[str, int]:
-        return {view: (self.audit.count if view == audit_trail.NAME else len(self.batch.docs[view]))
+        return {view: self.digests[view].count if view in self.digests else len(self.batch.docs[view])
                 for view in NAMES}
 
 
-def replay(records: Iterable[Record], *, keep_audit: bool = False) -> Folded:
+def replay(records: Iterable[Record]) -> Folded:
     """Fold records (a log from its first record, or a prefix of it) into every view."""
-    folded = Folded(Batch(), Digest(), audit_rows=[] if keep_audit else None)
+    folded = Folded(Batch())
     audit = folded.batch.docs[audit_trail.NAME]
     with bulk():
         for index, record in enumerate(records):
             apply(folded.batch, record, index)
             folded.records, folded.last_position = index + 1, record.position or 0
             if len(audit) >= _FLUSH:
-                _drain(folded)
-        _drain(folded)
-        finish(folded.batch)
+                _hash(folded, {audit_trail.NAME: audit})
+        _hash(folded, {audit_trail.NAME: audit})
+        finish_in_chunks(folded.batch, lambda docs: _hash(folded, docs))
     return folded
 
 
-def _drain(folded: Folded) -> None:
-    audit = folded.batch.docs[audit_trail.NAME]
-    for key in sorted(audit):
-        folded.audit.add(key, canonical(audit[key]))
-        if folded.audit_rows is not None:
-            folded.audit_rows.append(audit[key])
-    audit.clear()
+def _hash(folded: Folded, docs: dict[str, dict[str, Any]]) -> None:
+    """Feed documents to their views' digests in key order, then drop them."""
+    for view, changed in docs.items():
+        for key in sorted(changed):
+            folded.digests[view].add(key, canonical(changed[key]))
+        changed.clear()

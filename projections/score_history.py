@@ -3,6 +3,7 @@ input records (or what is missing), as the participant's state gives them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from domain.visit_scores import scores_by_visit
@@ -13,6 +14,6 @@ if TYPE_CHECKING:
 NAME = "scores"
 
 
-def finish(batch: Batch) -> None:
-    for pid in batch.changed:
+def finish(batch: Batch, pids: Iterable[str]) -> None:
+    for pid in pids:
         batch.put(NAME, pid, scores_by_visit(batch.states[pid]))

@@ -74,14 +74,17 @@ class Tables:
         return None if row is None else str(row["doc"])
 
     def write(self, cur: Any, version: int, docs: Mapping[str, Mapping[str, Any]]) -> None:
-        """Upsert documents (view -> key -> JSON value), each as its canonical text."""
+        """Upsert documents (view -> key -> JSON value), each as its canonical text. Views in one
+        order and keys sorted: two runners racing for the same page take row locks in the same
+        order, so PostgreSQL never sees them deadlock (the loser fails on the tracking insert)."""
         p = self.store.param
-        for view, changed in docs.items():
+        for view in sorted(docs):
+            changed = docs[view]
             if changed:
                 cur.executemany(
                     f"INSERT INTO {self.name(view, version)} (key, doc) VALUES ({p}, {p}) "
                     "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
-                    [(key, canonical(doc).decode("utf-8")) for key, doc in changed.items()])
+                    [(key, canonical(changed[key]).decode("utf-8")) for key in sorted(changed)])
 
     def rows(self, cur: Any, version: int, view: str, *, offset: int = 0,
              limit: int | None = None) -> list[tuple[str, str]]:

@@ -25,13 +25,13 @@ from ledger.tree import Tree
 
 from . import allocation_table, audit_trail, participants, score_history
 from .facts import to_fact
-from .fold import NAMES, Batch, apply, bulk, finish
+from .fold import NAMES, Batch, apply, bulk, finish, finish_in_chunks
 from .tables import Tables
 
 NAME = "projections"
 VERSIONS = "view_versions"
 PAGE = 500  # records applied per transaction while following the log
-REBUILD_CHUNK = 5000  # audit rows written per transaction during a rebuild
+REBUILD_CHUNK = 20000  # audit rows written per transaction during a rebuild
 
 
 class Views:
@@ -184,7 +184,12 @@ class Views:
                     audit.clear()
                     if progress is not None:
                         progress(index + 1)
-            finish(batch)
+
+            def write(docs: dict[str, dict[str, Any]]) -> None:
+                with self.store.transaction() as cur:
+                    self.tables.write(cur, version, docs)
+
+            finish_in_chunks(batch, write)
         with self.store.transaction() as cur:
             self.tables.write(cur, version, batch.docs)
             if last > self._position(cur, version):  # not what came meanwhile: catch_up does

@@ -231,3 +231,13 @@ def test_as_of_on_every_read_endpoint(trial: Trial) -> None:
     assert gone.status_code == 404  # not registered yet on day 9
     assert get("/v1/allocation", as_of=day_9)["allocation"] == get("/v1/allocation")["allocation"]
     assert trial.http.get("/v1/summary", params={"as_of": "soon"}, headers=admin).status_code == 422
+
+
+def test_a_failed_rebuild_worker_is_reported_with_its_error(tmp_path: Path) -> None:
+    import pytest
+
+    from ledger.errors import LedgerError
+    from projections.parallel import fold_in_parallel
+
+    with pytest.raises(LedgerError, match=r"rebuild worker 0 failed: StoreError: folder .* does not"):
+        fold_in_parallel(f"sqlite:///{tmp_path}/missing/ledger.db", 2, 2, 10)
