@@ -93,6 +93,11 @@ class Views:
 
     def _apply_page(self, rows: list[Row], version: int) -> None:
         with self.store.transaction() as cur:
+            # One page applier at a time (SQLite's write transaction is one already): the position
+            # is checked, and the documents loaded, only once any racing runner has committed.
+            if self.store.param == "%s":
+                cur.execute(f"SELECT version FROM {self.versions} WHERE name = %s FOR UPDATE",
+                            (NAME,))
             if self._position(cur, version) >= rows[0].position:
                 raise IntegrityError("page applied already")
             batch = Batch(lambda view, key: self.tables.load(cur, version, view, key))
