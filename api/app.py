@@ -9,11 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.visit_scores import scores_by_visit
 from ledger.entry import Submission
-from ledger.errors import NotFound, RuleViolation
+from ledger.errors import LedgerError, MalformedEntry, NotFound, RuleViolation
+from ledger.ledger import BatchError
 
-from . import blinding, problems
+from . import blinding, problems, roles
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
+from .listing import router as listing
 from .problems import Denied
 from .tokens import User
 from .transparency import router as transparency
@@ -22,7 +24,7 @@ from .views import router as views
 from .witnessing import checkpoint_verifier
 from .witnessing import router as witnessing
 
-ENTRY_EXAMPLE = {
+ENTRY_EXAMPLE: dict[str, Any] = {
     "entry": '{"author":"inv-001","client":"site-app/1.0","format":"trial-ledger/entry/v1",…}',
     "signature": "base64 Ed25519 signature over the UTF-8 bytes of `entry`",
     "payload": '{"date_of_birth":"1961-04-02","participant_id":"P-001",…}',
@@ -92,8 +94,64 @@ def post_entry(body: EntryIn, user: UserDep, services: ServicesDep) -> dict[str,
         _record_refusal(services, submission, exc)
         raise
     services.views.catch_up()
-    body = receipt.as_dict()
-    return blinding.mask_receipt(user.role, body)
+    return blinding.mask_receipt(user.role, receipt.as_dict())
+
+
+class BatchIn(BaseModel):
+    """Signed entries appended in one transaction: all of them, or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entries: Annotated[list[EntryIn], Field(min_length=1, max_length=1000)]
+
+
+@router.post("/entries/batch", status_code=201, tags=["entries"],
+             responses={409: {"description": "a stale version; nothing was written"},
+                        422: {"description": "an entry was refused (`index` names it); nothing "
+                              "was written"}})
+def post_batch(body: BatchIn, user: UserDep, services: ServicesDep) -> dict[str, Any]:
+    """Import many signed entries at once (e.g. a lab's export): one transaction, all or nothing.
+    At most one entry per stream: an entry names the hash of the record before it, and a record's
+    hash exists only once it is sealed."""
+    submissions = [Submission(e.entry, e.signature, e.payload, e.salt) for e in body.entries]
+    streams: set[object] = set()
+    for index, submission in enumerate(submissions):
+        try:
+            _check_author(submission, user)
+            _check_printed_name(submission, services)
+            stream = _stream_of(submission)
+            if stream is not None and stream in streams:
+                raise MalformedEntry(f"a second entry on {stream}: one entry per stream per batch",
+                                     rule="batch.one_per_stream", field="entry.stream")
+            streams.add(stream)
+        except (Denied, LedgerError) as exc:
+            _at_index(exc, index)
+            raise
+    try:
+        receipts = services.ledger.append_batch(submissions)
+    except BatchError as exc:
+        if isinstance(exc.error, RuleViolation):
+            _record_refusal(services, submissions[exc.index], exc.error)
+        raise
+    services.views.catch_up()
+    return {"receipts": [blinding.mask_receipt(user.role, r.as_dict()) for r in receipts]}
+
+
+def _stream_of(submission: Submission) -> object:
+    import json
+
+    try:
+        return json.loads(submission.entry).get("stream")
+    except (ValueError, AttributeError):
+        return None  # the ledger reports the malformed entry precisely
+
+
+def _at_index(exc: Exception, index: int) -> None:
+    """Say which entry of a batch a refusal is about."""
+    if isinstance(exc, Denied):
+        exc.detail = f"entry {index}: {exc.detail}"
+    elif isinstance(exc, LedgerError):
+        exc.message = f"entry {index}: {exc.message}"
 
 
 @router.get("/streams/{stream:path}", response_model=HeadOut, tags=["entries"])
@@ -209,4 +267,6 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(transparency)
     app.include_router(witnessing)
     app.include_router(views)
+    app.include_router(listing)
+    roles.check_complete(app)
     return app

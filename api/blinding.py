@@ -58,11 +58,17 @@ def sees_allocation(role: str) -> bool:
     return role in ALLOCATION_ROLES
 
 
-def mask_participant(services: Services, role: str, state: dict[str, Any]) -> dict[str, Any]:
-    """A participant's state as `role` may see it."""
+def participant_mask(services: Services, role: str) -> frozenset[str]:
+    """The fields of a participant's state that `role` may not see."""
     fields: frozenset[str] = frozenset() if sees_allocation(role) else CONCEALED
     if is_blinded(services, role):
         fields |= masked_fields(services) | {"detail"}  # a deviation's text names the dose
+    return fields
+
+
+def mask_participant(services: Services, role: str, state: dict[str, Any]) -> dict[str, Any]:
+    """A participant's state as `role` may see it."""
+    fields = participant_mask(services, role)
     return dict(mask(state, fields)) if fields else state
 
 

@@ -44,13 +44,13 @@ def rebuild(db: DbOpt = None,
             if as_of is None and position is None:
                 done = [0]
 
-                def folded(count: int) -> None:
+                def advanced(count: int) -> None:
                     advance(count - done[0])
                     done[0] = count
 
                 services.views.rebuild(workers=workers or auto_workers(services.store),
-                                       progress=folded)
-                folded(total)
+                                       progress=advanced)
+                advanced(total)
                 report = status(services.views, services.ledger.tree)
             else:
                 cut = Cut.parse(as_of) if as_of else Cut()

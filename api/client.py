@@ -11,7 +11,7 @@ The private key never leaves this process: only signatures and public data are s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,22 @@ class LedgerClient:
             if response.status_code != 409:
                 raise LedgerClientError(response.status_code, _problem(response))
             head = self.head(stream)
+        raise LedgerClientError(409, _problem(response))
+
+    def append_batch(self, items: Sequence[tuple[str, str, Mapping[str, Any]]], *,
+                     occurred_at: datetime | None = None) -> list[dict[str, Any]]:
+        """Append (stream, type, payload) items in one transaction, all or nothing (one item per
+        stream). On 409 every head is read again and every entry signed again."""
+        for _ in range(self.max_retries + 1):
+            entries = [self.signer.sign(ledger=self.origin, head=self.head(stream), type=kind,
+                                        payload=payload, occurred_at=occurred_at or datetime.now(UTC))
+                       .__dict__ for stream, kind, payload in items]
+            response = self.http.post("/v1/entries/batch", json={"entries": entries})
+            if response.status_code == 201:
+                receipts: list[dict[str, Any]] = response.json()["receipts"]
+                return receipts
+            if response.status_code != 409:
+                raise LedgerClientError(response.status_code, _problem(response))
         raise LedgerClientError(409, _problem(response))
 
     def register_participant(self, participant_id: str, *, sex: str, date_of_birth: date | str,

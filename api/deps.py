@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from . import roles
 from .bootstrap import Services
 from .problems import Denied
 from .tokens import User
@@ -19,13 +20,19 @@ def services_of(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services_of)]
 
 
-def current_user(services: ServicesDep,
+def current_user(request: Request, services: ServicesDep,
                  authorization: Annotated[str | None, Header()] = None) -> User:
+    """The caller, authenticated by token and allowed by the role matrix for this route."""
     if not authorization or not authorization.startswith("Bearer "):
         raise Denied(401, "auth.missing_token", "send Authorization: Bearer <token>")
     user = services.tokens.lookup(authorization.removeprefix("Bearer ").strip())
     if user is None:
         raise Denied(401, "auth.invalid_token", "the token is unknown or revoked")
+    route = request.scope.get("route")
+    permitted = roles.MATRIX.get((request.method, getattr(route, "path", "")), frozenset())
+    if permitted is not None and user.role not in permitted:
+        raise Denied(403, "auth.role", f"role {user.role} may not {request.method} "
+                     f"{getattr(route, 'path', request.url.path)}")
     return user
 
 

@@ -51,7 +51,7 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_is_clean_on_ledger_and_domain() -> None:
-    result = subprocess.run([sys.executable, "-m", "mypy", "ledger", "domain"], capture_output=True,
-                            text=True, cwd=ROOT)
+def test_mypy_is_clean_on_every_package() -> None:
+    result = subprocess.run([sys.executable, "-m", "mypy", "ledger", "domain", "projections", "api"],
+                            capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr

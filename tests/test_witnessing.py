@@ -105,7 +105,7 @@ def test_only_witnesses_may_post_cosignatures_and_they_must_verify(sqlite_trial:
     note = sqlite_trial.http.get("/v1/checkpoint").text
     denied = client.http.post("/v1/checkpoint/cosignatures", content=note,
                               headers={"Content-Type": "text/plain"})
-    assert denied.status_code == 403 and denied.json()["rule"] == "auth.not_a_witness"
+    assert denied.status_code == 403 and denied.json()["rule"] == "auth.role"
     _, token = sqlite_trial.user("cro-witness", role="witness", site="cro")
     forged = note + "— cro-witness " + "A" * 100 + "\n"
     refused = sqlite_trial.http.post("/v1/checkpoint/cosignatures", content=forged,

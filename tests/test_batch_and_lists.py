@@ -1,0 +1,72 @@
+"""Batch import (all or nothing, the failing entry named), the paged log and participant list."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.client import LedgerClientError
+
+from .conftest import Trial
+from .test_labs import treated
+
+
+def _registration(pid: str, weight: float = 64.0) -> tuple[str, str, dict[str, object]]:
+    return (f"participant/{pid}", "participant.registered",
+            {"participant_id": pid, "site": "site-01", "sex": "F", "date_of_birth": "1961-04-02",
+             "weight_kg": weight})
+
+
+def test_a_batch_is_written_whole_or_not_at_all(trial: Trial) -> None:
+    client = trial.client("inv-001")
+    before = trial.services.store.max_position()
+    receipts = client.append_batch([_registration(f"P-10{n}") for n in range(1, 4)])
+    assert [r["stream"] for r in receipts] == [f"participant/P-10{n}" for n in range(1, 4)]
+    assert len({r["leaf_index"] for r in receipts}) == 3
+    assert trial.services.store.max_position() == before + 3
+    middle = trial.services.store.max_position()
+    with pytest.raises(LedgerClientError) as refused:  # the second weighs 5 kg: refused
+        client.append_batch([_registration("P-201"), _registration("P-202", weight=5.0),
+                             _registration("P-203")])
+    assert refused.value.status == 422 and refused.value.problem["index"] == 1
+    assert refused.value.problem["field"].startswith("payload.weight_kg")
+    assert trial.services.store.max_position() == middle  # nothing of it was written
+    with pytest.raises(LedgerClientError) as twice:
+        client.append_batch([_registration("P-301"), _registration("P-301")])
+    assert twice.value.rule == "batch.one_per_stream" and "entry 1" in twice.value.problem["detail"]
+    other = trial.client("inv-002")
+    forged = client.signer.sign(ledger=trial.info.origin, head=client.head("participant/P-401"),
+                                type="participant.registered", payload=_registration("P-401")[2],
+                                occurred_at=trial.clock.now)
+    answer = other.http.post("/v1/entries/batch", json={"entries": [forged.__dict__]})
+    assert answer.status_code == 403 and answer.json()["rule"] == "auth.not_your_entry"
+    assert "entry 0" in answer.json()["detail"]
+
+
+def test_the_log_pages_in_leaf_order_and_withholds_what_a_role_may_not_see(trial: Trial) -> None:
+    _, monitor = treated(trial)
+    size = trial.services.ledger.tree.size()
+    seen, start = [], 0
+    while start is not None:
+        page = monitor.http.get("/v1/log", params={"start": start, "limit": 7}).json()
+        seen.extend(page["records"])
+        start = page["next"]
+    assert [r["leaf_index"] for r in seen] == list(range(size))
+    withheld = [r for r in seen if r.get("withheld") == "restricted stream"]
+    assert withheld and all("sealed" not in r for r in withheld)  # the allocation stream
+    infusion = next(r for r in seen if r.get("type") == "infusion.administered")
+    assert infusion["payload"] is None  # the dose reveals the arm
+    _, token = trial.user("insp-001", role="inspector", site="fda")  # one more record: its key
+    full = trial.http.get("/v1/log", params={"limit": 1000},
+                          headers={"Authorization": f"Bearer {token}"}).json()["records"]
+    assert not any("withheld" in r for r in full) and len(full) == size + 1
+
+
+def test_the_participant_list_is_paged_and_masked(trial: Trial) -> None:
+    client, monitor = treated(trial)
+    client.register_participant("P-002", sex="M", date_of_birth="1958-11-23", weight_kg=81.5)
+    mine = client.http.get("/v1/participants", params={"limit": 1}).json()
+    assert mine["total"] == 2 and [p["participant_id"] for p in mine["participants"]] == ["P-001"]
+    assert mine["next"] == 1 and mine["participants"][0]["arm"] not in (None, "masked")
+    blinded = monitor.http.get("/v1/participants").json()["participants"]
+    assert blinded[0]["arm"] == "masked" and blinded[1]["arm"] is None
+    assert blinded[0]["stage"] == "treated" and blinded[0]["infusions"] == 1
