@@ -13,34 +13,18 @@ from ledger.errors import LedgerError, MalformedEntry, NotFound, RuleViolation
 from ledger.ledger import BatchError
 
 from . import blinding, problems, roles
+from .bodies import EntryIn
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
 from .listing import router as listing
 from .problems import Denied
+from .sessions import router as sessions
 from .tokens import User
 from .transparency import router as transparency
 from .views import participant_as_of
 from .views import router as views
 from .witnessing import checkpoint_verifier
 from .witnessing import router as witnessing
-
-ENTRY_EXAMPLE: dict[str, Any] = {
-    "entry": '{"author":"inv-001","client":"site-app/1.0","format":"trial-ledger/entry/v1",…}',
-    "signature": "base64 Ed25519 signature over the UTF-8 bytes of `entry`",
-    "payload": '{"date_of_birth":"1961-04-02","participant_id":"P-001",…}',
-    "salt": "base64 of 32 random bytes",
-}
-
-
-class EntryIn(BaseModel):
-    """One signed entry: entry and payload as RFC 8785 canonical JSON text, salt beside."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ENTRY_EXAMPLE]})
-
-    entry: Annotated[str, Field(max_length=16_384, description="canonical JSON of the entry")]
-    signature: Annotated[str, Field(max_length=100, description="base64 Ed25519 signature")]
-    payload: Annotated[str, Field(max_length=262_144, description="canonical JSON of the payload")]
-    salt: Annotated[str, Field(max_length=60, description="base64, 32 bytes")]
 
 
 class FollowUpOut(BaseModel):
@@ -268,5 +252,6 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(witnessing)
     app.include_router(views)
     app.include_router(listing)
+    app.include_router(sessions)
     roles.check_complete(app)
     return app

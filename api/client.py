@@ -11,6 +11,7 @@ The private key never leaves this process: only signatures and public data are s
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from ledger.entry import ZERO_HASH
 from ledger.errors import Head
 from ledger.keys import load_private_key
 from ledger.signer import Signer
@@ -43,6 +45,7 @@ class LedgerClient:
         self.http.headers["Authorization"] = f"Bearer {token}"
         self.max_retries = max_retries
         self._origin: str | None = None
+        self.session: dict[str, Any] | None = None  # set by login()
 
     @classmethod
     def from_key_file(cls, base_url: str, *, key_file: Path | str, passphrase: str, author: str,
@@ -50,6 +53,40 @@ class LedgerClient:
                       ) -> LedgerClient:
         key = load_private_key(Path(key_file), passphrase)
         return cls(base_url, signer=Signer(key, author, role, site, client), token=token)
+
+    @classmethod
+    def login(cls, base_url: str = "", *, signer: Signer, http: httpx.Client | None = None,
+              max_retries: int = 5) -> LedgerClient:
+        """Log in with the signer's key (a `session.opened` entry on `access/{author}`); the
+        client then holds a session token that ages out. The first attempt learns the stream's
+        head from the 409 answer, as no token yet allows reading it."""
+        client = cls(base_url, signer=signer, token="", http=http, max_retries=max_retries)
+        stream = f"access/{signer.author}"
+        head = Head(stream, 0, ZERO_HASH)
+        for _ in range(max_retries + 1):
+            submission = signer.sign(ledger=client.origin, head=head, type="session.opened",
+                                     payload={"nonce": secrets.token_urlsafe(24)},
+                                     occurred_at=datetime.now(UTC))
+            response = client.http.post("/v1/sessions", json=submission.__dict__)
+            if response.status_code == 201:
+                body = response.json()
+                client.http.headers["Authorization"] = f"Bearer {body['token']}"
+                client.session = body
+                return client
+            problem = _problem(response)
+            if response.status_code != 409 or "head" not in problem:
+                raise LedgerClientError(response.status_code, problem)
+            known = problem["head"]
+            head = Head(known["stream"], known["version"], known["record_hash"])
+        raise LedgerClientError(409, _problem(response))
+
+    def logout(self) -> dict[str, Any]:
+        """End this session: the token stops working; the logout is recorded."""
+        response = self.http.post("/v1/sessions/close")
+        if response.status_code != 200:
+            raise LedgerClientError(response.status_code, _problem(response))
+        result: dict[str, Any] = response.json()
+        return result
 
     # -- reading --------------------------------------------------------------------------
     @property

@@ -1,15 +1,22 @@
-"""API bearer tokens: random, shown once, stored only as SHA-256, each bound to one user."""
+"""API bearer tokens: random, shown once, stored only as SHA-256, each bound to one user, each
+ageing out (R17): a login's session token after `SESSION_HOURS`, a standing token from
+`users add` after `STANDING_DAYS`. Logout and lock-out revoke them."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ledger.store import Store
 
 TABLE = "api_tokens"
+SESSION_HOURS = float(os.environ.get("TRIAL_LEDGER_SESSION_HOURS", "8"))
+STANDING_DAYS = float(os.environ.get("TRIAL_LEDGER_TOKEN_DAYS", "90"))
+_COLUMNS = {"expires_at": "TEXT", "session": "TEXT"}  # added after the first release
 
 
 @dataclass(frozen=True)
@@ -17,6 +24,7 @@ class User:
     author: str
     role: str
     site: str
+    session: str | None = None  # the session.opened record this token belongs to
 
 
 class TokenStore:
@@ -29,29 +37,54 @@ class TokenStore:
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.table} (token_hash TEXT PRIMARY KEY, "
                 "author TEXT NOT NULL, role TEXT NOT NULL, site TEXT NOT NULL, "
-                "created_at TEXT NOT NULL, revoked_at TEXT)"
+                "created_at TEXT NOT NULL, revoked_at TEXT, expires_at TEXT, session TEXT)"
             )
+            cur.execute(f"SELECT * FROM {self.table} WHERE 1 = 0")
+            have = {d[0] for d in cur.description}
+            for name, kind in _COLUMNS.items():
+                if name not in have:
+                    cur.execute(f"ALTER TABLE {self.table} ADD COLUMN {name} {kind}")
 
-    def issue(self, user: User) -> str:
+    def issue(self, user: User, *, ttl: timedelta | None = None) -> str:
+        """A new token for `user`, valid for `ttl` (default: a standing token's lifetime)."""
         token = "tl_" + secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        expires = now + (ttl if ttl is not None else timedelta(days=STANDING_DAYS))
         p = self.store.param
         with self.store.transaction() as cur:
             cur.execute(
-                f"INSERT INTO {self.table} (token_hash, author, role, site, created_at) "
-                f"VALUES ({p}, {p}, {p}, {p}, {p})",
-                (_digest(token), user.author, user.role, user.site, datetime.now(UTC).isoformat()),
+                f"INSERT INTO {self.table} (token_hash, author, role, site, created_at, expires_at, "
+                f"session) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
+                (_digest(token), user.author, user.role, user.site, now.isoformat(),
+                 expires.isoformat(), user.session),
             )
         return token
 
     def lookup(self, token: str) -> User | None:
+        """The token's user, unless it is unknown, revoked or expired."""
+        p = self.store.param
         with self.store.read() as cur:
             cur.execute(
-                f"SELECT author, role, site FROM {self.table} "
-                f"WHERE token_hash = {self.store.param} AND revoked_at IS NULL",
-                (_digest(token),),
+                f"SELECT author, role, site, session FROM {self.table} WHERE token_hash = {p} "
+                f"AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p})",
+                (_digest(token), datetime.now(UTC).isoformat()),
             )
             row = cur.fetchone()
-        return None if row is None else User(row["author"], row["role"], row["site"])
+        return None if row is None else User(row["author"], row["role"], row["site"], row["session"])
+
+    def revoke(self, token: str) -> None:
+        self._revoke("token_hash", _digest(token))
+
+    def revoke_all(self, author: str) -> int:
+        """Revoke every live token of `author` (a locked or removed account); how many."""
+        return self._revoke("author", author)
+
+    def _revoke(self, column: str, value: Any) -> int:
+        p = self.store.param
+        with self.store.transaction() as cur:
+            cur.execute(f"UPDATE {self.table} SET revoked_at = {p} WHERE {column} = {p} "
+                        "AND revoked_at IS NULL", (datetime.now(UTC).isoformat(), value))
+            return int(cur.rowcount or 0)
 
 
 def _digest(token: str) -> str:

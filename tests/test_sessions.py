@@ -1,0 +1,90 @@
+"""Login, logout and failed logins are records (R8); tokens age out and the account locks after
+repeated failed logins until an admin unlocks it (R17)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from api.client import LedgerClient, LedgerClientError
+from api.tokens import User
+from domain.access import LOCK_AFTER
+from ledger.keys import generate
+from ledger.signer import Signer
+
+from .conftest import Trial
+from .test_trial_domain import set_up
+
+
+def _types(trial: Trial, author: str) -> list[str]:
+    return [r.type for r in trial.services.ledger.stream(f"access/{author}")]
+
+
+def test_r08_login_logout_and_a_failed_login_are_records(trial: Trial) -> None:
+    set_up(trial)
+    signer, _ = trial.user("inv-002")
+    client = LedgerClient.login(signer=signer, http=trial.new_http())
+    assert client.session is not None and client.session["role"] == "investigator"
+    assert client.http.get("/v1/participants").status_code == 200
+    opened = trial.services.ledger.stream("access/inv-002")[-1]
+    assert opened.type == "session.opened" and opened.entry.fields["author"] == "inv-002"
+    closed = client.logout()
+    assert closed["closed"] == client.session["session"]
+    assert client.http.get("/v1/participants").json()["rule"] == "auth.invalid_token"
+    impostor = Signer(generate(), "inv-002", "investigator", "site-01", "pytest/1")  # not her key
+    with pytest.raises(LedgerClientError) as refused:
+        LedgerClient.login(signer=impostor, http=trial.new_http())
+    assert refused.value.status == 401 and refused.value.rule.startswith("signature.")
+    assert _types(trial, "inv-002") == ["session.opened", "session.closed", "login.failed"]
+    failed = trial.services.ledger.stream("access/inv-002")[-1]
+    assert failed.entry.fields["author"] == "system" and failed.payload()["check"] == \
+        refused.value.rule
+
+
+def test_r17_the_account_locks_after_repeated_failed_logins_until_an_admin_unlocks(
+        trial: Trial) -> None:
+    set_up(trial)
+    signer, standing = trial.user("inv-003")
+    impostor = Signer(generate(), "inv-003", "investigator", "site-01", "pytest/1")
+    for _ in range(LOCK_AFTER):
+        with pytest.raises(LedgerClientError):
+            LedgerClient.login(signer=impostor, http=trial.new_http())
+    assert _types(trial, "inv-003") == ["login.failed"] * LOCK_AFTER + ["account.locked"]
+    assert trial.services.tokens.lookup(standing) is None  # every token it held is revoked
+    with pytest.raises(LedgerClientError) as locked:  # the right key no longer helps
+        LedgerClient.login(signer=signer, http=trial.new_http())
+    assert locked.value.status == 401 and locked.value.rule == "account.locked"
+    admin = trial.client("adm-001", role="admin", site="sponsor")
+    with pytest.raises(LedgerClientError) as bare:
+        admin.append("access/inv-003", "account.unlocked", {})
+    assert bare.value.rule == "account.reason_required"
+    admin.append("access/inv-003", "account.unlocked", {}, reason="identity confirmed by phone")
+    assert LedgerClient.login(signer=signer, http=trial.new_http()).session is not None
+    assert _types(trial, "inv-003")[-3:] == ["login.failed", "account.unlocked", "session.opened"]
+
+
+def test_r17_tokens_age_out_and_ids_are_never_reassigned(trial: Trial) -> None:
+    aged = trial.services.tokens.issue(User("inv-001", "investigator", "site-01"),
+                                       ttl=timedelta(seconds=-1))
+    answer = trial.http.get("/v1/participants", headers={"Authorization": f"Bearer {aged}"})
+    assert answer.status_code == 401 and answer.json()["rule"] == "auth.invalid_token"
+    fresh = trial.services.tokens.issue(User("inv-001", "investigator", "site-01"),
+                                        ttl=timedelta(hours=1))
+    assert trial.services.tokens.lookup(fresh) is not None
+    trial.user("inv-004", name="Ana Diaz")
+    with pytest.raises(Exception) as taken:
+        trial.user("inv-004", name="Someone Else")
+    assert getattr(taken.value, "rule", "") == "keys.author_reassigned"
+
+
+def test_a_session_is_opened_only_on_ones_own_stream(trial: Trial) -> None:
+    set_up(trial)
+    signer, _ = trial.user("inv-005")
+    other = trial.client("inv-006")
+    head = other.head("access/inv-005")
+    entry = other.signer.sign(ledger=trial.info.origin, head=head, type="session.opened",
+                              payload={"nonce": "n" * 20}, occurred_at=trial.clock.now)
+    answer = trial.http.post("/v1/sessions", json=entry.__dict__)
+    assert answer.status_code == 401 and answer.json()["rule"] == "access.not_yours"
+    assert signer.author == "inv-005"
