@@ -21,6 +21,7 @@ from .problems import Denied
 from .sessions import router as sessions
 from .tokens import User
 from .transparency import router as transparency
+from .user_rights import router as user_rights
 from .views import participant_as_of
 from .views import router as views
 from .witnessing import checkpoint_verifier
@@ -253,5 +254,6 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(views)
     app.include_router(listing)
     app.include_router(sessions)
+    app.include_router(user_rights)
     roles.check_complete(app)
     return app

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ledger.errors import NotInitialised
+from ledger.errors import LedgerError, NotInitialised
 from ledger.keys import generate, key_id, load_private_key, public_b64, save_private_key
 from ledger.ledger import Clock, Ledger, Receipt, system_clock
 from ledger.note import NoteSigner
@@ -130,9 +130,15 @@ def root_signer(home: Path, passphrase: str) -> Signer:
 
 def register_user(services: Services, root: Signer, *, author: str, name: str, role: str,
                   site: str, public_key_b64: str, now: datetime | None = None,
-                  token: bool = True) -> tuple[Receipt, str]:
+                  token: bool = True, system: bool = False) -> tuple[Receipt, str]:
     """Register a user's public key (signed by the root) and issue their API token."""
     from ledger.keys import public_from_b64
+
+    from .roles import ROLES, USER_ROLES
+
+    if role not in (ROLES if system else USER_ROLES):  # system roles only for the server's keys
+        raise LedgerError(f"unknown role {role!r}; roles: {', '.join(sorted(USER_ROLES))}",
+                          rule="users.unknown_role", field="role")
 
     kid = key_id(public_from_b64(public_key_b64))
     receipt = services.ledger.append(root.sign(
@@ -146,7 +152,14 @@ def register_user(services: Services, root: Signer, *, author: str, name: str, r
 
 
 def revoke_key(services: Services, root: Signer, *, kid: str, reason: str) -> Receipt:
-    return services.ledger.append(root.sign(
+    """Revoke a key; once its author holds no valid key, their API tokens stop working too."""
+    receipt = services.ledger.append(root.sign(
         ledger=services.ledger.origin, head=services.ledger.head(KEYS_STREAM), type=KEY_REVOKED,
         meaning="approval", occurred_at=services.clock(), payload={"key": kid}, reason=reason,
     ))
+    keys = services.ledger.registry().keys
+    author = keys[kid].author if kid in keys else None
+    if author is not None and not any(k.author == author and k.valid_at(receipt.recorded_at)
+                                      for k in keys.values()):
+        services.tokens.revoke_all(author)
+    return receipt

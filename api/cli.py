@@ -157,6 +157,42 @@ def users_revoke(key: Annotated[str, typer.Argument(help="Key id to revoke.")],
     out.print(f"Revoked {key[:16]}… at {receipt.recorded_at}")
 
 
+@users_app.command("history")
+def users_history(db: DbOpt = None,
+                  csv_file: Annotated[Path | None, typer.Option("--csv", help="Write CSV here.")] = None,
+                  as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The user-rights history (R20): grants, revocations, locks and unlocks, when, by whom, why."""
+    import json
+
+    from rich.table import Table
+
+    from .user_rights import COLUMNS, rights_history, to_csv
+
+    services = open_services(db)
+    try:
+        rows = rights_history(services)
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    if csv_file is not None:
+        try:
+            csv_file.write_text(to_csv(rows), encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {csv_file}: {exc.strerror}")
+        out.print(f"Wrote {len(rows)} rows to {csv_file}")
+    elif as_json:
+        print(json.dumps({"columns": list(COLUMNS), "rows": rows}, indent=2))
+    else:
+        table = Table(title="User rights")
+        for column in ("recorded_at", "action", "author", "role", "site", "by", "reason"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(*("" if r[c] is None else str(r[c]) for c in
+                            ("recorded_at", "action", "author", "role", "site", "by", "reason")))
+        out.print(table)
+
+
 @app.command()
 def serve(db: DbOpt = None, home: HomeOpt = None,
           demo: Annotated[bool, typer.Option(help="Initialise if needed and add demo data.")] = False,

@@ -54,6 +54,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/allocation"): ALLOCATION,
     ("GET", "/v1/projections"): READERS,
     ("POST", "/v1/projections/rebuild"): REBUILDERS,
+    ("GET", "/v1/users/history"): frozenset({"admin", "inspector"}),
     ("POST", "/v1/sessions"): PUBLIC,  # the signed login entry is the credential
     ("POST", "/v1/sessions/close"): USER_ROLES,  # logout: a record, nothing removed
 }

@@ -56,7 +56,7 @@ def set_up_trial(services: Services, *, home: Path, root_passphrase: str, system
         key = generate()
         save_private_key(key, home / "keys" / f"{actor}.key", system_passphrase)
         register_user(services, root, author=actor, name=name, role=role, site=SPONSOR_SITE,
-                      public_key_b64=public_b64(key.public_key()), token=False)
+                      public_key_b64=public_b64(key.public_key()), token=False, system=True)
     ledger.append(root.sign(ledger=ledger.origin, head=ledger.head(PROTOCOL_STREAM),
                             type="protocol.adopted", payload={"document": document},
                             meaning="approval", occurred_at=services.clock()))

@@ -44,9 +44,10 @@ def test_unregistered_key_is_refused(trial: Trial) -> None:
 
 def test_revoked_key_is_refused(trial: Trial) -> None:
     signer, token = trial.user("inv-002")
+    trial.user("inv-002")  # a new key for the same person: their token stays good
     revoke_key(trial.services, root_signer(trial.home, ROOT_PASS), kid=signer.key_id,
                reason="laptop lost")
-    status, body = _post(trial, signer, token)
+    status, body = _post(trial, signer, token)  # signed with the lost laptop's key
     assert (status, body["rule"]) == (422, "signature.key_revoked")
 
 
