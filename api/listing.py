@@ -18,7 +18,7 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many (1–
 
 @router.get("/log", tags=["transparency"])
 def log(user: UserDep, services: ServicesDep,
-        start: Annotated[int, Query(ge=0, description="first leaf index")] = 0,
+        start: Annotated[int, Query(ge=0, le=2**53, description="first leaf index")] = 0,
         limit: Limit = 100) -> dict[str, Any]:
     """Records in leaf order from `start`, each with its sealed bytes (so a client can check its
     signature and leaf hash). Payloads that reveal the arm are withheld from blinded roles, and the
@@ -41,7 +41,7 @@ def log(user: UserDep, services: ServicesDep,
 
 @router.get("/participants", tags=["participants"])
 def participants(user: UserDep, services: ServicesDep,
-                 offset: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100) -> dict[str, Any]:
+                 offset: Annotated[int, Query(ge=0, le=2**53)] = 0, limit: Limit = 100) -> dict[str, Any]:
     """One line per participant, by id: site, consent, stage, eligibility, arm (as the role may
     see it), visits done, infusions, open queries, locks and sign-offs."""
     services.views.catch_up()

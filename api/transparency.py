@@ -57,17 +57,18 @@ def record(record_hash: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
 
 
 @router.get("/proofs/inclusion")
-def inclusion(services: ServicesDep, leaf_index: Annotated[int, Query(ge=0)],
-              tree_size: Annotated[int | None, Query(ge=1, description="a signed checkpoint's size; "
-                                                     "default the latest")] = None) -> dict[str, Any]:
+def inclusion(services: ServicesDep, leaf_index: Annotated[int, Query(ge=0, le=2**53)],
+              tree_size: Annotated[int | None, Query(
+                  ge=1, le=2**53, description="a signed checkpoint's size; default the latest")]
+              = None) -> dict[str, Any]:
     size = tree_size if tree_size is not None else _latest(services).size
     proof = services.ledger.tree.inclusion_proof(leaf_index, size)
     return {"leaf_index": leaf_index, "tree_size": size, "proof": [b64encode(h) for h in proof]}
 
 
 @router.get("/proofs/consistency")
-def consistency(services: ServicesDep, first: Annotated[int, Query(ge=1)],
-                second: Annotated[int | None, Query(ge=1, description="default: the latest size")]
+def consistency(services: ServicesDep, first: Annotated[int, Query(ge=1, le=2**53)],
+                second: Annotated[int | None, Query(ge=1, le=2**53, description="default: the latest size")]
                 = None) -> dict[str, Any]:
     size = second if second is not None else _latest(services).size
     proof = services.ledger.tree.consistency_proof(first, size)

@@ -68,7 +68,7 @@ def allocation(_: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[st
 
 
 @router.get("/audit")
-def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=0)] = 0,
+def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
           limit: Annotated[int, Query(ge=1, le=1000)] = 100, as_of: AsOf = None) -> dict[str, Any]:
     """The audit trail in log order, paged, masked as the caller's role requires."""
     services.views.catch_up()

@@ -1,0 +1,49 @@
+"""Schemathesis over the OpenAPI document: generated requests on every operation, as a user who
+may call most of them; no server error, and no response that breaks its documented schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error, response_schema_conformance
+
+from api.app import create_app
+
+from .conftest import Trial, make_trial
+from .test_labs import WEEK_4, treated
+
+
+@pytest.fixture(params=[("adm-001", "admin", "sponsor"), ("mon-009", "monitor", "site-01")],
+                ids=["admin", "blinded-monitor"])
+def fuzzed(request: pytest.FixtureRequest, sqlite_url: str,
+           tmp_path: Path) -> Iterator[tuple[Trial, str]]:
+    trial = make_trial(sqlite_url, tmp_path / "home")
+    client, monitor = treated(trial)
+    first = client.record_lab("P-001", visit="week_4", analyte="ALT", value=560.0, unit="U/L",
+                              sampled_at=WEEK_4)
+    monitor.open_query("P-001", record=first["record_hash"], field="value", text="check")
+    author, role, site = request.param
+    _, token = trial.user(author, role=role, site=site)
+    yield trial, token
+    trial.services.close()
+
+
+def test_no_operation_errs_or_breaks_its_schema(fuzzed: tuple[Trial, str]) -> None:
+    trial, token = fuzzed
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(trial.services))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 20
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None)
+        def generated(case: Any) -> None:
+            case.call_and_validate(headers={"Authorization": f"Bearer {token}"},
+                                   checks=[not_a_server_error, response_schema_conformance])
+
+        generated()
