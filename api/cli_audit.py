@@ -119,24 +119,31 @@ def export_bundle(out_file: Annotated[Path, typer.Argument(help="File to write."
     """Write the audit bundle: every record in leaf order, the signed checkpoints, the registry."""
     services = open_services(db)
     try:
-        tree = services.ledger.tree
-        size = tree.size()
-        checkpoints = [c.note for c in tree.checkpoints() if c.size <= size]
-        tmp = out_file.with_name(out_file.name + ".part")
-        with tmp.open("w", encoding="utf-8", newline="\n") as handle, \
-                progress_bar("exporting", size, False) as advance:
-            write_bundle(handle, origin=services.ledger.origin,
-                         exported_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                         rows=islice(services.store.iter_log(), size), records=size,
-                         checkpoints=checkpoints, progress=advance)
-        tmp.replace(out_file)
+        with progress_bar("exporting", services.ledger.tree.size(), False) as advance:
+            size, checkpoints = write_bundle_file(
+                services, out_file, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), advance)
     except OSError as exc:
         fail(f"cannot write {out_file}: {exc.strerror}")
     except LedgerError as exc:
         fail(exc.message)
     finally:
         services.close()
-    out.print(f"Wrote {out_file}: {size} records, {len(checkpoints)} checkpoints")
+    out.print(f"Wrote {out_file}: {size} records, {checkpoints} checkpoints")
+
+
+def write_bundle_file(services: Any, out_file: Path, exported_at: str,
+                      progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+    """Write the bundle to `out_file` (via `OUT.part`, then renamed); (records, checkpoints)."""
+    tree = services.ledger.tree
+    size = tree.size()
+    checkpoints = [c.note for c in tree.checkpoints() if c.size <= size]
+    tmp = out_file.with_name(out_file.name + ".part")
+    with tmp.open("w", encoding="utf-8", newline="\n") as handle:
+        write_bundle(handle, origin=services.ledger.origin, exported_at=exported_at,
+                     rows=islice(services.store.iter_log(), size), records=size,
+                     checkpoints=checkpoints, progress=progress)
+    tmp.replace(out_file)
+    return size, len(checkpoints)
 
 
 @app.command("verify-bundle")

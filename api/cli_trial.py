@@ -15,7 +15,7 @@ from ledger.errors import LedgerError
 from ledger.signer import Signer
 
 from .bootstrap import CLIENT, home_dir
-from .cli import DbOpt, HomeOpt, app, fail, open_services, out, passphrase
+from .cli import DbOpt, HomeOpt, app, err, fail, open_services, out, passphrase
 from .randomiser import RANDOMISER
 
 allocation_app = typer.Typer(help="The allocation list: reveal at unblinding, verify.",
@@ -118,3 +118,43 @@ def verify_allocation(db: DbOpt = None,
     else:
         out.print(f"[green]OK[/green] {len(assignments)} allocations match the committed list")
     raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def demo(db: DbOpt = None, home: HomeOpt = None,
+         participants: Annotated[int, typer.Option(min=1, max=500, help="How many to enrol.")] = 22,
+         seed: Annotated[int, typer.Option(help="Same seed, same trial, byte for byte.")] = 1,
+         bundle: Annotated[Path | None, typer.Option(help="Also write the audit bundle here.")]
+         = None) -> None:
+    """Simulate NCT06167473 from screening to week 48 into an empty ledger (demo keys, demo
+    passphrase: never for a real trial); optionally write its audit bundle."""
+    from datetime import timedelta
+
+    from .bootstrap import bootstrap, database_url
+    from .cli_audit import write_bundle_file
+    from .simulation import START, SimClock, run_simulation
+
+    clock = SimClock(START - timedelta(days=1))
+    try:
+        services = bootstrap(database_url(db), clock=clock)
+    except LedgerError as exc:
+        fail(exc.message)
+        return
+    try:
+        if services.store.is_initialised():
+            fail(f"{services.store.url} holds a ledger already: the demo needs an empty database")
+        with err.status(f"simulating {participants} participants…"):
+            lines = run_simulation(services, home_dir(home), participants=participants, seed=seed,
+                                   clock=clock)
+        if bundle is not None:
+            size, _ = write_bundle_file(services, bundle,
+                                        clock.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+            lines.append(f"Bundle: {bundle} ({size} records)")
+    except LedgerError as exc:
+        fail(exc.message)
+    except OSError as exc:
+        fail(f"cannot write: {exc}")
+    finally:
+        services.close()
+    for line in lines:
+        out.print(line)

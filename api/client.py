@@ -12,7 +12,7 @@ The private key never leaves this process: only signatures and public data are s
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,10 @@ class LedgerClientError(Exception):
 
 class LedgerClient:
     def __init__(self, base_url: str = "", *, signer: Signer, token: str,
-                 http: httpx.Client | None = None, max_retries: int = 5) -> None:
+                 http: httpx.Client | None = None, max_retries: int = 5,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.signer = signer
+        self.clock = clock or _utc_now  # when things are observed (a simulation brings its own)
         self.http = http or httpx.Client(base_url=base_url, timeout=30.0)
         self.http.headers["Authorization"] = f"Bearer {token}"
         self.max_retries = max_retries
@@ -56,17 +58,18 @@ class LedgerClient:
 
     @classmethod
     def login(cls, base_url: str = "", *, signer: Signer, http: httpx.Client | None = None,
-              max_retries: int = 5) -> LedgerClient:
+              max_retries: int = 5, clock: Callable[[], datetime] | None = None) -> LedgerClient:
         """Log in with the signer's key (a `session.opened` entry on `access/{author}`); the
         client then holds a session token that ages out. The first attempt learns the stream's
         head from the 409 answer, as no token yet allows reading it."""
-        client = cls(base_url, signer=signer, token="", http=http, max_retries=max_retries)
+        client = cls(base_url, signer=signer, token="", http=http, max_retries=max_retries,
+                     clock=clock)
         stream = f"access/{signer.author}"
         head = Head(stream, 0, ZERO_HASH)
         for _ in range(max_retries + 1):
             submission = signer.sign(ledger=client.origin, head=head, type="session.opened",
                                      payload={"nonce": secrets.token_urlsafe(24)},
-                                     occurred_at=datetime.now(UTC))
+                                     occurred_at=client.clock())
             response = client.http.post("/v1/sessions", json=submission.__dict__)
             if response.status_code == 201:
                 body = response.json()
@@ -111,7 +114,7 @@ class LedgerClient:
         for _ in range(self.max_retries + 1):
             submission = self.signer.sign(
                 ledger=self.origin, head=head, type=type, payload=payload, schema=schema,
-                meaning=meaning, reason=reason, occurred_at=occurred_at or datetime.now(UTC))
+                meaning=meaning, reason=reason, occurred_at=occurred_at or self.clock())
             response = self.http.post("/v1/entries", json=submission.__dict__)
             if response.status_code == 201:
                 result: dict[str, Any] = response.json()
@@ -127,7 +130,7 @@ class LedgerClient:
         stream). On 409 every head is read again and every entry signed again."""
         for _ in range(self.max_retries + 1):
             entries = [self.signer.sign(ledger=self.origin, head=self.head(stream), type=kind,
-                                        payload=payload, occurred_at=occurred_at or datetime.now(UTC))
+                                        payload=payload, occurred_at=occurred_at or self.clock())
                        .__dict__ for stream, kind, payload in items]
             response = self.http.post("/v1/entries/batch", json={"entries": entries})
             if response.status_code == 201:
@@ -274,6 +277,10 @@ class LedgerClient:
             raise LedgerClientError(response.status_code, _problem(response))
         body: dict[str, Any] = response.json()
         return body
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from domain.protocol import load_protocol
 from domain.randomisation import AllocationList, commitment, generate_allocation
 from domain.trial import ALLOCATION_STREAM, PROTOCOL_STREAM
+from ledger.entropy import random_bytes
 from ledger.errors import NotInitialised
 from ledger.keys import generate, load_private_key, public_b64, save_private_key
 from ledger.registry import SPONSOR_SITE
@@ -61,8 +61,8 @@ def set_up_trial(services: Services, *, home: Path, root_passphrase: str, system
                             type="protocol.adopted", payload={"document": document},
                             meaning="approval", occurred_at=services.clock()))
     allocation = generate_allocation(protocol, slots=slots or protocol.target_enrolment,
-                                     seed=seed or os.urandom(32))
-    salt = os.urandom(32)
+                                     seed=seed or random_bytes(32))
+    salt = random_bytes(32)
     committed = commitment(salt, allocation)
     randomiser_key = load_private_key(home / "keys" / f"{RANDOMISER}.key", system_passphrase)
     services.vault.put(randomiser_key, committed, {"allocation": allocation.model_dump(mode="json"),

@@ -173,6 +173,14 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
                     field="entry.type")
 
 
+#: What may still be recorded once a participant has left: no new data, but the cleaning and
+#: review of what is there (corrections, queries, SDV, locks, sign-off) and safety unblinding.
+AFTER_EXIT = frozenset({"deviation.recorded", "unblinding.requested", "participant.unblinded",
+                        "lab.corrected", "lab.removed", "edit_check.failed", "query.opened",
+                        "query.answered", "query.closed", "sdv.recorded", "lock.applied",
+                        "lock.released", "signoff.signed"})
+
+
 def decide_common(state: ParticipantState, fact: Fact) -> None:
     """Checks every entry after registration meets: registered, own site, not exited."""
     if state.status == "new":
@@ -182,9 +190,7 @@ def decide_common(state: ParticipantState, fact: Fact) -> None:
         raise Rejection("participant.other_site",
                         f"participant belongs to site {state.site}, entry is from {fact.site}",
                         field="entry.site")
-    if state.stage in STAGES_AFTER_EXIT and fact.type not in ("deviation.recorded",
-                                                               "unblinding.requested",
-                                                               "participant.unblinded"):
+    if state.stage in STAGES_AFTER_EXIT and fact.type not in AFTER_EXIT:
         raise Rejection("participant.exited", f"the participant has left the trial ({state.stage})",
                         field="entry.type")
 

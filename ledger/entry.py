@@ -9,7 +9,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -18,6 +17,7 @@ from typing import Any
 import orjson
 
 from .canonical import b64decode, b64encode, canonical, parse_canonical, sha256_hex
+from .entropy import random_bytes
 from .errors import MalformedEntry
 
 ENTRY_FORMAT = "trial-ledger/entry/v1"
@@ -72,7 +72,7 @@ def payload_digest(salt: bytes, payload_bytes: bytes) -> str:
 
 
 def new_salt() -> bytes:
-    return secrets.token_bytes(SALT_BYTES)
+    return random_bytes(SALT_BYTES)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .canonical import b64decode, b64encode
+from .entropy import random_bytes
 from .errors import LedgerError
 
 MIN_PASSPHRASE = 8
@@ -21,7 +22,7 @@ class KeyFileError(LedgerError):
 
 
 def generate() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
+    return Ed25519PrivateKey.from_private_bytes(random_bytes(32))  # the OS's CSPRNG (entropy.py)
 
 
 def raw_public(key: Ed25519PublicKey) -> bytes:

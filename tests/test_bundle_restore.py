@@ -21,7 +21,7 @@ from .conftest import Clock
 def _demo_bundle(tmp_path: Path) -> tuple[Path, str, Path]:
     db = tmp_path / "demo.db"
     services = bootstrap(f"sqlite:///{db}", clock=Clock())
-    lines = run_demo(services, tmp_path / "home")
+    lines = run_demo(services, tmp_path / "home", participants=6)
     services.close()
     root = lines[0].rsplit(" ", 1)[-1]
     out = tmp_path / "demo.bundle"
@@ -80,7 +80,7 @@ def test_r38_bundle_restores_into_a_clean_instance(tmp_path: Path, db_url: str) 
 def test_a_tampered_bundle_is_not_restored(tmp_path: Path) -> None:
     bundle, root, _ = _demo_bundle(tmp_path)
     text = bundle.read_text()
-    tampered = text.replace("1961-04-02", "1961-04-03", 1)  # P-001's date of birth
+    tampered = text.replace("UC-001", "UC-009", 1)  # the lot of P-001's infusion
     assert tampered != text
     bundle.write_text(tampered)
     target = tmp_path / "target.db"
