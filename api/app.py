@@ -16,6 +16,7 @@ from . import blinding, problems, roles
 from .bodies import EntryIn
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
+from .etags import ETagMiddleware
 from .listing import router as listing
 from .problems import Denied
 from .sessions import router as sessions
@@ -256,4 +257,5 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(sessions)
     app.include_router(user_rights)
     roles.check_complete(app)
+    app.add_middleware(ETagMiddleware)
     return app

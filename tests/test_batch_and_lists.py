@@ -70,3 +70,19 @@ def test_the_participant_list_is_paged_and_masked(trial: Trial) -> None:
     blinded = monitor.http.get("/v1/participants").json()["participants"]
     assert blinded[0]["arm"] == "masked" and blinded[1]["arm"] is None
     assert blinded[0]["stage"] == "treated" and blinded[0]["infusions"] == 1
+
+
+def test_reads_carry_etags_and_an_unchanged_one_is_not_sent_again(trial: Trial) -> None:
+    client, _ = treated(trial)
+    first = client.http.get("/v1/participants/P-001")
+    tag = first.headers["etag"]
+    again = client.http.get("/v1/participants/P-001", headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+    client.append("participant/P-001", "visit.completed", {"visit": "week_1", "on": "2026-03-12"})
+    changed = client.http.get("/v1/participants/P-001", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+    denied = trial.http.get("/v1/participants/P-001", headers={"If-None-Match": tag})
+    assert denied.status_code == 401  # no token: no 304 either
+    note = trial.http.get("/v1/checkpoint")
+    assert trial.http.get("/v1/checkpoint", headers={"If-None-Match": note.headers["etag"]}
+                          ).status_code == 304
