@@ -24,6 +24,8 @@ from ledger.errors import Head
 from ledger.keys import load_private_key
 from ledger.signer import Signer
 
+from .monitor import LogMonitor
+
 PARTICIPANT = "participant/"
 
 
@@ -48,6 +50,7 @@ class LedgerClient:
         self.max_retries = max_retries
         self._origin: str | None = None
         self.session: dict[str, Any] | None = None  # set by login()
+        self.log = LogMonitor(self.http)  # checkpoints kept and proofs checked (api/monitor.py)
 
     @classmethod
     def from_key_file(cls, base_url: str, *, key_file: Path | str, passphrase: str, author: str,
