@@ -16,6 +16,7 @@ from . import blinding, problems, roles
 from .bodies import EntryIn
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
+from .entry_types import router as entry_types
 from .etags import ETagMiddleware
 from .listing import router as listing
 from .problems import Denied
@@ -256,6 +257,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(listing)
     app.include_router(sessions)
     app.include_router(user_rights)
+    app.include_router(entry_types)
     roles.check_complete(app)
     app.add_middleware(ETagMiddleware)
     return app

@@ -35,6 +35,7 @@ HEADS = WRITERS | READERS
 
 MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/health"): PUBLIC,
+    ("GET", "/v1/entry-types"): PUBLIC,  # the formats are public; so are the rules' roles
     ("GET", "/v1/checkpoint"): PUBLIC,
     ("GET", "/v1/proofs/inclusion"): PUBLIC,
     ("GET", "/v1/proofs/consistency"): PUBLIC,

@@ -86,3 +86,20 @@ def test_reads_carry_etags_and_an_unchanged_one_is_not_sent_again(trial: Trial) 
     note = trial.http.get("/v1/checkpoint")
     assert trial.http.get("/v1/checkpoint", headers={"If-None-Match": note.headers["etag"]}
                           ).status_code == 304
+
+
+def test_every_entry_type_is_listed_with_its_roles_and_payload_schema(trial: Trial) -> None:
+    from domain.streams import KINDS
+    from ledger.redaction import REDACTOR_ROLES
+
+    listed = trial.http.get("/v1/entry-types").json()["entry_types"]
+    known = {(t, v) for kind in KINDS for (t, v) in kind.schemas}
+    assert {(r["type"], r["schema"]) for r in listed} == known | {
+        ("key.registered", 1), ("key.revoked", 1), ("record.redacted", 1)}
+    by_type = {r["type"]: r for r in listed}
+    registered = by_type["participant.registered"]
+    assert registered["stream"] == "participant/{id}" and registered["roles"] == ["investigator"]
+    assert set(registered["payload"]["required"]) >= {"participant_id", "site", "sex",
+                                                      "date_of_birth", "weight_kg"}
+    assert by_type["session.opened"]["stream"] == "access/{id}"
+    assert set(by_type["record.redacted"]["roles"]) == set(REDACTOR_ROLES)
