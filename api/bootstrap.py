@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ledger.entry import format_time
 from ledger.errors import LedgerError, NotInitialised
 from ledger.keys import generate, key_id, load_private_key, public_b64, save_private_key
 from ledger.ledger import Clock, Ledger, Receipt, system_clock
@@ -163,3 +164,20 @@ def revoke_key(services: Services, root: Signer, *, kid: str, reason: str) -> Re
                                       for k in keys.values()):
         services.tokens.revoke_all(author)
     return receipt
+
+
+def rotate_key(services: Services, root: Signer, *, author: str, public_key_b64: str,
+               reason: str) -> tuple[Receipt, list[Receipt]]:
+    """Give `author` a new key (same printed name, role and site as their current one), then
+    revoke the keys they held before. Their tokens keep working: they still hold a valid key."""
+    now = format_time(services.clock())
+    current = [k for k in services.ledger.registry().keys.values()
+               if k.author == author and k.valid_at(now)]
+    if not current:
+        raise LedgerError(f"{author} holds no valid key to rotate", rule="keys.nothing_to_rotate",
+                          field="author")
+    last = max(current, key=lambda k: k.registered_at)
+    registered, _ = register_user(services, root, author=author, name=last.name, role=last.role,
+                                  site=last.site, public_key_b64=public_key_b64, token=False)
+    revoked = [revoke_key(services, root, kid=k.key_id, reason=reason) for k in current]
+    return registered, revoked

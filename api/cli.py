@@ -140,6 +140,38 @@ def users_add(name: Annotated[str, typer.Argument(help="The user's id (never reu
     print(token)
 
 
+@keys_app.command("rotate")
+def keys_rotate(user: Annotated[str, typer.Argument(help="The user id whose key changes.")],
+                public_key: Annotated[Path, typer.Option("--public-key", help="The new public key "
+                                                         "file (from `keys new`).")],
+                reason: Annotated[str, typer.Option(help="Why (recorded with each revocation).")]
+                = "scheduled key rotation",
+                db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Register a user's new key and revoke the ones they held (admin, with the root key)."""
+    from .bootstrap import rotate_key
+
+    services = open_services(db)
+    try:
+        pub = read_public_key(public_key)
+        root = root_signer(home_dir(home), passphrase("TRIAL_LEDGER_ROOT_PASSPHRASE",
+                                                      "Root key passphrase"))
+        _, revoked = rotate_key(services, root, author=user, public_key_b64=public_b64(pub),
+                                reason=reason)
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    out.print(f"{user} now signs with key {key_id(pub)[:16]}…; {len(revoked)} old key(s) revoked")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="Key id to revoke.")],
+                reason: Annotated[str, typer.Option(help="Why (recorded).")],
+                db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Revoke a key (the same as `users revoke`)."""
+    users_revoke(key, reason, db, home)
+
+
 @users_app.command("revoke")
 def users_revoke(key: Annotated[str, typer.Argument(help="Key id to revoke.")],
                  reason: Annotated[str, typer.Option(help="Why (recorded).")],

@@ -170,6 +170,9 @@ class KeyRegistry:
         if known.site != entry.fields["site"]:
             raise SignatureRefused(f"key is registered for site {known.site}",
                                    rule="signature.site_mismatch", field="entry.site")
+        if recorded_at < known.registered_at:
+            raise SignatureRefused(f"key is valid only from {known.registered_at}",
+                                   rule="signature.key_not_yet_valid", field="entry.key")
         if not known.valid_at(recorded_at):
             raise SignatureRefused(f"key was revoked at {known.revoked_at}",
                                    rule="signature.key_revoked", field="entry.key")

@@ -71,3 +71,37 @@ def test_revoking_a_persons_last_key_ends_their_tokens_and_roles_are_checked(tri
     assert unknown.value.rule == "users.unknown_role"
     with pytest.raises(LedgerError):
         trial.user("x-002", role="randomiser")  # a system role: never for a person
+
+
+def test_keys_rotate_gives_a_new_key_and_revokes_the_old_ones(trial: Trial, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.bootstrap import rotate_key
+    from ledger.keys import public_b64, write_public_key
+
+    old, token = trial.user("inv-011", name="Dr Eve Rotate")
+    new = generate()
+    rotate_key(trial.services, root_signer(trial.home, ROOT_PASS), author="inv-011",
+               public_key_b64=public_b64(new.public_key()), reason="laptop replaced")
+    keys = [k for k in trial.services.ledger.registry().keys.values() if k.author == "inv-011"]
+    assert sorted((k.role, k.name, k.revoked_at is None) for k in keys) == [
+        ("investigator", "Dr Eve Rotate", False), ("investigator", "Dr Eve Rotate", True)]
+    assert trial.services.tokens.lookup(token) is not None  # still holds a valid key
+    fresh = Signer(new, "inv-011", "investigator", "site-01", "pytest/1")
+    client = LedgerClient(signer=fresh, token=token, http=trial.new_http())
+    client.register_participant("P-011", sex="F", date_of_birth="1970-01-01", weight_kg=60.0)
+    stale = LedgerClient(signer=old, token=token, http=trial.new_http())
+    with pytest.raises(LedgerClientError) as refused:
+        stale.sign_consent("P-011", form_version="1.0", signed_on="2026-03-01")
+    assert refused.value.rule == "signature.key_revoked"
+    # The same from the command line (on the machine's own clock).
+    trial.user("inv-012")
+    pub = tmp_path / "next.key.pub"
+    write_public_key(generate().public_key(), pub)
+    monkeypatch.setenv("TRIAL_LEDGER_ROOT_PASSPHRASE", ROOT_PASS)
+    done = CliRunner().invoke(app, ["keys", "rotate", "inv-012", "--public-key", str(pub),
+                                    "--db", trial.services.store.url, "--home", str(trial.home)])
+    assert done.exit_code == 0, done.stderr
+    assert "1 old key(s) revoked" in done.stdout
+    nobody = CliRunner().invoke(app, ["keys", "rotate", "nobody", "--public-key", str(pub),
+                                      "--db", trial.services.store.url, "--home", str(trial.home)])
+    assert nobody.exit_code == 1 and "holds no valid key" in nobody.stderr
