@@ -19,6 +19,7 @@ from .deps import ServicesDep, UserDep
 from .entry_types import router as entry_types
 from .etags import ETagMiddleware
 from .listing import router as listing
+from .paging import Limit, Offset, paged
 from .problems import Denied
 from .sessions import router as sessions
 from .tokens import User
@@ -165,7 +166,8 @@ def get_participant(participant_id: str, user: UserDep, services: ServicesDep,
 
 
 @router.get("/participants/{participant_id}/history", tags=["participants"])
-def participant_history(participant_id: str, user: UserDep, services: ServicesDep) -> dict[str, Any]:
+def participant_history(participant_id: str, user: UserDep, services: ServicesDep,
+                        offset: Offset = 0, limit: Limit = 1000) -> dict[str, Any]:
     """Every record of the participant, oldest first: who, role, site, what, when observed, when
     recorded, why; corrections name what they supersede. Masked as the caller's role requires."""
     records = services.ledger.stream(f"participant/{participant_id}")
@@ -179,17 +181,18 @@ def participant_history(participant_id: str, user: UserDep, services: ServicesDe
                "occurred_at": e["occurred_at"], "recorded_at": r.recorded_at, "reason": e["reason"],
                "payload": r.payload(), "redacted_by": r.redacted_by, "stream": r.stream}
         rows.append(blinding.mask_history_row(services, user.role, row))
-    return {"participant_id": participant_id, "records": rows}
+    return {"participant_id": participant_id, **paged("records", rows, offset, limit)}
 
 
 @router.get("/unblindings", tags=["participants"])
-def unblindings(_: UserDep, services: ServicesDep) -> dict[str, Any]:
+def unblindings(_: UserDep, services: ServicesDep, offset: Offset = 0,
+                limit: Limit = 100) -> dict[str, Any]:
     """The unblinding report: every emergency unblinding, who, when, why, who was informed
     (never the arm itself)."""
     services.views.catch_up()
     rows = [{"participant_id": pid, **u} for pid, state in services.views.participants().items()
             for u in state.unblindings]
-    return {"unblindings": sorted(rows, key=lambda r: str(r["at"]))}
+    return paged("unblindings", sorted(rows, key=lambda r: str(r["at"])), offset, limit)
 
 
 def _record_refusal(services: Services, submission: Submission, exc: RuleViolation) -> None:

@@ -17,6 +17,7 @@ from projections import audit_trail
 
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
+from .paging import Limit, Offset, paged
 
 router = APIRouter(prefix="/v1", tags=["users"])
 COLUMNS = ("recorded_at", "action", "author", "name", "role", "site", "key", "by", "reason",
@@ -61,11 +62,11 @@ def rights_history(services: Services) -> list[dict[str, Any]]:
 @router.get("/users/history", response_model=None)
 def history(_: UserDep, services: ServicesDep,
             format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
-            ) -> dict[str, Any] | PlainTextResponse:
-    """The user-rights history, as JSON or as CSV for a spreadsheet."""
+            offset: Offset = 0, limit: Limit = 1000) -> dict[str, Any] | PlainTextResponse:
+    """The user-rights history, as JSON (paged) or as CSV for a spreadsheet (whole)."""
     rows = rights_history(services)
     if format == "json":
-        return {"columns": list(COLUMNS), "rows": rows}
+        return {"columns": list(COLUMNS), **paged("rows", rows, offset, limit)}
     return PlainTextResponse(to_csv(rows), media_type="text/csv",
                              headers={"Content-Disposition": "attachment; filename=user-rights.csv"})
 

@@ -22,6 +22,7 @@ from projections.summary import trial_summary
 from . import blinding
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
+from .paging import Limit, Offset, paged
 
 router = APIRouter(prefix="/v1", tags=["projections"])
 
@@ -58,13 +59,14 @@ def _cut(services: Services, as_of: str) -> Cut:
 
 
 @router.get("/allocation")
-def allocation(_: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[str, Any]:
+def allocation(_: UserDep, services: ServicesDep, as_of: AsOf = None, offset: Offset = 0,
+               limit: Limit = 1000) -> dict[str, Any]:
     """The allocation table, for the roles that may see the allocation."""
     if as_of is not None:
-        return {"allocation": list(_folded(services, as_of).docs(allocation_table.NAME).values()),
-                "as_of": as_of}
+        rows = list(_folded(services, as_of).docs(allocation_table.NAME).values())
+        return {**paged("allocation", rows, offset, limit), "as_of": as_of}
     services.views.catch_up()
-    return {"allocation": services.views.allocation()}
+    return paged("allocation", services.views.allocation(), offset, limit)
 
 
 @router.get("/audit")
