@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Query
+from fastapi import APIRouter, Body, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.visit_scores import scores_by_visit
@@ -16,6 +16,7 @@ from . import blinding, problems, roles
 from .bodies import EntryIn
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
+from .entry_types import openapi_examples
 from .entry_types import router as entry_types
 from .etags import ETagMiddleware
 from .listing import router as listing
@@ -72,7 +73,8 @@ def health(services: ServicesDep) -> dict[str, Any]:
 @router.post("/entries", status_code=201, response_model=ReceiptOut, tags=["entries"],
              responses={409: {"description": "stale version; body carries the current head"},
                         422: {"description": "malformed entry, refused signature or rule"}})
-def post_entry(body: EntryIn, user: UserDep, services: ServicesDep) -> dict[str, Any]:
+def post_entry(body: Annotated[EntryIn, Body(openapi_examples=openapi_examples())], user: UserDep,
+               services: ServicesDep) -> dict[str, Any]:
     submission = Submission(body.entry, body.signature, body.payload, body.salt)
     _check_author(submission, user)
     _check_printed_name(submission, services)

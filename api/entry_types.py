@@ -11,9 +11,11 @@ from fastapi import APIRouter
 
 from domain.streams import KINDS
 
+from .examples import PAYLOADS, submission
+
 router = APIRouter(prefix="/v1", tags=["entries"])
 
-_LEDGER_TYPES = [
+_LEDGER_TYPES: list[dict[str, Any]] = [
     {"stream": "keys", "type": "key.registered", "schema": 1, "roles": ["admin"],
      "payload": {"type": "object", "required": ["key", "public_key", "author", "name", "role", "site"],
                  "additionalProperties": False,
@@ -37,8 +39,15 @@ def entry_types() -> list[dict[str, Any]]:
             rows.append({"stream": stream, "type": type_, "schema": schema,
                          "roles": sorted(kind.roles.get(type_, frozenset())),
                          "description": (model.__doc__ or "").strip().split("\n")[0],
-                         "payload": model.model_json_schema()})
-    return rows + _LEDGER_TYPES
+                         "payload": model.model_json_schema(), "example": PAYLOADS[type_]})
+    return rows + [{**row, "example": PAYLOADS[row["type"]]} for row in _LEDGER_TYPES]
+
+
+def openapi_examples() -> dict[str, dict[str, Any]]:
+    """One whole submission per entry type, for the OpenAPI document of `POST /v1/entries`."""
+    return {row["type"]: {"summary": f"{row['type']} on {row['stream']}",
+                          "value": submission(row["stream"], row["type"], row["roles"][0])}
+            for row in entry_types()}
 
 
 @router.get("/entry-types")

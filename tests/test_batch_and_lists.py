@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from api.client import LedgerClientError
@@ -103,3 +105,21 @@ def test_every_entry_type_is_listed_with_its_roles_and_payload_schema(trial: Tri
                                                       "date_of_birth", "weight_kg"}
     assert by_type["session.opened"]["stream"] == "access/{id}"
     assert set(by_type["record.redacted"]["roles"]) == set(REDACTOR_ROLES)
+
+
+def test_every_entry_type_has_an_example_that_its_schema_accepts(trial: Trial) -> None:
+    from api.examples import PAYLOADS
+    from domain.streams import KINDS, validate
+    from ledger.canonical import canonical
+
+    for kind in KINDS:
+        for (type_, schema) in kind.schemas:
+            validate(kind, type_, schema, canonical(PAYLOADS[type_]).decode("utf-8"))
+    spec = trial.http.get("/openapi.json").json()
+    examples = spec["paths"]["/v1/entries"]["post"]["requestBody"]["content"]["application/json"][
+        "examples"]
+    listed = trial.http.get("/v1/entry-types").json()["entry_types"]
+    assert set(examples) == {r["type"] for r in listed}
+    one = examples["lab.resulted"]["value"]
+    assert json.loads(one["entry"])["type"] == "lab.resulted"
+    assert json.loads(one["payload"]) == PAYLOADS["lab.resulted"]
