@@ -35,6 +35,14 @@ class Row:
     state: bytes
 
 
+def stored_bytes(value: object) -> bytes:
+    """A state column as bytes. Someone editing the database by hand may leave text (or worse)
+    where bytes belong: that must reach verification as a finding, not crash the reader."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8", "surrogatepass")
+
+
 class Store(ABC):
     """A backend: the eventsourcing recorder plus the ledger's transaction discipline."""
 
@@ -118,13 +126,14 @@ class Store(ABC):
             "ORDER BY originator_version",
             (stream, after),
         )
-        return [Row(int(r["p"]), stream, r["v"], r["topic"], bytes(r["state"])) for r in cursor.fetchall()]
+        return [Row(int(r["p"]), stream, r["v"], r["topic"], stored_bytes(r["state"]))
+                for r in cursor.fetchall()]
 
     def row_at(self, cursor: Any, position: int) -> Row | None:
         cursor.execute(f"SELECT originator_id AS s, originator_version AS v, topic, state FROM "
                        f"{self._table} WHERE {self.position_column} = {self.param}", (position,))
         r = cursor.fetchone()
-        return None if r is None else Row(position, r["s"], r["v"], r["topic"], bytes(r["state"]))
+        return None if r is None else Row(position, r["s"], r["v"], r["topic"], stored_bytes(r["state"]))
 
     def last_row(self, cursor: Any, stream: str) -> Row | None:
         cursor.execute(
@@ -133,12 +142,12 @@ class Store(ABC):
             (stream,),
         )
         r = cursor.fetchone()
-        return None if r is None else Row(0, stream, r["v"], r["topic"], bytes(r["state"]))
+        return None if r is None else Row(0, stream, r["v"], r["topic"], stored_bytes(r["state"]))
 
     def log_rows(self, start: int = 1, limit: int = 1000) -> list[Row]:
         """Records in log order from notification position `start` (inclusive)."""
         notes = self.recorder.select_notifications(start=start, limit=limit)
-        return [Row(n.id, str(n.originator_id), n.originator_version, n.topic, bytes(n.state))
+        return [Row(n.id, str(n.originator_id), n.originator_version, n.topic, stored_bytes(n.state))
                 for n in notes]
 
     def iter_log(self, start: int = 1, page: int = 1000) -> Iterator[Row]:

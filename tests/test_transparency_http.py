@@ -100,3 +100,23 @@ def test_tree_size_must_be_one_a_checkpoint_signed(trial: Trial) -> None:
     signed = trial.services.ledger.seal()
     assert signed is not None and signed.size == 12
     assert Checkpoint.parse_body(trial.http.get("/v1/checkpoint").text.split("\n\n")[0] + "\n").size == 12
+
+
+def test_the_server_verifies_its_own_log_on_request(sqlite_trial: Trial) -> None:
+    import sqlite3
+
+    trial = sqlite_trial
+    trial.client("inv-001").register_participant("P-001", sex="F", date_of_birth="1961-04-02",
+                                                 weight_kg=64.0)
+    _, token = trial.user("insp-001", role="inspector", site="fda")
+    headers = {"Authorization": f"Bearer {token}"}
+    report = trial.http.get("/v1/verify", headers=headers).json()
+    assert report["ok"] is True and report["records"] == trial.services.ledger.tree.size()
+    path = trial.services.store.url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:  # someone with the database file edits a record
+        conn.execute("DROP TRIGGER stored_events_no_update")
+        conn.execute("UPDATE stored_events SET state = REPLACE(state, '1961-04-02', '1961-04-03') "
+                     "WHERE originator_id = 'participant/P-001'")  # leaves text where bytes were
+    broken = trial.http.get("/v1/verify", headers=headers).json()
+    assert broken["ok"] is False
+    assert {f["stream"] for f in broken["findings"]} == {"participant/P-001"}
