@@ -258,6 +258,25 @@ class LedgerClient:
         finally:
             self.signer = held
 
+    def complete_visit(self, participant_id: str, *, visit: str, on: date | str) -> dict[str, Any]:
+        """A scheduled visit took place (a protocol visit id, e.g. `week_4`)."""
+        return self.append(PARTICIPANT + participant_id, "visit.completed",
+                           {"visit": visit, "on": str(on)})
+
+    def record_assessment(self, participant_id: str, *, visit: str, ascites: str,
+                          encephalopathy_grade: int, dialysis: bool,
+                          weight_kg: float | None = None) -> dict[str, Any]:
+        """The clinical findings of a visit (what Child-Pugh and the MELD family need besides labs)."""
+        payload: dict[str, Any] = {"visit": visit, "ascites": ascites,
+                                   "encephalopathy_grade": encephalopathy_grade, "dialysis": dialysis}
+        if weight_kg is not None:
+            payload["weight_kg"] = float(weight_kg)
+        return self.append(PARTICIPANT + participant_id, "assessment.recorded", payload)
+
+    def redact(self, record_hash: str, *, reason: str) -> dict[str, Any]:
+        """Remove one record's payload with a justification (admin, data manager; R7)."""
+        return self.append("redactions", "record.redacted", {"record": record_hash}, reason=reason)
+
     def sdv(self, participant_id: str, *, visit: str, form: str, level: str) -> dict[str, Any]:
         return self.append(PARTICIPANT + participant_id, "sdv.recorded",
                            {"visit": visit, "form": form, "level": level}, meaning="verification")

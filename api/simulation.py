@@ -175,7 +175,7 @@ def _participant(demo: Demo, k: int) -> None:
 
     def follow_up(visit: str, days: int, baseline: dict[str, float], better: float) -> None:
         on = demo.clock.now
-        inv.append(f"participant/{pid}", "visit.completed", {"visit": visit, "on": str(on.date())})
+        inv.complete_visit(pid, visit=visit, on=on.date())
         t = days / 336 * better
         normal = {"TBIL": 12.0, "INR": 1.0, "CREAT": 0.9, "SODIUM": 140.0, "ALB": 40.0}
         units = {"TBIL": "µmol/L", "INR": "ratio", "CREAT": "mg/dL", "SODIUM": "mmol/L",
@@ -187,9 +187,8 @@ def _participant(demo: Demo, k: int) -> None:
             receipt = inv.record_lab(pid, visit=visit, analyte=analyte, value=round(value, digits),
                                      unit=units[analyte], sampled_at=on - timedelta(minutes=30))
             hashes[f"{visit}/{analyte}"] = receipt["record_hash"]
-        inv.append(f"participant/{pid}", "assessment.recorded", {
-            "visit": visit, "ascites": "mild" if t < 0.1 else "none",
-            "encephalopathy_grade": 1 if t < 0.05 else 0, "dialysis": False})
+        inv.record_assessment(pid, visit=visit, ascites="mild" if t < 0.1 else "none",
+                              encephalopathy_grade=1 if t < 0.05 else 0, dialysis=False)
         if visit == "week_4" and k % 6 == 1:
             demo.at(on + timedelta(days=1), lambda: correct(visit))
         if visit == "week_8" and k % 5 == 2:

@@ -41,7 +41,7 @@ def test_r07_redaction_hides_content_keeps_who_when_why_and_every_proof(trial: T
     _, manager, registered = _setup(trial)
     target = str(registered["record_hash"])
     before = trial.services.ledger.stream("participant/P-001")[0]
-    receipt = manager.append("redactions", "record.redacted", {"record": target}, reason=REASON)
+    receipt = manager.redact(target, reason=REASON)
 
     after = trial.services.ledger.stream("participant/P-001")[0]
     assert after.sealed == before.sealed and after.hash == target      # the record itself stays
