@@ -19,6 +19,7 @@ from .deps import ServicesDep, UserDep
 from .entry_types import openapi_examples
 from .entry_types import router as entry_types
 from .etags import ETagMiddleware
+from .exports import router as exports
 from .listing import router as listing
 from .paging import Limit, Offset, paged
 from .problems import Denied
@@ -263,6 +264,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(sessions)
     app.include_router(user_rights)
     app.include_router(entry_types)
+    app.include_router(exports)
     roles.check_complete(app)
     app.add_middleware(ETagMiddleware)
     return app

@@ -92,10 +92,26 @@ def mask_record(services: Services, role: str, view: dict[str, Any]) -> dict[str
 
 def mask_history_row(services: Services, role: str, row: dict[str, Any]) -> dict[str, Any]:
     """One history row as `role` may see it (payload withheld or fields masked)."""
-    shown = mask_record(services, role, row)
-    if shown.get("withheld"):
-        return shown
-    fields: frozenset[str] = frozenset() if sees_allocation(role) else CONCEALED
-    if is_blinded(services, role):
-        fields |= masked_fields(services) | {"detail"}
-    return {**shown, "payload": mask(shown["payload"], fields)} if fields else shown
+    return RowMask(services, role)(row)
+
+
+class RowMask:
+    """`mask_history_row` with the protocol read once, for the many rows of an export."""
+
+    def __init__(self, services: Services, role: str) -> None:
+        self.sees = sees_allocation(role)
+        self.blinded = is_blinded(services, role)
+        fields: frozenset[str] = frozenset() if self.sees else CONCEALED
+        self.fields = fields | (masked_fields(services) | {"detail"} if self.blinded else frozenset())
+
+    def visible(self, row: dict[str, Any]) -> bool:
+        """Whether the row may be shown at all (the allocation stream is withheld whole)."""
+        return self.sees or row["stream"] not in RESTRICTED_STREAMS
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        if self.sees:
+            return row
+        if row["stream"] in RESTRICTED_STREAMS or row["type"] == "participant.randomised" or (
+                self.blinded and row["type"] in REVEALING):
+            return {**row, "payload": None, "salt": None, "withheld": "blinded"}
+        return {**row, "payload": mask(row["payload"], self.fields)} if self.fields else row

@@ -44,6 +44,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/v1/entries/batch"): IMPORTERS,
     ("GET", "/v1/streams/{stream:path}"): HEADS,
     ("GET", "/v1/log"): READERS,
+    ("GET", "/v1/export/audit"): frozenset({"admin", "inspector", "data_manager", "monitor"}),
     ("GET", "/v1/verify"): frozenset({"admin", "inspector", "data_manager"}),
     ("GET", "/v1/records/{record_hash}"): READERS,
     ("GET", "/v1/participants"): READERS,

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import access, labs, participant, review, treatment, trial, unblinding, visit_scores
+from . import access, exports, labs, participant, review, treatment, trial, unblinding, visit_scores
 from .facts import Consequence, Fact, Rejection
 from .protocol import Protocol
 
@@ -100,6 +100,8 @@ KINDS: tuple[StreamKind, ...] = (
     StreamKind(name=trial.PROTOCOL_STREAM, schemas=trial.PROTOCOL_SCHEMAS,
                roles={"protocol.adopted": ADMIN, "protocol.amended": ADMIN},
                initial=list, evolve=_keep, decide=trial.decide_protocol),
+    StreamKind(name=exports.STREAM, schemas=exports.SCHEMAS, roles=exports.ROLES,
+               initial=list, evolve=_keep, decide=exports.decide),
     StreamKind(name=access.STREAM_PREFIX, schemas=access.SCHEMAS, roles=access.ROLES,
                initial=access.initial, evolve=access.evolve, decide=access.decide),
     StreamKind(name=trial.ALLOCATION_STREAM, schemas=trial.ALLOCATION_SCHEMAS,

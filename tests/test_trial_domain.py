@@ -245,8 +245,9 @@ def _without_protocol(text: str) -> str:
 
     try:
         return json.dumps(strip(json.loads(text)), separators=(",", ":"))
-    except ValueError:
-        return text
+    except ValueError:  # CSV or JSON Lines (the audit export): one record per line
+        return "\n".join(line for line in text.splitlines()
+                         if ",protocol," not in line and '"stream": "protocol"' not in line)
 
 
 def test_r29_a_dose_off_the_arm_is_recorded_with_a_deviation(trial: Trial) -> None:

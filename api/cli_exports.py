@@ -1,0 +1,65 @@
+"""`trial-ledger export audit`: the audit trail to a file, streamed, recorded as an export."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ledger.errors import LedgerError
+
+from .bootstrap import home_dir
+from .cli import DbOpt, HomeOpt, fail, open_services, out, passphrase
+from .cli_audit import export_app, progress_bar
+from .exports import AuditFilter, as_csv, as_jsonl, audit_rows, record_export
+
+
+@export_app.command("audit")
+def export_audit(out_file: Annotated[Path, typer.Argument(help="File to write.")],
+                 fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+                 since: Annotated[str | None, typer.Option(help="recorded at or after (…Z)")] = None,
+                 until: Annotated[str | None, typer.Option(help="recorded at or before (…Z)")] = None,
+                 author: Annotated[str | None, typer.Option(help="one user's records")] = None,
+                 participant: Annotated[str | None, typer.Option(help="one participant")] = None,
+                 entry_type: Annotated[str | None, typer.Option("--type", help="one entry type")]
+                 = None,
+                 site: Annotated[str | None, typer.Option(help="one site")] = None,
+                 db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Export the whole audit trail (or a filtered part), oldest first; the export is recorded
+    in the ledger (by the system key, naming the operating-system user) before it is written."""
+    from .trial_setup import load_system_actors
+
+    if fmt not in ("csv", "jsonl"):
+        fail("--format is csv or jsonl")
+    wanted = AuditFilter(since, until, author, participant, entry_type, site)
+    services = open_services(db)
+    try:
+        load_system_actors(services, home_dir(home), passphrase(
+            "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger (system keys) passphrase"))
+        record_export(services, what="audit_trail", fmt=fmt, by=f"cli:{getpass.getuser()}",
+                      role="admin", filters=wanted.as_dict())
+        rows = audit_rows(services, "admin", wanted)
+        written = 0
+        tmp = out_file.with_name(out_file.name + ".part")
+        with tmp.open("w", encoding="utf-8", newline="") as handle, \
+                progress_bar("exporting", services.ledger.tree.size(), False) as advance:
+            def counted() -> Iterator[dict[str, Any]]:
+                nonlocal written
+                for row in rows:
+                    written += 1
+                    advance(1)
+                    yield row
+
+            for chunk in (as_csv if fmt == "csv" else as_jsonl)(counted()):
+                handle.write(chunk)
+        tmp.replace(out_file)
+    except OSError as exc:
+        fail(f"cannot write {out_file}: {exc.strerror}")
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    out.print(f"Wrote {out_file}: {written} audit rows ({fmt})")
