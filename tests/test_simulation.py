@@ -14,21 +14,22 @@ from api.bootstrap import bootstrap
 from api.cli import app
 
 
-def _demo(folder: Path, seed: int, participants: int = 8) -> tuple[Path, str]:
+def _demo(folder: Path, seed: int, participants: int | None = None) -> tuple[Path, str]:
     folder.mkdir()
     bundle = folder / "demo.bundle"
+    sized = [] if participants is None else ["--participants", str(participants)]
     done = CliRunner().invoke(app, ["demo", "--db", f"sqlite:///{folder / 'demo.db'}", "--home",
-                                    str(folder / "home"), "--seed", str(seed), "--participants",
-                                    str(participants), "--bundle", str(bundle)])
+                                    str(folder / "home"), "--seed", str(seed), *sized,
+                                    "--bundle", str(bundle)])
     assert done.exit_code == 0, done.stdout + done.stderr
     root = done.stdout.split("root fingerprint", 1)[1].split()[0]
     return bundle, root
 
 
 def test_the_same_seed_gives_a_byte_identical_bundle_that_verifies(tmp_path: Path) -> None:
-    first, root = _demo(tmp_path / "a", seed=1)
+    first, root = _demo(tmp_path / "a", seed=1)  # the whole trial: 22 participants
     second, _ = _demo(tmp_path / "b", seed=1)
-    other, _ = _demo(tmp_path / "c", seed=2)
+    other, _ = _demo(tmp_path / "c", seed=2, participants=4)
     assert first.read_bytes() == second.read_bytes()
     assert first.read_bytes() != other.read_bytes()
     checked = CliRunner().invoke(app, ["verify-bundle", str(first), "--root", root, "--json"])
@@ -40,7 +41,7 @@ def test_the_same_seed_gives_a_byte_identical_bundle_that_verifies(tmp_path: Pat
 
 
 def test_the_demo_tells_the_protocols_story(tmp_path: Path) -> None:
-    _demo(tmp_path / "d", seed=1)
+    _demo(tmp_path / "d", seed=1, participants=8)
     services = bootstrap(f"sqlite:///{tmp_path / 'd' / 'demo.db'}")
     try:
         services.views.catch_up()
