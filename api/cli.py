@@ -12,6 +12,7 @@ from rich.console import Console
 
 from ledger.errors import LedgerError
 from ledger.keys import generate, key_id, public_b64, read_public_key, save_private_key, write_public_key
+from ledger.signer import Signer
 
 from .bootstrap import (
     DEFAULT_ORIGIN,
@@ -95,6 +96,12 @@ def init(db: DbOpt = None, home: HomeOpt = None,
     print(info.root_fingerprint)
 
 
+def _root(home: Path | None) -> Signer:
+    """The root key (admin acts: users, keys), opened with its passphrase."""
+    return root_signer(home_dir(home), passphrase("TRIAL_LEDGER_ROOT_PASSPHRASE",
+                                                  "Root key passphrase"))
+
+
 @keys_app.command("new")
 def keys_new(out_file: Annotated[Path, typer.Option("--out", help="Private key file to write "
                                                     "(passphrase-encrypted PKCS#8); FILE.pub gets "
@@ -126,8 +133,7 @@ def users_add(name: Annotated[str, typer.Argument(help="The user's id (never reu
     services = open_services(db)
     try:
         pub = read_public_key(public_key)
-        root = root_signer(home_dir(home), passphrase("TRIAL_LEDGER_ROOT_PASSPHRASE",
-                                                      "Root key passphrase"))
+        root = _root(home)
         receipt, token = register_user(services, root, author=name, name=printed_name or name,
                                        role=role, site=site, public_key_b64=public_b64(pub))
     except LedgerError as exc:
@@ -153,8 +159,7 @@ def keys_rotate(user: Annotated[str, typer.Argument(help="The user id whose key 
     services = open_services(db)
     try:
         pub = read_public_key(public_key)
-        root = root_signer(home_dir(home), passphrase("TRIAL_LEDGER_ROOT_PASSPHRASE",
-                                                      "Root key passphrase"))
+        root = _root(home)
         _, revoked = rotate_key(services, root, author=user, public_key_b64=public_b64(pub),
                                 reason=reason)
     except LedgerError as exc:
@@ -179,8 +184,7 @@ def users_revoke(key: Annotated[str, typer.Argument(help="Key id to revoke.")],
     """Revoke a key: signatures made after this moment no longer count."""
     services = open_services(db)
     try:
-        root = root_signer(home_dir(home), passphrase("TRIAL_LEDGER_ROOT_PASSPHRASE",
-                                                      "Root key passphrase"))
+        root = _root(home)
         receipt = revoke_key(services, root, kid=key, reason=reason)
     except LedgerError as exc:
         fail(exc.message)
