@@ -126,8 +126,10 @@ def demo(db: DbOpt = None, home: HomeOpt = None,
          seed: Annotated[int, typer.Option(help="Same seed, same trial, byte for byte.")] = 1,
          bundle: Annotated[Path | None, typer.Option(help="Also write the audit bundle here.")]
          = None) -> None:
-    """Simulate NCT06167473 from screening to week 48 into an empty ledger (demo keys, demo
-    passphrase: never for a real trial); optionally write its audit bundle."""
+    """Simulate NCT06167473 from screening to week 48 into an empty ledger.
+
+    Demo keys with a fixed passphrase: never for a real trial. --bundle also writes its audit
+    bundle; the same seed gives the same bundle, byte for byte."""
     from datetime import timedelta
 
     from .bootstrap import bootstrap, database_url
