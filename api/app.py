@@ -20,6 +20,7 @@ from .entry_types import openapi_examples
 from .entry_types import router as entry_types
 from .etags import ETagMiddleware
 from .exports import router as exports
+from .limits import BodyLimit
 from .listing import router as listing
 from .paging import Limit, Offset, paged
 from .problems import Denied
@@ -267,4 +268,5 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(exports)
     roles.check_complete(app)
     app.add_middleware(ETagMiddleware)
+    app.add_middleware(BodyLimit)
     return app

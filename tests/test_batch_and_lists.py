@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -123,3 +124,28 @@ def test_every_entry_type_has_an_example_that_its_schema_accepts(trial: Trial) -
     one = examples["lab.resulted"]["value"]
     assert json.loads(one["entry"])["type"] == "lab.resulted"
     assert json.loads(one["payload"]) == PAYLOADS["lab.resulted"]
+
+
+def test_an_oversized_request_is_refused_before_anything_is_read_or_written(trial: Trial) -> None:
+    from api.limits import MAX_BODY
+
+    client = trial.client("inv-001")
+    before = trial.services.store.max_position()
+    huge = b'{"entries": [' + b" " * (MAX_BODY + 1) + b"]}"
+    answer = client.http.post("/v1/entries/batch", content=huge,
+                              headers={"content-type": "application/json"})
+    assert answer.status_code == 413 and answer.json()["rule"] == "request.too_large"
+    assert answer.headers["content-type"] == "application/problem+json"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"entries": ['
+        for _ in range(MAX_BODY // 1_000_000 + 2):
+            yield b" " * 1_000_000
+        yield b"]}"
+
+    streamed = client.http.post("/v1/entries/batch", content=chunks(),
+                                headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert trial.services.store.max_position() == before
+    assert client.register_participant("P-001", sex="F", date_of_birth="1961-04-02",
+                                       weight_kg=64.0)["version"] == 1  # and the server goes on
