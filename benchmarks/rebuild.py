@@ -55,7 +55,7 @@ def payload_for(step: int, pid: str) -> tuple[str, dict[str, Any]]:
                             "value": value + step % 7, "sampled_at": sampled.isoformat()}
 
 
-def generate(path: Path, records: int) -> None:
+def generate(path: Path, records: int, participants: int = 10_000) -> None:
     from api.bootstrap import bootstrap, initialise, register_user, root_signer
     from ledger.errors import Head
     from ledger.keys import generate as new_key
@@ -71,20 +71,20 @@ def generate(path: Path, records: int) -> None:
                   token=False)
     services.ledger.rules = LogAnything()
     signer = Signer(key, "inv-001", "investigator", "site-01", "bench")
-    participants = 10_000
     per = max(2, records // participants)
+    group = min(1000, participants)
     heads = {n: Head(f"participant/P-{n:05d}", 0, "0" * 64) for n in range(participants)}
     now = datetime.now(UTC)
     written = 0
     for step in range(per):
-        for start in range(0, participants, 1000):
+        for start in range(0, participants, group):
             batch = []
-            for n in range(start, start + 1000):
+            for n in range(start, min(start + group, participants)):
                 kind, payload = payload_for(step, f"P-{n:05d}")
                 batch.append(signer.sign(ledger=services.ledger.origin, head=heads[n], type=kind,
                                          payload=payload, occurred_at=now))
-            for n, receipt in zip(range(start, start + 1000), services.ledger.append_batch(batch),
-                                  strict=True):
+            for n, receipt in zip(range(start, start + len(batch)),
+                                  services.ledger.append_batch(batch), strict=True):
                 heads[n] = Head(receipt.stream, receipt.version, receipt.record_hash)
             written += len(batch)
         print(f"  generated {written:,} records", file=sys.stderr, flush=True)
@@ -129,13 +129,14 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=Path("/tmp/trial-ledger-bench-log.db"))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--participants", type=int, default=10_000, help="when generating the log")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.db)))
         return
     if not args.db.exists():
-        generate(args.db, args.records)
+        generate(args.db, args.records, args.participants)
     results: dict[str, Any] = {"machine": f"{platform.machine()} {os.cpu_count()} cores, "
                                f"Python {platform.python_version()}"}
     kinds = {"plain": "plain", "rebuild": "rebuild", "fingerprint_single": "fingerprints",
