@@ -25,6 +25,7 @@ from .listing import router as listing
 from .paging import Limit, Offset, paged
 from .problems import Denied
 from .sessions import router as sessions
+from .sites import check_participant_site
 from .tokens import User
 from .transparency import router as transparency
 from .user_rights import router as user_rights
@@ -159,7 +160,7 @@ def get_participant(participant_id: str, user: UserDep, services: ServicesDep,
                     as_of: Annotated[str | None, Query(description="a UTC time (…Z), a day, "
                                                        "position:N or checkpoint:SIZE")] = None,
                     ) -> dict[str, Any]:
-    services.views.catch_up()
+    check_participant_site(services, user, participant_id)
     state = (services.views.participant(participant_id) if as_of is None
              else participant_as_of(services, participant_id, as_of))
     if state is None:
@@ -174,6 +175,7 @@ def participant_history(participant_id: str, user: UserDep, services: ServicesDe
                         offset: Offset = 0, limit: Limit = 1000) -> dict[str, Any]:
     """Every record of the participant, oldest first: who, role, site, what, when observed, when
     recorded, why; corrections name what they supersede. Masked as the caller's role requires."""
+    check_participant_site(services, user, participant_id)
     records = services.ledger.stream(f"participant/{participant_id}")
     if not records:
         raise NotFound(f"no participant {participant_id}", field="participant_id")

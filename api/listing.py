@@ -10,6 +10,7 @@ from ledger.entry import Record
 
 from . import blinding
 from .deps import ServicesDep, UserDep
+from .sites import sees_site
 from .transparency import record_view
 
 router = APIRouter(prefix="/v1")
@@ -45,7 +46,8 @@ def participants(user: UserDep, services: ServicesDep,
     """One line per participant, by id: site, consent, stage, eligibility, arm (as the role may
     see it), visits done, infusions, open queries, locks and sign-offs."""
     services.views.catch_up()
-    states = list(services.views.participants().items())
+    states = [(pid, s) for pid, s in services.views.participants().items()
+              if sees_site(user, s.site)]
     hidden = blinding.participant_mask(services, user.role)
     lines = []
     for pid, s in states[offset:offset + limit]:

@@ -23,6 +23,7 @@ from . import blinding
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
 from .paging import Limit, Offset, paged
+from .sites import check_participant_site
 
 router = APIRouter(prefix="/v1", tags=["projections"])
 
@@ -119,8 +120,10 @@ def summary(user: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[st
 
 
 @router.get("/participants/{participant_id}/scores", tags=["participants"])
-def scores(participant_id: str, _: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[str, Any]:
+def scores(participant_id: str, user: UserDep, services: ServicesDep,
+           as_of: AsOf = None) -> dict[str, Any]:
     """Every score per visit, with its algorithm version and input records."""
+    check_participant_site(services, user, participant_id)
     if as_of is not None:
         state = participant_as_of(services, participant_id, as_of)
         found = None if state is None else scores_by_visit(state)

@@ -95,3 +95,19 @@ def test_r19_only_site_staff_create_or_correct_crf_data(sqlite_trial: Trial) -> 
                                 reason="sponsor thinks so")
         assert refused.value.status == 422 and refused.value.rule == "entry.role_not_allowed"
     assert client.participant("P-001")["labs"]["week_4/ALT"]["value"] == 560.0
+
+
+def test_site_staff_read_only_their_own_sites_participants(sqlite_trial: Trial) -> None:
+    trial = sqlite_trial
+    client, monitor = treated(trial)  # P-001 at site-01
+    other = trial.client("inv-201", role="investigator", site="site-02")
+    other.register_participant("P-201", sex="M", date_of_birth="1966-05-05", weight_kg=70.0)
+    for path in ("/v1/participants/P-001", "/v1/participants/P-001/history",
+                 "/v1/participants/P-001/scores"):
+        answer = other.http.get(path)
+        assert answer.status_code == 403 and answer.json()["rule"] == "participant.other_site", path
+        assert client.http.get(path).status_code == 200 and monitor.http.get(path).status_code == 200
+    assert [p["participant_id"] for p in other.http.get("/v1/participants").json()[
+        "participants"]] == ["P-201"]
+    assert {p["participant_id"] for p in monitor.http.get("/v1/participants").json()[
+        "participants"]} == {"P-001", "P-201"}
