@@ -25,7 +25,7 @@ from .listing import router as listing
 from .paging import Limit, Offset, paged
 from .problems import Denied
 from .sessions import router as sessions
-from .sites import check_participant_site
+from .sites import check_participant_site, sees_site
 from .tokens import User
 from .transparency import router as transparency
 from .user_rights import router as user_rights
@@ -191,13 +191,13 @@ def participant_history(participant_id: str, user: UserDep, services: ServicesDe
 
 
 @router.get("/unblindings", tags=["participants"])
-def unblindings(_: UserDep, services: ServicesDep, offset: Offset = 0,
+def unblindings(user: UserDep, services: ServicesDep, offset: Offset = 0,
                 limit: Limit = 100) -> dict[str, Any]:
     """The unblinding report: every emergency unblinding, who, when, why, who was informed
     (never the arm itself)."""
     services.views.catch_up()
     rows = [{"participant_id": pid, **u} for pid, state in services.views.participants().items()
-            for u in state.unblindings]
+            for u in state.unblindings if sees_site(user, state.site)]
     return paged("unblindings", sorted(rows, key=lambda r: str(r["at"])), offset, limit)
 
 

@@ -22,6 +22,7 @@ from projections import audit_trail
 from .blinding import RowMask
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
+from .sites import other_sites_rows
 
 router = APIRouter(prefix="/v1/export", tags=["exports"])
 COLUMNS = ("leaf_index", "recorded_at", "observed_at", "author", "role", "site", "stream", "version",
@@ -52,14 +53,16 @@ class AuditFilter:
         return {k: getattr(self, k) for k in ("since", "until", "user", "participant", "type", "site")}
 
 
-def audit_rows(services: Services, role: str, wanted: AuditFilter) -> Iterator[dict[str, Any]]:
-    """The audit trail in log order, as `role` may see it, filtered; read a page at a time."""
+def audit_rows(services: Services, role: str, wanted: AuditFilter,
+               hidden: frozenset[str] = frozenset()) -> Iterator[dict[str, Any]]:
+    """The audit trail in log order, as `role` may see it, filtered, without the `hidden`
+    streams (other sites' participants for site staff); read a page at a time."""
     services.views.catch_up()
     masker = RowMask(services, role)
     start = 0
     while page := services.views.docs(audit_trail.NAME, start, PAGE):
         for row in page:
-            if masker.visible(row) and wanted.keeps(row):
+            if masker.visible(row) and wanted.keeps(row) and row["stream"] not in hidden:
                 shown = masker({**row, "payload": row["new"]})
                 yield {**{k: v for k, v in shown.items() if k != "payload"}, "new": shown["payload"]}
         start += len(page)
@@ -113,7 +116,7 @@ def export_audit(user: UserDep, services: ServicesDep,
     wanted = AuditFilter(since, until, author, participant, type, site)
     record = record_export(services, what="audit_trail", fmt=format, by=user.author, role=user.role,
                            filters=wanted.as_dict())
-    rows = audit_rows(services, user.role, wanted)
+    rows = audit_rows(services, user.role, wanted, other_sites_rows(services, user))
     body, media = (as_csv(rows), "text/csv") if format == "csv" else \
         (as_jsonl(rows), "application/x-ndjson")
     return StreamingResponse(body, media_type=media, headers={

@@ -10,7 +10,7 @@ from ledger.entry import Record
 
 from . import blinding
 from .deps import ServicesDep, UserDep
-from .sites import sees_site
+from .sites import other_sites_rows, sees_site
 from .transparency import record_view
 
 router = APIRouter(prefix="/v1")
@@ -27,11 +27,15 @@ def log(user: UserDep, services: ServicesDep,
     leaves = services.ledger.tree.leaves(start, limit)
     rows = services.store.log_rows(leaves[0].position, len(leaves)) if leaves else []
     by_position = {row.position: row for row in rows}
+    hidden = other_sites_rows(services, user)
     records = []
     for leaf in leaves:
         row = by_position[leaf.position]
         if row.stream in blinding.RESTRICTED_STREAMS and not blinding.sees_allocation(user.role):
             records.append({"leaf_index": leaf.leaf_index, "withheld": "restricted stream"})
+            continue
+        if row.stream in hidden:
+            records.append({"leaf_index": leaf.leaf_index, "withheld": "another site"})
             continue
         view = record_view(Record.from_stored(row.state, row.position), leaf.leaf_index)
         records.append(blinding.mask_record(services, user.role, view))

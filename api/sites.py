@@ -24,3 +24,12 @@ def check_participant_site(services: Services, user: User, participant_id: str) 
     if state is not None and not sees_site(user, state.site):
         raise Denied(403, "participant.other_site",
                      f"participant {participant_id} belongs to another site than {user.site}")
+
+
+def other_sites_rows(services: Services, user: User) -> frozenset[str]:
+    """Streams of participants a site-bound caller may not see (empty for sponsor-side roles)."""
+    if user.role not in SITE_BOUND:
+        return frozenset()
+    services.views.catch_up()
+    return frozenset(f"participant/{pid}" for pid, state in services.views.participants().items()
+                     if not sees_site(user, state.site))

@@ -23,7 +23,7 @@ from . import blinding
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
 from .paging import Limit, Offset, paged
-from .sites import check_participant_site
+from .sites import check_participant_site, other_sites_rows, sees_site
 
 router = APIRouter(prefix="/v1", tags=["projections"])
 
@@ -77,14 +77,15 @@ def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=
     services.views.catch_up()
     cut = None if as_of is None else _cut(services, as_of)
     sees = blinding.sees_allocation(user.role)
+    hidden = other_sites_rows(services, user)
 
     def kept(row: dict[str, Any]) -> bool:
-        if not sees and row["stream"] in blinding.RESTRICTED_STREAMS:
+        if (not sees and row["stream"] in blinding.RESTRICTED_STREAMS) or row["stream"] in hidden:
             return False
         return cut is None or ((cut.time is None or row["recorded_at"] <= cut.time)
                                and (cut.size is None or row["leaf_index"] < cut.size))
 
-    if sees and cut is None:
+    if sees and cut is None and not hidden:
         rows = services.views.docs(audit_trail.NAME, offset, limit)
     else:  # skip what the caller may not see or the cut leaves out, a page at a time
         rows, skipped, start = [], 0, 0
@@ -114,6 +115,7 @@ def summary(user: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[st
     else:
         services.views.catch_up()
         states = services.views.participants()
+    states = {pid: s for pid, s in states.items() if sees_site(user, s.site)}
     current = blinding.protocol(services)
     return trial_summary(states, target=current.target_enrolment if current else None,
                          show_arms=not blinding.is_blinded(services, user.role))

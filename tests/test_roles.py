@@ -111,3 +111,11 @@ def test_site_staff_read_only_their_own_sites_participants(sqlite_trial: Trial) 
         "participants"]] == ["P-201"]
     assert {p["participant_id"] for p in monitor.http.get("/v1/participants").json()[
         "participants"]} == {"P-001", "P-201"}
+    audit = other.http.get("/v1/audit", params={"limit": 1000}).json()["rows"]
+    assert not any(r["stream"] == "participant/P-001" for r in audit)
+    assert any(r["stream"] == "participant/P-201" for r in audit)
+    log = other.http.get("/v1/log", params={"limit": 1000}).json()["records"]
+    assert {r.get("withheld") for r in log if r.get("stream") is None} >= {"another site"}
+    assert not any(r.get("stream") == "participant/P-001" for r in log)
+    assert other.http.get("/v1/summary").json()["registered"] == 1
+    assert monitor.http.get("/v1/summary").json()["registered"] == 2
