@@ -52,6 +52,16 @@ class LedgerClient:
         self.session: dict[str, Any] | None = None  # set by login()
         self.log = LogMonitor(self.http)  # checkpoints kept and proofs checked (api/monitor.py)
 
+    def close(self) -> None:
+        """Close the HTTP connections this client holds."""
+        self.http.close()
+
+    def __enter__(self) -> LedgerClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     @classmethod
     def from_key_file(cls, base_url: str, *, key_file: Path | str, passphrase: str, author: str,
                       role: str, site: str, token: str, client: str = "trial-ledger-sdk/0.1",

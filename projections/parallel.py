@@ -149,6 +149,8 @@ def _run_workers(url: str, version: int, workers: int, upto: int,
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
     return shares
 
 

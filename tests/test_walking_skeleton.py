@@ -61,10 +61,10 @@ def test_sdk_against_a_real_uvicorn_server(sqlite_trial: Trial) -> None:
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
         signer, token = sqlite_trial.user("inv-009")
-        client = LedgerClient(f"http://127.0.0.1:{port}", signer=signer, token=token)
-        client.register_participant("P-009", sex="F", date_of_birth="1970-01-01", weight_kg=60)
-        client.sign_consent("P-009", form_version="1.0", signed_on="2026-03-01")
-        assert client.participant("P-009")["status"] == "consented"
+        with LedgerClient(f"http://127.0.0.1:{port}", signer=signer, token=token) as client:
+            client.register_participant("P-009", sex="F", date_of_birth="1970-01-01", weight_kg=60)
+            client.sign_consent("P-009", form_version="1.0", signed_on="2026-03-01")
+            assert client.participant("P-009")["status"] == "consented"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
