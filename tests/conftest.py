@@ -99,6 +99,19 @@ class Trial:
                                  public_key_b64=public_b64(key.public_key()))
         return Signer(key, author, role, site, "pytest/1"), token
 
+    def register_directly(self, signer: Signer, pid: str, *, consent: bool = False,
+                          at: datetime | None = None) -> None:
+        """Register (and consent) a participant straight through the ledger, past the API, so
+        that no request catches the views up."""
+        ledger, stream = self.services.ledger, f"participant/{pid}"
+        entries = [("participant.registered", {"participant_id": pid, "site": "site-01", "sex": "F",
+                                               "date_of_birth": "1961-04-02", "weight_kg": 64})]
+        if consent:
+            entries.append(("consent.signed", {"form_version": "1.0", "signed_on": "2026-03-01"}))
+        for kind, payload in entries:
+            ledger.append(signer.sign(ledger=self.info.origin, head=ledger.head(stream), type=kind,
+                                      occurred_at=at or self.clock.now, payload=payload))
+
     def client(self, author: str = "inv-001", **kw: str) -> LedgerClient:
         signer, token = self.user(author, **kw)
         return LedgerClient(signer=signer, token=token, http=self.new_http())

@@ -32,16 +32,8 @@ def test_rebuild_from_zero_gives_identical_state(trial: Trial) -> None:
 
 def test_two_runners_never_apply_a_record_twice(trial: Trial) -> None:
     signer, _ = trial.user("inv-001")
-    ledger = trial.services.ledger
     for n in range(1, 21):  # appended straight to the ledger: no runner has seen them
-        stream = f"participant/P-{n:03d}"
-        ledger.append(signer.sign(ledger=trial.info.origin, head=ledger.head(stream),
-                                  type="participant.registered", occurred_at=trial.clock.now,
-                                  payload={"participant_id": f"P-{n:03d}", "site": "site-01",
-                                           "sex": "F", "date_of_birth": "1961-04-02", "weight_kg": 64}))
-        ledger.append(signer.sign(ledger=trial.info.origin, head=ledger.head(stream),
-                                  type="consent.signed", occurred_at=trial.clock.now,
-                                  payload={"form_version": "1.0", "signed_on": "2026-03-01"}))
+        trial.register_directly(signer, f"P-{n:03d}", consent=True)
     runners = [Views(trial.services.store) for _ in range(3)]
     with ThreadPoolExecutor(3) as pool:
         applied = sum(pool.map(lambda r: r.catch_up(), runners))

@@ -39,15 +39,7 @@ def test_runners_killed_at_random_points_end_like_a_clean_rebuild(pg_url: str, t
         signer, _ = trial.user("inv-001")
         ledger = trial.services.ledger
         for n in range(150):
-            stream = f"participant/P-{n:03d}"
-            ledger.append(signer.sign(ledger=trial.info.origin, head=ledger.head(stream),
-                                      type="participant.registered", occurred_at=datetime.now(UTC),
-                                      payload={"participant_id": f"P-{n:03d}", "site": "site-01",
-                                               "sex": "F", "date_of_birth": "1961-04-02",
-                                               "weight_kg": 64}))
-            ledger.append(signer.sign(ledger=trial.info.origin, head=ledger.head(stream),
-                                      type="consent.signed", occurred_at=datetime.now(UTC),
-                                      payload={"form_version": "1.0", "signed_on": "2026-03-01"}))
+            trial.register_directly(signer, f"P-{n:03d}", consent=True, at=datetime.now(UTC))
         rng = random.Random(7)
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         view = Views(trial.services.store)

@@ -128,14 +128,8 @@ def test_a_background_runner_keeps_the_view_current(trial: Trial) -> None:
     signer, _ = trial.user("inv-001")
     runner = ViewRunner(trial.services, interval=0.05).start()
     try:
-        ledger = trial.services.ledger
         for n in range(1, 6):  # appended straight to the ledger: nobody calls catch_up
-            stream = f"participant/P-{n:03d}"
-            ledger.append(signer.sign(ledger=trial.info.origin, head=ledger.head(stream),
-                                      type="participant.registered", occurred_at=datetime.now(UTC),
-                                      payload={"participant_id": f"P-{n:03d}", "site": "site-01",
-                                               "sex": "F", "date_of_birth": "1961-04-02",
-                                               "weight_kg": 64}))
+            trial.register_directly(signer, f"P-{n:03d}", at=datetime.now(UTC))
         deadline = time.monotonic() + 10
         view = trial.services.views
         while view.position() < trial.services.store.max_position() and time.monotonic() < deadline:
