@@ -139,3 +139,41 @@ def sqlite_trial(sqlite_url: str, tmp_path: Path) -> Iterator[Trial]:
     t = make_trial(sqlite_url, tmp_path / "home")
     yield t
     t.services.close()
+
+
+@dataclass
+class DemoTrial:
+    """The simulated trial (api/simulation.py) in SQLite, with API tokens for its staff and for
+    an inspector and an unblinded statistician added afterwards."""
+
+    services: Services
+    home: Path
+    url: str
+    tokens: dict[str, str]
+
+
+def make_demo(folder: Path, participants: int = 6, seed: int = 1) -> DemoTrial:
+    from api.demo import run_demo
+    from api.simulation import PASSPHRASE
+
+    url = f"sqlite:///{folder / 'demo.db'}"
+    services = bootstrap(url)
+    home = folder / "home"
+    lines = run_demo(services, home, participants=participants, seed=seed)
+    tokens = {line.split()[0]: line.rsplit(" ", 1)[1] for line in lines if "API token:" in line}
+    root = root_signer(home, PASSPHRASE)
+    for author, name, role, site in (("insp-01", "Ines Moreau", "inspector", "regulator"),
+                                     ("stat-01", "Kofi Mensah", "unblinded_statistician", "sponsor")):
+        _, tokens[author] = register_user(services, root, author=author, name=name, role=role,
+                                          site=site, public_key_b64=public_b64(generate().public_key()))
+    services.views.catch_up()
+    return DemoTrial(services, home, url, tokens)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTrial]:
+    """A small demo trial (6 participants: a screen failure, a correction, sign-offs), shared by
+    the tests of one module; tests must not write to it."""
+    d = make_demo(tmp_path_factory.mktemp("demo"))
+    yield d
+    d.services.close()
