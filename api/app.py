@@ -28,6 +28,7 @@ from .sessions import router as sessions
 from .sites import check_participant_site, sees_site
 from .tokens import User
 from .transparency import router as transparency
+from .ui import router as ui
 from .user_rights import router as user_rights
 from .views import participant_as_of
 from .views import router as views
@@ -268,6 +269,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(user_rights)
     app.include_router(entry_types)
     app.include_router(exports)
+    app.include_router(ui)
     roles.check_complete(app)
     app.add_middleware(ETagMiddleware)
     app.add_middleware(BodyLimit)

@@ -1,0 +1,14 @@
+"""The web audit viewer under /ui/: server-rendered HTML, read-only, no script. Same users, roles
+and masking as the API; see docs/viewer.md."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import audit, auth, pages, records
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+for part in (auth.router, pages.router, records.router, audit.router):
+    router.include_router(part)
+
+__all__ = ["router"]

@@ -1,0 +1,91 @@
+"""Audit search: the audit trail with the regulator export's filters (date, user, participant,
+entry type, site), read through `exports.audit_rows`, the very function the export streams from,
+so rows are masked and site-scoped as the export masks them. Searching writes nothing (an export
+is recorded; looking is not)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from domain.trial import PROTOCOL_STREAM
+from ledger.registry import KEYS_STREAM
+
+from ..deps import ServicesDep
+from ..exports import AuditFilter, audit_rows
+from ..sites import other_sites_rows
+from .auth import ViewerDep
+from .render import UIError, UIRoute, page
+
+router = APIRouter(route_class=UIRoute)
+Text = Annotated[str, Query(max_length=100)]
+PAGE = 100
+# Long documents (the protocol, key registrations) are linked, not spelt out in a table cell.
+DOCUMENTS = frozenset({PROTOCOL_STREAM, KEYS_STREAM})
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/-]{0,99}$")
+_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit(request: Request, viewer: ViewerDep, services: ServicesDep, since: Text = "",
+          until: Text = "", user: Text = "", participant: Text = "", type: Text = "",
+          site: Text = "", page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+          ) -> HTMLResponse:
+    wanted = AuditFilter(_time(since, "since", start=True), _time(until, "until", start=False),
+                         _name(user, "user"), _name(participant, "participant"),
+                         _kind(type), _name(site, "site"))
+    rows = audit_rows(services, viewer.user.role, wanted, other_sites_rows(services, viewer.user))
+    shown = list(islice(rows, (page_no - 1) * PAGE, page_no * PAGE + 1))
+    more = len(shown) > PAGE
+    names = {k.author: k.name for k in services.ledger.registry().keys.values()}
+    filters = {"since": since, "until": until, "user": user, "participant": participant,
+               "type": type, "site": site}
+    return page(request, "audit.html", viewer=viewer, rows=[_row(r, names) for r in shown[:PAGE]],
+                filters=filters, q=urlencode({k: v for k, v in filters.items() if v}),
+                page_no=page_no, more=more, page_size=PAGE)
+
+
+def _row(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {**row, "name": names.get(row["author"]), "document": row["stream"] in DOCUMENTS}
+
+
+def _time(text: str, what: str, *, start: bool) -> str | None:
+    """A day or a UTC time, as the recorded_at text it is compared with (…Z, microseconds)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            moment = datetime.fromisoformat(text + ("T00:00:00" if start else "T23:59:59.999999"))
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is not None:  # another offset: the same instant in UTC
+                moment = moment.astimezone(UTC).replace(tzinfo=None)
+    except ValueError as exc:
+        raise UIError(400, "Bad filter", f"{what}: {text!r} is not a day (YYYY-MM-DD) or a UTC time "
+                      "(YYYY-MM-DDTHH:MM:SSZ)") from exc
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _name(text: str, what: str) -> str | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not _NAME.match(text):
+        raise UIError(400, "Bad filter", f"{what}: {text!r} is not an identifier")
+    return text
+
+
+def _kind(text: str) -> str | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not _TYPE.match(text):
+        raise UIError(400, "Bad filter", f"type: {text!r} is not an entry type (e.g. lab.corrected)")
+    return text
