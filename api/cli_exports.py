@@ -63,3 +63,32 @@ def export_audit(out_file: Annotated[Path, typer.Argument(help="File to write.")
     finally:
         services.close()
     out.print(f"Wrote {out_file}: {written} audit rows ({fmt})")
+
+
+@export_app.command("odm")
+def export_odm(out_file: Annotated[Path, typer.Argument(help="File to write (.xml).")],
+               db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Export every participant record up to the latest signed checkpoint as CDISC ODM 1.3.2
+    (Transactional, Archival=Yes); the export is recorded in the ledger before it is written."""
+    from .odm import created_now, cut, odm_document
+    from .trial_setup import load_system_actors
+
+    services = open_services(db)
+    try:
+        load_system_actors(services, home_dir(home), passphrase(
+            "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger (system keys) passphrase"))
+        at = cut(services)
+        record_export(services, what="odm", fmt="odm-1.3.2", by=f"cli:{getpass.getuser()}",
+                      role="admin", filters={"tree_size": str(at.size)})
+        tmp = out_file.with_name(out_file.name + ".part")
+        with tmp.open("wb") as handle:
+            for chunk in odm_document(services, "admin", at, created=created_now(services)):
+                handle.write(chunk)
+        tmp.replace(out_file)
+    except OSError as exc:
+        fail(f"cannot write {out_file}: {exc.strerror}")
+    except (LedgerError, ValueError) as exc:
+        fail(str(getattr(exc, "message", exc)))
+    finally:
+        services.close()
+    out.print(f"Wrote {out_file}: CDISC ODM 1.3.2 of {at.size} records, checkpoint root {at.root_hex}")

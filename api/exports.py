@@ -22,6 +22,7 @@ from projections import audit_trail
 from .blinding import RowMask
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
+from .odm import created_now, cut, odm_document
 from .sites import other_sites_rows
 
 router = APIRouter(prefix="/v1/export", tags=["exports"])
@@ -121,4 +122,21 @@ def export_audit(user: UserDep, services: ServicesDep,
         (as_jsonl(rows), "application/x-ndjson")
     return StreamingResponse(body, media_type=media, headers={
         "Content-Disposition": f"attachment; filename=audit-trail.{format}",
+        "X-Export-Record": record})
+
+
+@router.get("/odm", response_class=StreamingResponse,
+            responses={200: {"content": {"application/xml": {}},
+                             "description": "CDISC ODM 1.3.2, Transactional, Archival, streamed"}})
+def export_odm(user: UserDep, services: ServicesDep) -> StreamingResponse:
+    """Every participant record up to the latest signed checkpoint as CDISC ODM 1.3.2
+    (Transactional, Archival): each a transaction with its AuditRecord (SourceID = record hash)
+    and Signature; masked for blinded roles; recorded first (stream `exports`)."""
+    at = cut(services)
+    record = record_export(services, what="odm", fmt="odm-1.3.2", by=user.author, role=user.role,
+                           filters={"tree_size": str(at.size)})
+    body = odm_document(services, user.role, at, created=created_now(services),
+                        hidden=other_sites_rows(services, user))
+    return StreamingResponse(body, media_type="application/xml", headers={
+        "Content-Disposition": f"attachment; filename={at.trial}-odm.xml",
         "X-Export-Record": record})

@@ -32,6 +32,7 @@ IMPORTERS = frozenset({"admin", "investigator", "data_manager", "lab_interface"}
 ALLOCATION = frozenset({"admin", "inspector", "unblinded_statistician"})
 REBUILDERS = frozenset({"admin", "data_manager"})
 HEADS = WRITERS | READERS
+EXPORTERS = frozenset({"admin", "inspector", "data_manager", "monitor"})
 
 MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/health"): PUBLIC,
@@ -44,7 +45,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/v1/entries/batch"): IMPORTERS,
     ("GET", "/v1/streams/{stream:path}"): HEADS,
     ("GET", "/v1/log"): READERS,
-    ("GET", "/v1/export/audit"): frozenset({"admin", "inspector", "data_manager", "monitor"}),
+    ("GET", "/v1/export/audit"): EXPORTERS,
+    ("GET", "/v1/export/odm"): EXPORTERS,
     ("GET", "/v1/verify"): frozenset({"admin", "inspector", "data_manager"}),
     ("GET", "/v1/records/{record_hash}"): READERS,
     ("GET", "/v1/participants"): READERS,

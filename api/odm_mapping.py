@@ -1,0 +1,189 @@
+"""Where each participant record goes in CDISC ODM 1.3.2, and what it sets (R36).
+
+A participant's records become transactions on subject `SubjectKey` = the participant id:
+- `lab.resulted` inserts item `IT.LAB.<analyte>` in form `F.LABS` of the visit's study event;
+  `lab.corrected` updates that item, `lab.removed` removes it (never Upsert);
+- every other type inserts a new repeat (key = the record's stream version) of item group
+  `IG.<type>` in form `F.<type>`, one item per payload field (nested fields joined by dots),
+  in the visit's study event when the payload names a visit, else in `SE.TRIAL`.
+Which entities exist is tracked, so each transaction says Insert for a new entity and Context
+for an existing parent, as ODM §2.9 requires.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from domain.participant import participant_id_of
+
+TRIAL_EVENT = "SE.TRIAL"
+LAB_FORM, LAB_GROUP = "F.LABS", "IG.LABS"
+LAB_TYPES = frozenset({"lab.resulted", "lab.corrected", "lab.removed"})
+Kind = Literal["Insert", "Update", "Remove", "Context"]
+
+
+def event_oid(visit: str | None) -> str:
+    return TRIAL_EVENT if visit is None else f"SE.{visit}"
+
+
+def unit_oid(unit: str) -> str:
+    return "MU." + re.sub(r"[^A-Za-z0-9]+", "_", unit.replace("µ", "u")).strip("_")
+
+
+@dataclass(frozen=True)
+class Item:
+    oid: str
+    value: str | None  # None: removed
+    unit: str | None = None
+    kind: Kind | None = None  # set on item-level transactions (labs); else inherited
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """One record as ODM: the path to the entity it changes and the values it sets."""
+
+    subject: str
+    event: str
+    form: str
+    group: str
+    repeat: str | None
+    items: tuple[Item, ...]
+    row: dict[str, Any]  # the record's audit fields (author, site, recorded_at, reason, hash…)
+    withheld: bool = False  # payload withheld from a blinded role
+    signs_subject: bool = False  # a casebook sign-off signs the subject as a whole
+
+
+@dataclass
+class Metadata:
+    """What the file's MetaDataVersion and AdminData must define, gathered in a first pass."""
+
+    events: dict[str, dict[str, dict[str, dict[str, str]]]] = field(default_factory=dict)
+    units: dict[str, set[str]] = field(default_factory=dict)  # item oid -> unit symbols
+    authors: set[str] = field(default_factory=set)
+    sites: set[str] = field(default_factory=set)
+    subject_sites: set[str] = field(default_factory=set)
+    subjects: int = 0
+    transactions: int = 0
+
+    def add(self, tx: Transaction, types: dict[str, str]) -> None:
+        groups = self.events.setdefault(tx.event, {}).setdefault(tx.form, {})
+        items = groups.setdefault(tx.group, {})
+        for item in tx.items:
+            items[item.oid] = _wider(items.get(item.oid), types[item.oid])
+            if item.unit:
+                self.units.setdefault(item.oid, set()).add(item.unit)
+        if tx.row["type"] == "participant.registered":
+            self.subject_sites.update(i.value for i in tx.items if i.oid.endswith(".site") and i.value)
+        self.authors.add(tx.row["author"])
+        self.sites.add(tx.row["site"])
+        self.transactions += 1
+
+
+class Mapper:
+    """Turns participant records (in log order) into transactions; remembers which labs exist."""
+
+    def __init__(self) -> None:
+        self._labs: dict[str, tuple[str, str, str]] = {}  # record hash -> (subject, visit, analyte)
+        self.types: dict[str, str] = {}  # item oid -> ODM DataType of the last value seen
+
+    def transaction(self, row: dict[str, Any], payload: dict[str, Any] | None,
+                    withheld: bool) -> Transaction | None:
+        """`row`: the record's fields (stream, version, type, author, …, record_hash)."""
+        subject = participant_id_of(row["stream"])
+        kind = row["type"]
+        if kind in LAB_TYPES and payload is not None and not withheld:
+            return self._lab(subject, kind, row, payload)
+        items: list[Item] = []
+        if payload is not None and not withheld:
+            for name, value in _flatten(payload):
+                oid = f"IT.{kind}.{name}"
+                text, self.types[oid] = _value(value)
+                items.append(Item(oid, text))
+        visit = payload.get("visit") if payload is not None and not withheld else None
+        return Transaction(subject, event_oid(visit if isinstance(visit, str) else None), f"F.{kind}",
+                           f"IG.{kind}", str(row["version"]), tuple(items), row, withheld,
+                           signs_subject=kind == "signoff.signed")
+
+    def _lab(self, subject: str, kind: str, row: dict[str, Any],
+             payload: dict[str, Any]) -> Transaction | None:
+        if kind == "lab.resulted":
+            visit, analyte = str(payload["visit"]), str(payload["analyte"])
+            change: Kind = "Insert"
+        else:
+            found = self._labs.pop(str(payload.get("supersedes")), None)
+            if found is None:  # the rules refuse this; a withheld original leaves nothing to change
+                return None
+            subject, visit, analyte = found
+            change = "Update" if kind == "lab.corrected" else "Remove"
+        oid = f"IT.LAB.{analyte}"
+        if change == "Remove":
+            item = Item(oid, None, None, "Remove")
+        else:
+            text, self.types[oid] = _value(payload.get("value"))
+            item = Item(oid, text, payload.get("unit"), change)
+            self._labs[row["record_hash"]] = (subject, visit, analyte)
+        return Transaction(subject, event_oid(visit), LAB_FORM, LAB_GROUP, None, (item,), row)
+
+
+class Existing:
+    """Which ODM entities exist so far: Insert the first time, Context afterwards."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str | None, ...]] = set()
+
+    def kinds(self, tx: Transaction) -> tuple[Kind, Kind, Kind, Kind]:
+        path: list[str | None] = [tx.subject]
+        out: list[Kind] = []
+        for part in (None, tx.event, tx.form, (tx.group, tx.repeat)):
+            if part is not None:
+                path.extend(part if isinstance(part, tuple) else (part,))
+            key = tuple(path)
+            out.append("Context" if key in self._seen else "Insert")
+            self._seen.add(key)
+        return out[0], out[1], out[2], out[3]
+
+    def item_kind(self, tx: Transaction, item: Item) -> Kind:
+        """An item-level change: a result for an item that exists already updates it."""
+        key = (tx.subject, tx.event, tx.form, tx.group, tx.repeat, item.oid)
+        kind = item.kind or "Insert"
+        if kind == "Insert" and key in self._seen:
+            kind = "Update"
+        if kind == "Remove":
+            self._seen.discard(key)
+        else:
+            self._seen.add(key)
+        return kind
+
+
+def _wider(known: str | None, seen: str) -> str:
+    """One DataType for every value an item took: integers and floats are floats."""
+    if known is None or known == seen:
+        return seen
+    return "float" if {known, seen} == {"integer", "float"} else "text"
+
+
+def _flatten(payload: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for name in sorted(payload):
+        value = payload[name]
+        if isinstance(value, dict) and value:
+            out.extend(_flatten(value, f"{prefix}{name}."))
+        elif value is not None:
+            out.append((prefix + name, value))
+    return out
+
+
+def _value(value: Any) -> tuple[str, str]:
+    """The value as ODM text, with its DataType."""
+    if isinstance(value, bool):
+        return ("true" if value else "false"), "boolean"
+    if isinstance(value, int):
+        return str(value), "integer"
+    if isinstance(value, float):
+        return repr(value), "float"
+    if isinstance(value, str):
+        return value, "text"
+    return json.dumps(value, ensure_ascii=False, sort_keys=True), "text"
