@@ -20,7 +20,7 @@ CHILD_PUGH = "Child-Pugh"
 ALGORITHMS = (*MELD_FAMILY, CHILD_PUGH)
 # Colour and dash differ, so lines stay apart in grey print and for colour-blind readers.
 STYLES = (("#1f5fa8", ""), ("#c2571a", "6 3"), ("#2e7d32", "2 3"), ("#7b1fa2", "8 3 2 3"))
-WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 560, 260, 48, 130, 28, 40
+WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 580, 260, 48, 150, 28, 40
 
 
 @dataclass(frozen=True)

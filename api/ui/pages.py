@@ -22,7 +22,7 @@ from ..sites import check_participant_site, sees_site
 from .auth import ViewerDep
 from .charts import arm_charts, participant_charts
 from .render import UIError, UIRoute, page, stylesheet
-from .timeline import is_hash, timeline
+from .timeline import RecordLinks, timeline
 
 router = APIRouter(route_class=UIRoute)
 ParticipantId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -78,7 +78,8 @@ def participant(request: Request, participant_id: ParticipantId, viewer: ViewerD
     scores = scores_by_visit(state)
     return page(request, "participant.html", viewer=viewer, pid=participant_id, state=shown,
                 rows=timeline(services, viewer.user.role, records), scores=scores,
-                charts=participant_charts(scores, blinding.protocol(services)), is_hash=is_hash)
+                charts=participant_charts(scores, blinding.protocol(services)),
+                is_hash=RecordLinks(services))
 
 
 @router.get("/charts", response_class=HTMLResponse)

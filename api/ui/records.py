@@ -16,7 +16,7 @@ from ..transparency import record as record_route
 from .auth import ViewerDep
 from .proofs import Checked, check_record
 from .render import UIError, UIRoute, page
-from .timeline import is_hash
+from .timeline import RecordLinks
 
 router = APIRouter(route_class=UIRoute)
 RecordHash = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$")]
@@ -38,7 +38,8 @@ def _load(record_hash: str, viewer: ViewerDep, services: ServicesDep) -> tuple[d
 def record(request: Request, record_hash: RecordHash, viewer: ViewerDep,
            services: ServicesDep) -> HTMLResponse:
     view, checked = _load(record_hash, viewer, services)
-    return page(request, "record.html", viewer=viewer, view=view, checked=checked, is_hash=is_hash,
+    return page(request, "record.html", viewer=viewer, view=view, checked=checked,
+                is_hash=RecordLinks(services),
                 participant=_participant_of(view["stream"]))
 
 

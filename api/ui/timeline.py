@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from ledger.entry import Record
+from ledger.errors import NotFound
 
 from .. import blinding
 from ..bootstrap import Services
@@ -59,5 +60,21 @@ def _pair_corrections(rows: list[dict[str, Any]]) -> None:
              "reason": row["reason"]})
 
 
-def is_hash(value: Any) -> bool:
-    return isinstance(value, str) and HASH.match(value) is not None
+class RecordLinks:
+    """Whether a value names a record, so a page may link it: key ids and digests look the same,
+    and a stream's first record names the all-zero hash as `prev`."""
+
+    def __init__(self, services: Services) -> None:
+        self.tree = services.ledger.tree
+        self.known: dict[str, bool] = {}
+
+    def __call__(self, value: Any) -> bool:
+        if not isinstance(value, str) or HASH.match(value) is None:
+            return False
+        if value not in self.known:
+            try:
+                self.tree.leaf_by_hash(value)
+                self.known[value] = True
+            except NotFound:
+                self.known[value] = False
+        return self.known[value]
