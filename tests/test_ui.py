@@ -355,3 +355,26 @@ def test_a_tampered_proof_or_signature_is_reported(demo: DemoTrial) -> None:
     payload = body["record"]["payload"].replace("1.", "2.", 1)
     altered = check_record({**body, "record": {**body["record"], "payload": payload}}, registry)
     assert altered.payload.ok is False
+
+
+def test_visits_due_name_each_active_participants_next_visit_and_its_window(demo: DemoTrial) -> None:
+    from datetime import date
+
+    from api.blinding import protocol
+    from api.ui.pages import visits_due
+    from domain.participant import ParticipantState
+
+    current = protocol(demo.services)
+    infused = ({"started_at": "2026-01-05T09:00:00+00:00"},)
+    states = {
+        "P-1": ParticipantState(site="site-01", stage="treated", infusions=infused),
+        "P-2": ParticipantState(site="site-01", stage="treated", infusions=infused,
+                                visits=({"visit": "week_1", "on": "2026-01-12"},)),
+        "P-3": ParticipantState(site="site-02", stage="completed", infusions=infused),
+        "P-4": ParticipantState(site="site-02", stage="randomised"),
+    }
+    due = visits_due(states, current, date(2026, 1, 13))
+    assert [(d["participant_id"], d["visit"], d["status"]) for d in due] == [
+        ("P-1", "Week 1", "due"), ("P-2", "Week 4", "upcoming")]
+    assert (due[0]["from"], due[0]["to"]) == (date(2026, 1, 10), date(2026, 1, 14))
+    assert visits_due(states, current, date(2026, 3, 1))[1]["status"] == "overdue"
