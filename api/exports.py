@@ -12,18 +12,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response, StreamingResponse
 
 from domain import exports
+from ledger.errors import MalformedEntry, NotFound
 from ledger.ledger import FollowUp
 from projections import audit_trail
 
 from .blinding import RowMask
 from .bootstrap import Services
+from .casebook import Reader, casebook_pdf
+from .certified import certified_copy, site_participants
 from .deps import ServicesDep, UserDep
 from .odm import created_now, cut, odm_document
-from .sites import other_sites_rows
+from .problems import Denied
+from .sites import SITE_BOUND, check_participant_site, other_sites_rows
+from .tokens import User
 
 router = APIRouter(prefix="/v1/export", tags=["exports"])
 COLUMNS = ("leaf_index", "recorded_at", "observed_at", "author", "role", "site", "stream", "version",
@@ -139,4 +144,57 @@ def export_odm(user: UserDep, services: ServicesDep) -> StreamingResponse:
                         hidden=other_sites_rows(services, user))
     return StreamingResponse(body, media_type="application/xml", headers={
         "Content-Disposition": f"attachment; filename={at.trial}-odm.xml",
+        "X-Export-Record": record})
+
+
+def reader_of(services: Services, user: User) -> Reader:
+    names = {k.author: k.name for k in services.ledger.registry().keys.values()}
+    return Reader(user.author, names.get(user.author, user.author), user.role)
+
+
+@router.get("/casebook/{participant_id}", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}, "description": "the casebook"},
+                       404: {"description": "no such participant"}})
+def export_casebook(participant_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
+                    user: UserDep, services: ServicesDep) -> Response:
+    """One participant's casebook as PDF (R37): data per visit, scores, signatures and the audit
+    trail, with record hashes and the signed checkpoint it was made from; masked for blinded
+    roles; recorded (stream `exports`) before it is sent."""
+    check_participant_site(services, user, participant_id)
+    services.views.catch_up()
+    if services.views.participant(participant_id) is None:
+        raise NotFound(f"no participant {participant_id}", field="participant_id")
+    at = cut(services)
+    made_at = created_now(services)
+    pdf = casebook_pdf(services, reader_of(services, user), [participant_id], at, made_at=made_at)
+    record = record_export(services, what="casebook", fmt="pdf", by=user.author, role=user.role,
+                           filters={"participant": participant_id, "tree_size": str(at.size)})
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f"attachment; filename=casebook-{participant_id}.pdf",
+        "X-Export-Record": record})
+
+
+@router.get("/certified-copy", response_class=Response,
+            responses={200: {"content": {"application/zip": {}},
+                             "description": "excerpt with proofs, casebooks, signed manifest"}})
+def export_certified_copy(user: UserDep, services: ServicesDep,
+                          site: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
+                          = None) -> Response:
+    """A certified copy of one site's data (R34), signed by the ledger key with the time of the
+    copy. Site staff get their own site's; sponsor-side roles name the site."""
+    if user.role in SITE_BOUND:
+        if site not in (None, user.site):
+            raise Denied(403, "participant.other_site", f"a copy of {site} is not for {user.site}")
+        site = user.site
+    if site is None:
+        raise MalformedEntry("name the site: ?site=", rule="copy.site", field="site")
+    if not site_participants(services, site):
+        raise NotFound(f"site {site} has no participants", field="site")
+    at = cut(services)
+    copied_at = created_now(services)
+    data = certified_copy(services, reader_of(services, user), site, at, copied_at=copied_at)
+    record = record_export(services, what="certified_copy", fmt="zip", by=user.author,
+                           role=user.role, filters={"site": site, "tree_size": str(at.size)})
+    return Response(data, media_type="application/zip", headers={
+        "Content-Disposition": f"attachment; filename=certified-copy-{site}.zip",
         "X-Export-Record": record})

@@ -47,6 +47,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/log"): READERS,
     ("GET", "/v1/export/audit"): EXPORTERS,
     ("GET", "/v1/export/odm"): EXPORTERS,
+    ("GET", "/v1/export/casebook/{participant_id}"): READERS,
+    ("GET", "/v1/export/certified-copy"): frozenset({"admin", "inspector", "investigator"}),
     ("GET", "/v1/verify"): frozenset({"admin", "inspector", "data_manager"}),
     ("GET", "/v1/records/{record_hash}"): READERS,
     ("GET", "/v1/participants"): READERS,
