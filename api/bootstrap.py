@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from domain import clock
 from ledger.entry import format_time
 from ledger.errors import LedgerError, NotInitialised
 from ledger.keys import generate, key_id, load_private_key, public_b64, save_private_key
-from ledger.ledger import Clock, Ledger, Receipt, system_clock
+from ledger.ledger import Clock, FollowUp, Ledger, Receipt, system_clock
 from ledger.note import NoteSigner
 from ledger.registry import (
     GENESIS,
@@ -60,15 +61,22 @@ def bootstrap(url: str | None = None, *, clock: Clock = system_clock,
               sealer: NoteSigner | None = None) -> Services:
     store = open_store(database_url(url))
     rules = TrialRules()
+    ledger = Ledger(store, rules=rules, clock=clock, sealer=sealer)
+    ledger.clock_step = _clock_step
     return Services(
         store=store,
-        ledger=Ledger(store, rules=rules, clock=clock, sealer=sealer),
+        ledger=ledger,
         views=Views(store),
         tokens=TokenStore(store),
         clock=clock,
         rules=rules,
         vault=AllocationVault(store),
     )
+
+
+def _clock_step(clock_read: str, kept: str) -> FollowUp:
+    """R10: the record of a clock that stepped back (domain/clock.py)."""
+    return FollowUp(clock.STREAM, "clock.stepped_back", clock.stepped_back(clock_read, kept), "system")
 
 
 @dataclass(frozen=True)

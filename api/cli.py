@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -239,6 +240,7 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
 
     from .app import create_app
     from .demo import DEMO_PASSPHRASE, run_demo
+    from .settings import refuse_unknown
     from .trial_setup import load_system_actors
 
     services = open_services(db, initialised=False)
@@ -254,6 +256,10 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
             secret = os.environ.get("TRIAL_LEDGER_LEDGER_PASSPHRASE") or default or passphrase(
                 "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger key passphrase")
             load_system_actors(services, home_dir(home), secret)
+        refused = refuse_unknown(services, os.environ, by=f"os:{getpass.getuser()}")
+        if refused:
+            fail(f"{', '.join(refused)}: not a setting of trial-ledger (no setting disables or "
+                 f"changes auditing); the attempt is recorded on stream `settings`")
         signed = services.ledger.seal()  # cover anything appended while no server ran
         if signed is not None:
             out.print(f"Checkpoint: tree size {signed.size}")

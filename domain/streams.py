@@ -12,7 +12,19 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import access, exports, labs, participant, review, treatment, trial, unblinding, visit_scores
+from . import (
+    access,
+    clock,
+    exports,
+    labs,
+    participant,
+    review,
+    settings,
+    treatment,
+    trial,
+    unblinding,
+    visit_scores,
+)
 from .facts import Consequence, Fact, Rejection
 from .protocol import Protocol
 
@@ -102,6 +114,10 @@ KINDS: tuple[StreamKind, ...] = (
                initial=list, evolve=_keep, decide=trial.decide_protocol),
     StreamKind(name=exports.STREAM, schemas=exports.SCHEMAS, roles=exports.ROLES,
                initial=list, evolve=_keep, decide=exports.decide),
+    StreamKind(name=clock.STREAM, schemas=clock.SCHEMAS, roles=clock.ROLES,
+               initial=list, evolve=_keep, decide=clock.decide),
+    StreamKind(name=settings.STREAM, schemas=settings.SCHEMAS, roles=settings.ROLES,
+               initial=list, evolve=_keep, decide=settings.decide),
     StreamKind(name=access.STREAM_PREFIX, schemas=access.SCHEMAS, roles=access.ROLES,
                initial=access.initial, evolve=access.evolve, decide=access.decide),
     StreamKind(name=trial.ALLOCATION_STREAM, schemas=trial.ALLOCATION_SCHEMAS,

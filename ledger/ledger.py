@@ -129,6 +129,10 @@ class Ledger:
         self._registry = KeyRegistry()
         self._lock = threading.Lock()
         self._origin = origin
+        #: R10: what to record when the clock reads earlier than the latest record (its stream,
+        #: type and payload are the trial's); None records nothing, but time is still held.
+        self.clock_step: Callable[[str, str], FollowUp] | None = None
+        self._latest: str | None = None  # latest recorded_at this process has seen committed
 
     def create_tables(self) -> None:
         """The migration step: records (eventsourcing), tracking, Merkle tables, triggers."""
@@ -185,12 +189,15 @@ class Ledger:
                 records: list[Record] = []
                 caused: list[int] = []  # how many follow-ups each submission brought
                 redacting: list[tuple[Record, Record]] = []  # (redaction, target)
-                now = format_time(self.clock())
+                now, stepped = self._now(cur)
                 for i, item in enumerate(prepared):
                     chain = _numbered(i, len(prepared), self._decide, cur, registry, histories,
                                       item, now, redacting)
                     records.extend(chain)
                     caused.append(len(chain) - 1)
+                if stepped is not None:  # the step is recorded in the same transaction
+                    records.extend(self._decide(cur, registry, histories, self._sign_follow_up(
+                        stepped, histories, cur, registry, now), now, redacting, 1))
                 positions = self.store.insert(cur, [
                     StoredEvent(originator_id=r.stream, originator_version=r.version,
                                 topic=r.type, state=r.stored_bytes()) for r in records])
@@ -212,6 +219,7 @@ class Ledger:
         with self._lock:
             if registry.version > self._registry.version:
                 self._registry = registry
+            self._latest = max(self._latest or "", *(r.recorded_at for r in records))
         first = border.size - len(records)
         note = signed.note if signed is not None else None
         every = [Receipt(r.hash, r.stream, r.version, p, r.recorded_at, first + i, note, r.type)
@@ -221,6 +229,22 @@ class Ledger:
             receipts.append(replace(every[at], follow_ups=tuple(every[at + 1: at + 1 + n])))
             at += 1 + n
         return receipts
+
+    def _now(self, cur: Any) -> tuple[str, FollowUp | None]:
+        """The time to record: the clock's, but never earlier than the latest record in the log
+        (R10, R11). A clock that steps back is answered by a record of the step, when the
+        trial says how (`clock_step`) and the system key to sign it is loaded."""
+        now = format_time(self.clock())
+        if self._latest is None:
+            last = self.store.latest_row(cur)
+            self._latest = Record.from_stored(last.state, last.position, check=False).recorded_at \
+                if last is not None else ""
+        if now >= self._latest:
+            return now, None
+        step = None
+        if self.clock_step is not None and "system" in self.system_signers:
+            step = self.clock_step(now, self._latest)
+        return self._latest, step
 
     def _decide(self, cur: Any, registry: KeyRegistry, histories: dict[str, list[Record]],
                 item: _Prepared, now: str, redacting: list[tuple[Record, Record]],

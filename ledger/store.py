@@ -135,6 +135,13 @@ class Store(ABC):
         r = cursor.fetchone()
         return None if r is None else Row(position, r["s"], r["v"], r["topic"], stored_bytes(r["state"]))
 
+    def latest_row(self, cursor: Any) -> Row | None:
+        """The log's last record (highest position), read in the caller's transaction."""
+        cursor.execute(f"SELECT {self.position_column} AS p, originator_id AS s, originator_version AS v, "
+                       f"topic, state FROM {self._table} ORDER BY {self.position_column} DESC LIMIT 1")
+        r = cursor.fetchone()
+        return None if r is None else Row(r["p"], r["s"], r["v"], r["topic"], stored_bytes(r["state"]))
+
     def last_row(self, cursor: Any, stream: str) -> Row | None:
         cursor.execute(
             f"SELECT originator_version AS v, topic, state FROM {self._table} WHERE originator_id = "
