@@ -119,3 +119,9 @@ def test_site_staff_read_only_their_own_sites_participants(sqlite_trial: Trial) 
     assert not any(r.get("stream") == "participant/P-001" for r in log)
     assert other.http.get("/v1/summary").json()["registered"] == 1
     assert monitor.http.get("/v1/summary").json()["registered"] == 2
+    first = trial.services.ledger.stream("participant/P-001")[0].hash
+    answer = other.http.get(f"/v1/records/{first}")  # a record of another site's participant
+    assert answer.status_code == 403 and answer.json()["rule"] == "participant.other_site"
+    assert monitor.http.get(f"/v1/records/{first}").status_code == 200
+    own = trial.services.ledger.stream("participant/P-201")[0].hash
+    assert other.http.get(f"/v1/records/{own}").status_code == 200
