@@ -1,0 +1,131 @@
+"""The masking scan (R27, issue 10): over the whole simulated trial (22 participants, every
+record), every response a blinded role can get — each GET route with every value its path takes,
+every record by hash, every stream, the audit trail (JSON, CSV, JSON Lines), the ODM export and
+every casebook PDF — holds no arm and no dose. The same scan finds them for an unblinded role,
+so it can see what it looks for."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pypdf
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+
+from .conftest import DemoTrial, make_demo
+
+ARM = re.compile(r"(?<![0-9A-Za-z+/_-])(low|medium_high)(?![0-9A-Za-z+/_-])")
+DOSE = re.compile(r"(?<![0-9A-Za-z+/.])(1000000|1500000|3000000|4500000|\d(\.\d+)?e\+06)(?![0-9A-Za-z])")
+FIELDS = re.compile(r"(cells_per_kg|total_cells|\"arm\")\W+(?!masked|null)[\w.]")
+
+
+@pytest.fixture(scope="module")
+def full_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTrial]:
+    d = make_demo(tmp_path_factory.mktemp("full-demo"), participants=22)
+    yield d
+    d.services.close()
+
+
+def _responses(demo: DemoTrial, token: str) -> Iterator[tuple[str, str]]:
+    """(path, text) of every response: PDFs as their text, JSON without the protocol's records
+    (the protocol names the arms and their doses: that is public; a participant's arm is not)."""
+    services = demo.services
+    participants = sorted(services.views.participants())
+    records = [r for r in services.ledger.records() if r.stream != "protocol"]
+    streams = sorted({r.stream for r in records})
+    size = services.ledger.tree.size()
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(services)) as http:
+        spec = http.get("/openapi.json").json()
+        paths = [p for p, ops in spec["paths"].items() if "get" in ops and p != "/v1/entry-types"]
+        values = {"participant_id": participants, "record_hash": [r.hash for r in records],
+                  "stream": streams}
+        query: dict[str, dict[str, Any]] = {
+            "/v1/proofs/inclusion": {"leaf_index": 0, "tree_size": size},
+            "/v1/proofs/consistency": {"first": 1, "second": size},
+            "/v1/log": {"limit": 1000}, "/v1/audit": {"limit": 1000},
+            "/v1/participants": {"limit": 1000}, "/v1/allocation": {"limit": 1000},
+            "/v1/export/certified-copy": {"site": "site-01"}}
+        calls: list[tuple[str, dict[str, Any]]] = []
+        for template in paths:
+            names = [n.split(":")[0] for n in re.findall(r"{([^}]+)}", template)]
+            fills = [{}] if not names else [{names[0]: v} for v in values[names[0]]]
+            for fill in fills:
+                path = template
+                for name, value in fill.items():
+                    path = re.sub(r"{" + name + r"(:[^}]*)?}", value, path)
+                calls.append((path, query.get(template, {})))
+                if template == "/v1/log":
+                    calls += [(path, {"limit": 1000, "offset": n}) for n in range(1000, size, 1000)]
+                if template == "/v1/audit":
+                    calls += [(path, {"limit": 1000, "offset": n}) for n in range(1000, size, 1000)]
+        calls += [("/v1/export/audit", {"format": "jsonl"})]
+        for path, params in calls:
+            got = http.get(path, headers=headers, params=params)
+            assert got.status_code in (200, 403, 404), (path, got.status_code, got.text[:200])
+            if got.status_code != 200:
+                continue
+            kind = got.headers.get("content-type", "")
+            if kind.startswith("application/pdf"):
+                pages = pypdf.PdfReader(io.BytesIO(got.content)).pages
+                yield path, " ".join(page.extract_text() for page in pages)
+            elif kind.startswith("application/json"):
+                yield path, _without_protocol(got.json())
+            elif kind.startswith("application/x-ndjson"):
+                yield path, "\n".join(_without_protocol(json.loads(line))
+                                      for line in got.text.splitlines())
+            elif kind.startswith("text/csv"):
+                rows = list(csv.reader(io.StringIO(got.text)))
+                at = rows[0].index("stream")
+                yield path, "\n".join(",".join(r) for r in rows if r[at] != "protocol")
+            else:
+                yield path, got.text
+
+
+def _without_protocol(value: Any) -> str:
+    def strip(v: Any) -> Any:
+        if isinstance(v, dict):
+            return "(protocol record)" if v.get("stream") == "protocol" else {
+                k: strip(x) for k, x in v.items()}
+        return [strip(x) for x in v] if isinstance(v, list) else v
+
+    return json.dumps(strip(value), separators=(",", ":"))
+
+
+def _findings(text: str) -> list[str]:
+    found = [m.group(0) for m in (ARM.search(text), DOSE.search(text), FIELDS.search(text)) if m]
+    return found
+
+
+@pytest.mark.parametrize("author", ["mon-01", "dm-01"])
+def test_r27_masking_scan_of_every_response_of_the_full_demo(full_demo: DemoTrial, author: str) -> None:
+    seen, paths = 0, set()
+    for path, text in _responses(full_demo, full_demo.tokens[author]):
+        assert not _findings(text), (author, path, _findings(text))
+        seen += 1
+        paths.add(re.sub(r"/[0-9a-f]{64}|/P-\d{3}", "/…", path))
+    records = sum(1 for _ in full_demo.services.ledger.records())
+    assert seen > records  # every record by hash, and every other route besides
+    assert {"/v1/export/odm", "/v1/export/audit", "/v1/export/casebook/…",
+            "/v1/participants/…/history", "/v1/records/…"} <= paths
+
+
+def test_the_scan_finds_arms_and_doses_where_they_may_be_shown(full_demo: DemoTrial) -> None:
+    hits = {path for path, text in _responses(full_demo, full_demo.tokens["insp-01"]) if _findings(text)}
+    assert any(p.startswith("/v1/export/casebook/") for p in hits)
+    assert "/v1/export/odm" in hits and "/v1/allocation" in hits
+    assert any(p.startswith("/v1/records/") for p in hits)
+
+
+def test_scan_patterns_match_what_they_are_for(tmp_path: Path) -> None:
+    assert _findings('{"arm":"low"}') and _findings("cells_per_kg: 3000000")
+    assert _findings('Value="medium_high"') and _findings('"total_cells": 4.5e+06')
+    assert not _findings('{"arm":"masked","other":{"arm":null},"note":"below","hash":"ab1000000cd"}')
