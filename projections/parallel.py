@@ -1,12 +1,13 @@
 """A rebuild shared between processes, for large logs on machines with several cores.
 
-Each worker reads the same log prefix and folds the participant streams of its share (streams
-are dealt out by CRC-32 of their name; every other stream goes to worker 0), writing its rows
-into the new version's tables. Leaf indexes come from each worker's own count of the log, so
-audit rows need no coordination. The one view that crosses shares is the allocation table
-(a slot is taken on a participant's stream and may be invalidated on the allocation stream):
-workers hand back their allocation rows and the invalidations they could not place, and the
-parent joins them. The result is the same as a single fold: the tests compare fingerprints.
+Each worker folds the participant streams of its share of a log prefix (projections/rebuild.py:
+streams dealt out by CRC-32 of their name, every other stream to worker 0; on SQLite the database
+picks a share's rows), writing its rows into the new version's tables. Leaf indexes come from
+positions (or each worker's own count of the log), so audit rows need no coordination.
+The one view that crosses shares is the allocation table (a slot is taken on a participant's
+stream and may be invalidated on the allocation stream): workers hand back their allocation rows
+and the invalidations they could not place, and the parent joins them. The result is the same
+as a single fold: the tests compare fingerprints.
 """
 
 from __future__ import annotations
@@ -18,22 +19,18 @@ import resource
 import subprocess
 import sys
 import tempfile
-import zlib
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from domain import participant
-from ledger.entry import Record
 from ledger.errors import LedgerError
 from ledger.store import Store, open_store
 
-from . import allocation_table, audit_trail
-from .fold import Batch, apply, bulk, finish_in_chunks
+from . import allocation_table
+from .rebuild import fold_into, log_share
 from .tables import Tables
 
-CHUNK = 20000  # audit rows written per transaction
 PARALLEL_FROM = 100_000  # below this many records, starting processes costs more than it saves
 
 
@@ -54,42 +51,15 @@ def auto_workers(store: Store) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def share_of(stream: str, workers: int) -> int:
-    if not stream.startswith(participant.STREAM_PREFIX):
-        return 0
-    return zlib.crc32(stream.encode("utf-8")) % workers
-
-
 def fold_share(url: str, version: int, worker: int, workers: int, upto: int,
                progress: Callable[[int], None] | None = None) -> Share:
     """Fold this worker's share of the log up to position `upto` into version `version`."""
     store = open_store(url)
-    tables = Tables(store)
-    batch = Batch()
-    audit = batch.docs[audit_trail.NAME]
     try:
-        with bulk():
-            for index, row in enumerate(store.iter_log()):
-                if row.position > upto:
-                    break
-                if progress is not None and index % 10_000 == 9_999:
-                    progress(index + 1)
-                if share_of(row.stream, workers) != worker:
-                    continue
-                apply(batch, Record.from_stored(row.state, row.position, check=False), index)
-                if len(audit) >= CHUNK:
-                    with store.transaction() as cur:
-                        tables.write(cur, version, {audit_trail.NAME: audit})
-                    audit.clear()
-
-            def write(docs: dict[str, dict[str, Any]]) -> None:
-                with store.transaction() as cur:
-                    tables.write(cur, version, docs)
-
-            finish_in_chunks(batch, write)
+        batch = fold_into(store, version, log_share(store, upto, worker, workers, progress))
         allocation = batch.docs.pop(allocation_table.NAME)
         with store.transaction() as cur:
-            tables.write(cur, version, batch.docs)
+            Tables(store).write(cur, version, batch.docs)
     finally:
         store.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -14,7 +14,7 @@ from ledger.entry import Record
 
 from . import audit_trail, participants, score_history
 from .fold import NAMES, Batch, apply, bulk, finish_in_chunks
-from .tables import Digest, fingerprint
+from .tables import Digest, fingerprint, text
 
 _FLUSH = 2000
 
@@ -66,5 +66,5 @@ def _hash(folded: Folded, docs: dict[str, dict[str, Any]]) -> None:
     """Feed documents to their views' digests in key order, then drop them."""
     for view, changed in docs.items():
         for key in sorted(changed):
-            folded.digests[view].add(key, canonical(changed[key]))
+            folded.digests[view].add(key, text(view, changed[key]))
         changed.clear()

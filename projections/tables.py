@@ -9,7 +9,7 @@ is RFC 8785's key order and the object's bytes can be hashed as the rows stream 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -17,7 +17,15 @@ import orjson
 from ledger.canonical import canonical
 from ledger.store import Store
 
+from . import audit_trail
 from .fold import NAMES
+
+#: How a view's documents become their canonical text (RFC 8785): the same bytes either way.
+TEXT: dict[str, Callable[[Any], bytes]] = {audit_trail.NAME: audit_trail.text}
+
+
+def text(view: str, doc: Any) -> bytes:
+    return TEXT.get(view, canonical)(doc)
 
 
 class Digest:
@@ -80,11 +88,12 @@ class Tables:
         p = self.store.param
         for view in sorted(docs):
             changed = docs[view]
+            encode = TEXT.get(view, canonical)
             if changed:
                 cur.executemany(
                     f"INSERT INTO {self.name(view, version)} (key, doc) VALUES ({p}, {p}) "
                     "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
-                    [(key, canonical(changed[key]).decode("utf-8")) for key in sorted(changed)])
+                    [(key, encode(changed[key]).decode("utf-8")) for key in sorted(changed)])
 
     def rows(self, cur: Any, version: int, view: str, *, offset: int = 0,
              limit: int | None = None) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ the active one keeps serving, then one update of `view_versions` switches every 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -25,13 +25,13 @@ from ledger.tree import Tree
 
 from . import allocation_table, audit_trail, participants, score_history
 from .facts import to_fact
-from .fold import NAMES, Batch, apply, bulk, finish, finish_in_chunks
+from .fold import NAMES, Batch, apply, finish
+from .rebuild import PROGRESS, fold_into, log_share
 from .tables import Tables
 
 NAME = "projections"
 VERSIONS = "view_versions"
 PAGE = 500  # records applied per transaction while following the log
-REBUILD_CHUNK = 20000  # audit rows written per transaction during a rebuild
 
 
 class Views:
@@ -173,28 +173,20 @@ class Views:
 
     def _fold_from_zero(self, records: Iterable[Record] | None, version: int,
                         progress: Callable[[int], None] | None) -> int:
-        if records is None:
-            records = (Record.from_stored(row.state, row.position, check=False)
-                       for row in self.store.iter_log())
-        batch = Batch()  # from zero: nothing to load
-        audit = batch.docs[audit_trail.NAME]
+        upto = self.store.max_position()
         last = 0
-        with bulk():
+
+        def given(records: Iterable[Record]) -> Iterator[tuple[int, Record]]:
+            nonlocal last
             for index, record in enumerate(records):
-                apply(batch, record, index)
+                yield index, record
                 last = record.position or 0
-                if len(audit) >= REBUILD_CHUNK:
-                    with self.store.transaction() as cur:
-                        self.tables.write(cur, version, {audit_trail.NAME: audit})
-                    audit.clear()
-                    if progress is not None:
-                        progress(index + 1)
+                if progress is not None and index % PROGRESS == PROGRESS - 1:
+                    progress(index + 1)
 
-            def write(docs: dict[str, dict[str, Any]]) -> None:
-                with self.store.transaction() as cur:
-                    self.tables.write(cur, version, docs)
-
-            finish_in_chunks(batch, write)
+        batch = fold_into(self.store, version, log_share(self.store, upto, progress=progress)
+                          if records is None else given(records))
+        last = upto if records is None else last
         with self.store.transaction() as cur:
             self.tables.write(cur, version, batch.docs)
             if last > self._position(cur, version):  # not what came meanwhile: catch_up does
