@@ -136,7 +136,7 @@ def _stream_of(submission: Submission) -> object:
 
     try:
         return json.loads(submission.entry).get("stream")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # RecursionError: nested too deep
         return None  # the ledger reports the malformed entry precisely
 
 
@@ -231,7 +231,7 @@ def _check_printed_name(submission: Submission, services: Services) -> None:
 
     try:
         entry, payload = json.loads(submission.entry), json.loads(submission.payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # the ledger reports the malformed entry precisely
         return
     if not isinstance(entry, dict) or entry.get("type") != "signoff.signed" or not isinstance(payload, dict):
         return
@@ -248,7 +248,7 @@ def _check_author(submission: Submission, user: User) -> None:
     try:
         entry = json.loads(submission.entry)
         author, role = entry.get("author"), entry.get("role")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # RecursionError: nested too deep
         return  # the ledger reports the malformed entry precisely
     if author != user.author or role != user.role:
         raise Denied(403, "auth.not_your_entry",

@@ -77,7 +77,7 @@ def _record_failure(services: Any, author: str | None, exc: LedgerError) -> None
 def _author(submission: Submission) -> str | None:
     try:
         author = json.loads(submission.entry).get("author")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # RecursionError: nested too deep
         return None
     return author if isinstance(author, str) else None
 
@@ -85,5 +85,5 @@ def _author(submission: Submission) -> str | None:
 def _type(submission: Submission) -> object:
     try:
         return json.loads(submission.entry).get("type")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # RecursionError: nested too deep
         return None
