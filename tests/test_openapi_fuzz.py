@@ -47,3 +47,26 @@ def test_no_operation_errs_or_breaks_its_schema(fuzzed: tuple[Trial, str]) -> No
                                    checks=[not_a_server_error, response_schema_conformance])
 
         generated()
+
+
+def test_stateful_sequences_neither_err_nor_break_their_schema(fuzzed: tuple[Trial, str]) -> None:
+    """Sequences of calls chained through the links schemathesis finds (a participant listed, then
+    read, its history, scores and casebook): no step errs or breaks its documented schema."""
+    trial, token = fuzzed
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(trial.services))
+    machine = schema.as_state_machine()
+    assert machine.bundles, "schemathesis found no links to chain"
+
+    calls: list[str] = []
+
+    class Workflow(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            calls.append(case.operation.label)
+            return {"headers": {"Authorization": f"Bearer {token}"}}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+
+    Workflow.run(settings=settings(max_examples=25, stateful_step_count=6, deadline=None,
+                                   suppress_health_check=list(HealthCheck), database=None))
+    assert len(calls) > 25 and any("{participant_id}" in c for c in calls)
