@@ -20,6 +20,9 @@ class _Slow(Exception):
     """A value the fast path does not handle: the reference encoder decides."""
 
 
+NotFast = _Slow  # for callers of `jcs_ready`, which then hand the value to `canonical`
+
+
 def canonical(value: Any) -> bytes:
     """RFC 8785 bytes of a JSON value; refuses what JCS cannot represent exactly.
 
@@ -36,6 +39,12 @@ def canonical(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise MalformedEntry(f"value has no canonical JSON form: {exc}") from exc
+
+
+def jcs_ready(value: Any) -> Any:
+    """`value` as orjson (OPT_SORT_KEYS) writes RFC 8785's bytes of it; raises NotFast where
+    only `canonical` can say. For callers that assemble a document around such values."""
+    return _jcs_ready(value)
 
 
 def _jcs_ready(value: Any) -> Any:

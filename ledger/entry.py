@@ -228,10 +228,18 @@ class Record:
             entry_text = sealed["entry"]
             fields = orjson.loads(entry_text)
             salt = stored.get("salt")
-            return cls(sealed_text.encode("utf-8"), Entry(entry_text.encode("utf-8"), fields),
-                       binascii.a2b_base64(sealed["signature"]), sealed["recorded_at"],
-                       stored.get("payload"), None if salt is None else binascii.a2b_base64(salt),
-                       position, stored.get("redacted_by"), False)
+            # Filled in directly: a frozen dataclass's __init__ (one object.__setattr__ a field)
+            # costs as much as a parse here, and a rebuild decodes every record of the log.
+            entry = object.__new__(Entry)
+            entry.__dict__.update(raw=entry_text.encode("utf-8"), fields=fields)
+            record = object.__new__(cls)
+            record.__dict__.update(
+                sealed=sealed_text.encode("utf-8"), entry=entry,
+                signature=binascii.a2b_base64(sealed["signature"]),
+                recorded_at=sealed["recorded_at"], payload_text=stored.get("payload"),
+                salt=None if salt is None else binascii.a2b_base64(salt), position=position,
+                redacted_by=stored.get("redacted_by"), checked=False)
+            return record
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
             raise MalformedEntry(f"stored record does not decode: {exc}", field="stored") from exc
 
