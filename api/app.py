@@ -25,7 +25,7 @@ from .listing import router as listing
 from .paging import Limit, Offset, paged
 from .problems import Denied
 from .sessions import router as sessions
-from .sites import check_participant_site, sees_site
+from .sites import check_participant_site, check_stream, sees_site
 from .tokens import User
 from .transparency import router as transparency
 from .ui import router as ui
@@ -153,6 +153,7 @@ def stream_head(stream: StreamName, user: UserDep, services: ServicesDep) -> dic
     if stream in blinding.RESTRICTED_STREAMS and not blinding.sees_allocation(user.role):
         raise Denied(403, "blinding.restricted_stream", f"the {stream} stream is not shown to "
                      f"role {user.role}")
+    check_stream(services, user, stream)
     return services.ledger.head(stream).as_dict()
 
 

@@ -35,7 +35,8 @@ def log(user: UserDep, services: ServicesDep,
             records.append({"leaf_index": leaf.leaf_index, "withheld": "restricted stream"})
             continue
         if row.stream in hidden:
-            records.append({"leaf_index": leaf.leaf_index, "withheld": "another site"})
+            records.append({"leaf_index": leaf.leaf_index, "withheld": "another site" if row.stream
+                            .startswith("participant/") else "not shown to site staff"})
             continue
         view = record_view(Record.from_stored(row.state, row.position), leaf.leaf_index)
         records.append(blinding.mask_record(services, user.role, view))

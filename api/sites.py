@@ -4,11 +4,16 @@ inspectors, admin, the unblinded statistician) see every site."""
 
 from __future__ import annotations
 
+from domain import exports, settings
+from domain.access import STREAM_PREFIX as ACCESS_PREFIX
+from domain.participant import STREAM_PREFIX as PARTICIPANT_PREFIX
+
 from .bootstrap import Services
 from .problems import Denied
 from .tokens import User
 
 SITE_BOUND = frozenset({"investigator", "lab_interface"})
+SPONSOR_STREAMS = frozenset({exports.STREAM, settings.STREAM})
 
 
 def sees_site(user: User, site: str | None) -> bool:
@@ -27,9 +32,21 @@ def check_participant_site(services: Services, user: User, participant_id: str) 
 
 
 def other_sites_rows(services: Services, user: User) -> frozenset[str]:
-    """Streams of participants a site-bound caller may not see (empty for sponsor-side roles)."""
+    """Streams a site-bound caller may not see (empty for sponsor-side roles): participants of
+    other sites, and the sponsor's own records about people: other users' logins (`access/…`),
+    exports and settings."""
     if user.role not in SITE_BOUND:
         return frozenset()
     services.views.catch_up()
-    return frozenset(f"participant/{pid}" for pid, state in services.views.participants().items()
-                     if not sees_site(user, state.site))
+    people = {key.author for key in services.ledger.registry().keys.values()}
+    return frozenset({f"participant/{pid}" for pid, state in services.views.participants().items()
+                      if not sees_site(user, state.site)}
+                     | {f"{ACCESS_PREFIX}{a}" for a in people if a != user.author}
+                     | SPONSOR_STREAMS)
+
+
+def check_stream(services: Services, user: User, stream: str) -> None:
+    """Refuse (403) a site-bound caller reading a stream it may not see."""
+    if user.role in SITE_BOUND and stream in other_sites_rows(services, user):
+        rule = "participant.other_site" if stream.startswith(PARTICIPANT_PREFIX) else "stream.not_shown"
+        raise Denied(403, rule, f"{stream} is not shown to site staff of {user.site}")

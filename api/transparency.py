@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
-from domain.participant import STREAM_PREFIX, participant_id_of
 from ledger.canonical import b64encode
 from ledger.entry import Record
 from ledger.errors import NotFound
@@ -19,7 +18,7 @@ from ledger.verify import verify_log
 
 from . import blinding
 from .deps import ServicesDep, UserDep
-from .sites import check_participant_site
+from .sites import check_stream
 
 router = APIRouter(prefix="/v1", tags=["transparency"])
 
@@ -47,8 +46,7 @@ def record(record_hash: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
     if not rows or rows[0].position != leaf.position:
         raise NotFound(f"record {record_hash} has a leaf but no stored record", rule="record.missing")
     rec = Record.from_stored(rows[0].state, rows[0].position)
-    if rec.stream.startswith(STREAM_PREFIX):  # site staff read only their own site's records
-        check_participant_site(services, user, participant_id_of(rec.stream))
+    check_stream(services, user, rec.stream)  # site staff: their own site's records only
     latest = _latest(services)
     view = record_view(rec, leaf.leaf_index)
     view = blinding.mask_record(services, user.role, view)

@@ -8,7 +8,7 @@ import pytest
 
 from api import roles
 from api.app import create_app
-from api.client import LedgerClientError
+from api.client import LedgerClient, LedgerClientError
 from api.tokens import User
 
 from .conftest import Trial
@@ -125,3 +125,22 @@ def test_site_staff_read_only_their_own_sites_participants(sqlite_trial: Trial) 
     assert monitor.http.get(f"/v1/records/{first}").status_code == 200
     own = trial.services.ledger.stream("participant/P-201")[0].hash
     assert other.http.get(f"/v1/records/{own}").status_code == 200
+
+
+def test_site_staff_see_neither_other_peoples_logins_nor_the_sponsors_exports(sqlite_trial: Trial) -> None:
+    trial = sqlite_trial
+    client, monitor = treated(trial)
+    other, _ = trial.user("inv-301", role="investigator", site="site-02")
+    LedgerClient.login(signer=other, http=trial.new_http())  # inv-301's access stream now exists
+    monitor.http.get("/v1/export/audit")  # an export record on stream `exports`
+    for stream in ("access/inv-301", "exports"):
+        refused = client.http.get(f"/v1/streams/{stream}")
+        assert refused.status_code == 403 and refused.json()["rule"] == "stream.not_shown", stream
+        assert monitor.http.get(f"/v1/streams/{stream}").status_code == 200
+        record = trial.services.ledger.stream(stream)[0].hash
+        assert client.http.get(f"/v1/records/{record}").status_code == 403
+        audit = client.http.get("/v1/audit", params={"limit": 1000}).json()["rows"]
+        assert not any(r["stream"] == stream for r in audit)
+    log = client.http.get("/v1/log", params={"limit": 1000}).json()["records"]
+    assert "not shown to site staff" in {r.get("withheld") for r in log}
+    assert client.http.get(f"/v1/streams/access/{client.signer.author}").status_code == 200
