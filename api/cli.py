@@ -268,7 +268,7 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
     from .runner import ViewRunner
 
     runner = ViewRunner(services).start()  # keeps the views current in the background
-    out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs)")
+    out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
     try:
         uvicorn.run(create_app(services), host=host, port=port, log_level="info")
     finally:
