@@ -41,7 +41,7 @@ def log_share(store: Store, upto: int, worker: int = 0, workers: int = 1,
     """(leaf index, record) of one share of the log up to position `upto`, in log order;
     `progress` is told how far into the log the read has come."""
     if isinstance(store, SQLiteStore) and store.shared():
-        reader = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
+        reader = sqlite3.connect(store.path)  # its own: no transaction, no pool, only reads
         try:
             (count,) = reader.execute(f"SELECT COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ?",
                                       (upto,)).fetchone()
