@@ -284,4 +284,4 @@ def main() -> None:
 
 
 # Registers the audit and trial commands on `app` (they import what is defined above).
-from . import cli_audit, cli_copies, cli_exports, cli_trial, cli_views  # noqa: E402, F401
+from . import cli_audit, cli_bench, cli_copies, cli_exports, cli_trial, cli_views  # noqa: E402, F401

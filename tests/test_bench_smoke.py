@@ -1,0 +1,45 @@
+"""The benchmark suite (benchmarks/suite.py) runs end to end at smoke scale and reports every
+figure of issue 9 beside its baseline (tiny sizes; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from api.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = {"P1", "P2", "P3", "P5", "P5b", "P6", "P6b", "P7", "P8", "P9"}
+
+
+def test_the_suite_measures_every_figure_beside_its_baseline(tmp_path: Path, pg_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TRIAL_LEDGER_TEST_PG"}
+    env["TRIAL_LEDGER_TEST_PG"] = pg_url.split("?")[0]
+    out = tmp_path / "suite.json"
+    done = subprocess.run([sys.executable, "benchmarks/suite.py", "--scale", "smoke", "--data",
+                           str(tmp_path / "data"), "--json", str(out)], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["scale"] == "smoke" and result["machine"]["cores"]
+    figures = {f["figure"]: f for f in result["figures"]}
+    assert set(figures) == FIGURES
+    for f in figures.values():
+        assert f["ours"] > 0 and f["baseline"] > 0, f
+        assert abs(f["ratio"] - f["ours"] / f["baseline"]) < 1e-9
+        assert isinstance(f["met"], bool) and f["goal"] and f["baseline_is"]
+    # every HTTP append was accepted and its receipt carried a signed checkpoint
+    assert "'201'" in figures["P3"]["notes"] and "'4" not in figures["P3"]["notes"]
+    assert figures["P8"]["notes"].split(" of ")[0] == figures["P8"]["notes"].split(" of ")[1].split()[0]
+    assert "'201'" in figures["P9"]["notes"] and "'5" not in figures["P9"]["notes"]
+    assert "P1" in done.stderr and "ratio" in done.stderr  # the table
+
+
+def test_bench_is_a_command() -> None:
+    result = CliRunner().invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0 and "--scale" in result.output
