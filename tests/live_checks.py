@@ -78,8 +78,9 @@ def _check(services: Services, trial: LiveTrial, tally: Tally, sealed: bool) -> 
     assert len({leaf.position for leaf in leaves}) == len(leaves), "a record has two leaves"
 
     by_hash = {r.hash: r for r in records}
-    lost = [h for h, (stream, version) in tally.acked.items()
-            if h not in by_hash or (by_hash[h].stream, by_hash[h].version) != (stream, version)]
+    leaf_of = {leaf.record_hash: leaf.leaf_index for leaf in leaves}
+    lost = [h for h, where in tally.acked.items()
+            if h not in by_hash or (by_hash[h].stream, by_hash[h].version, leaf_of[h]) != where]
     figures.lost = len(lost)
     figures.acked_present = len(tally.acked) - len(lost)
     assert not lost, f"{len(lost)} acknowledged records missing, e.g. {tally.acked[lost[0]]}"
@@ -123,6 +124,9 @@ def _check_randomisations(records: list[Record], tally: Tally) -> int:
                 if r.type == "slot.assigned"]
     slots = Counter((a["stratum"], a["slot"]) for a in assigned)
     assert all(n == 1 for n in slots.values()), "a slot was allocated twice"
+    for stratum in {a["stratum"] for a in assigned}:  # taken in list order: 1, 2, 3, … no gap
+        used = [a["slot"] for a in assigned if a["stratum"] == stratum]
+        assert used == list(range(1, len(used) + 1)), f"slots of {stratum} not taken in order"
     takers = Counter(a["participant_id"] for a in assigned)
     assert all(n == 1 for n in takers.values()), "a participant took two slots"
     requested = set()

@@ -41,7 +41,8 @@ class Sent:
 @dataclass
 class Tally:
     sent: int = 0  # entry POSTs, retries included
-    acked: dict[str, tuple[str, int]] = field(default_factory=dict)  # record hash -> stream, version
+    #: record hash -> (stream, version, leaf index), from each receipt
+    acked: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     entries_acked: int = 0  # 201 answers (follow-ups come with them, in `acked`)
     unacked: list[Sent] = field(default_factory=list)
     conflicts: int = 0  # 409 answers, each retried by the SDK
@@ -152,7 +153,7 @@ class Worker:
         self.pending = None
         self.tally.entries_acked += 1
         for r in (receipt, *receipt.get("follow_ups", [])):
-            self.tally.acked[r["record_hash"]] = (r["stream"], r["version"])
+            self.tally.acked[r["record_hash"]] = (r["stream"], r["version"], r["leaf_index"])
         return receipt
 
 
