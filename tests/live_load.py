@@ -130,6 +130,11 @@ class Worker:
         for analyte, value, unit in LABS:
             steps.append(partial(inv.record_lab, pid, visit="baseline", analyte=analyte, value=value,
                                  unit=unit, sampled_at=now - timedelta(hours=1)))
+        # Queries first: workers start together, so the shared streams are contended at once.
+        for _ in range(self.queries):
+            shared = self.rng.choice(sorted(self.shared))
+            self._do(partial(self.monitor.open_query, shared, record=self.shared[shared],
+                             field="weight_kg", text=f"please confirm ({pid})"))
         for i, step in enumerate(steps):
             if stop.is_set():
                 return
@@ -138,10 +143,6 @@ class Worker:
                 return  # refused: the rest of this participant would be refused too
             if randomise and i == 3:
                 self.tally.randomised.append(pid)
-        for _ in range(self.queries):
-            shared = self.rng.choice(sorted(self.shared))
-            self._do(partial(self.monitor.open_query, shared, record=self.shared[shared],
-                             field="weight_kg", text=f"please confirm ({pid})"))
 
     def _do(self, step: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
         try:

@@ -38,7 +38,7 @@ def test_killed_server_loses_nothing_acknowledged_and_leaves_nothing_partial(
     assert (f.lost, f.duplicated, f.partial) == (0, 0, 0)
     assert t.entries_acked > ROUNDS * CLIENTS  # the rounds did real work before each kill
     assert t.unacked, "no kill caught a request in flight: the test proves less than it says"
-    assert t.conflicts > 0 and t.randomised
+    assert t.randomised  # randomisations (three records in one transaction) were among them
     # The command line's own verifier agrees, from a fresh process.
     done = subprocess.run([*cli(), "verify", "--db", db_url, "--root",
                            summary.root_fingerprint, "--json"], env=environment(), cwd=REPO,
