@@ -113,21 +113,29 @@ def verify(db: DbOpt = None, root: RootOpt = None, checkpoint: SavedOpt = None,
     _print(report, as_json)
 
 
-@export_app.command("bundle")
-def export_bundle(out_file: Annotated[Path, typer.Argument(help="File to write.")],
-                  db: DbOpt = None) -> None:
-    """Write the audit bundle: every record in leaf order, the signed checkpoints, the registry."""
-    services = open_services(db)
+@contextmanager
+def exporting(services: Any, out_file: Path) -> Iterator[None]:
+    """The end every export command shares: a failed write or a refusal is one readable line,
+    and the database is closed whatever happened."""
     try:
-        with progress_bar("exporting", services.ledger.tree.size(), False) as advance:
-            size, checkpoints = write_bundle_file(
-                services, out_file, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), advance)
+        yield
     except OSError as exc:
         fail(f"cannot write {out_file}: {exc.strerror}")
     except LedgerError as exc:
         fail(exc.message)
     finally:
         services.close()
+
+
+@export_app.command("bundle")
+def export_bundle(out_file: Annotated[Path, typer.Argument(help="File to write.")],
+                  db: DbOpt = None) -> None:
+    """Write the audit bundle: every record in leaf order, the signed checkpoints, the registry."""
+    services = open_services(db)
+    with exporting(services, out_file), \
+            progress_bar("exporting", services.ledger.tree.size(), False) as advance:
+        size, checkpoints = write_bundle_file(
+            services, out_file, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), advance)
     out.print(f"Wrote {out_file}: {size} records, {checkpoints} checkpoints")
 
 

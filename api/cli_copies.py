@@ -10,31 +10,16 @@ from typing import Annotated
 
 import typer
 
-from ledger.errors import LedgerError
-
-from .bootstrap import Services, home_dir
 from .casebook import Reader
-from .cli import DbOpt, HomeOpt, app, fail, open_services, out, passphrase
-from .cli_audit import export_app
+from .cli import DbOpt, HomeOpt, app, fail, out
+from .cli_audit import export_app, exporting
+from .cli_exports import open_signing
 
 
 def _write(out_file: Path, data: bytes) -> None:
     tmp = out_file.with_name(out_file.name + ".part")
     tmp.write_bytes(data)
     tmp.replace(out_file)
-
-
-def _open_signing(db: str | None, home: Path | None) -> Services:
-    from .trial_setup import load_system_actors
-
-    services = open_services(db)
-    try:
-        load_system_actors(services, home_dir(home), passphrase(
-            "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger (system keys) passphrase"))
-    except BaseException:
-        services.close()
-        raise
-    return services
 
 
 _CLI_READER = Reader(f"cli:{getpass.getuser()}", f"operating-system user {getpass.getuser()}", "admin")
@@ -50,8 +35,8 @@ def export_casebook(participant: Annotated[str, typer.Argument(help="Participant
     from .exports import record_export
     from .odm import created_now, cut
 
-    services = _open_signing(db, home)
-    try:
+    services = open_signing(db, home)
+    with exporting(services, out_file):
         services.views.catch_up()
         if services.views.participant(participant) is None:
             fail(f"no participant {participant}")
@@ -60,12 +45,6 @@ def export_casebook(participant: Annotated[str, typer.Argument(help="Participant
         record_export(services, what="casebook", fmt="pdf", by=_CLI_READER.author, role="admin",
                       filters={"participant": participant, "tree_size": str(at.size)})
         _write(out_file, pdf)
-    except OSError as exc:
-        fail(f"cannot write {out_file}: {exc.strerror}")
-    except LedgerError as exc:
-        fail(exc.message)
-    finally:
-        services.close()
     out.print(f"Wrote {out_file}: casebook of {participant}, checkpoint {at.size} {at.root_hex}")
 
 
@@ -79,8 +58,8 @@ def export_certified_copy(site: Annotated[str, typer.Option("--site", help="The 
     from .exports import record_export
     from .odm import created_now, cut
 
-    services = _open_signing(db, home)
-    try:
+    services = open_signing(db, home)
+    with exporting(services, out_file):
         if not site_participants(services, site):
             fail(f"site {site} has no participants")
         at = cut(services)
@@ -89,12 +68,6 @@ def export_certified_copy(site: Annotated[str, typer.Option("--site", help="The 
         record_export(services, what="certified_copy", fmt="zip", by=_CLI_READER.author, role="admin",
                       filters={"site": site, "tree_size": str(at.size)})
         _write(out_file, data)
-    except OSError as exc:
-        fail(f"cannot write {out_file}: {exc.strerror}")
-    except LedgerError as exc:
-        fail(exc.message)
-    finally:
-        services.close()
     out.print(f"Wrote {out_file}: certified copy of {site} at {copied_at}, checkpoint {at.size}")
 
 

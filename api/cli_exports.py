@@ -1,4 +1,4 @@
-"""`trial-ledger export audit`: the audit trail to a file, streamed, recorded as an export."""
+"""`trial-ledger export audit` and `export odm`: to a file, streamed, recorded as an export."""
 
 from __future__ import annotations
 
@@ -9,12 +9,24 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger.errors import LedgerError
-
-from .bootstrap import home_dir
+from .bootstrap import Services, home_dir
 from .cli import DbOpt, HomeOpt, fail, open_services, out, passphrase
-from .cli_audit import export_app, progress_bar
+from .cli_audit import export_app, exporting, progress_bar
 from .exports import AuditFilter, as_csv, as_jsonl, audit_rows, record_export
+
+
+def open_signing(db: str | None, home: Path | None) -> Services:
+    """The database, with the system's keys loaded: exports are recorded before they are written."""
+    from .trial_setup import load_system_actors
+
+    services = open_services(db)
+    try:
+        load_system_actors(services, home_dir(home), passphrase(
+            "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger (system keys) passphrase"))
+    except BaseException:
+        services.close()
+        raise
+    return services
 
 
 @export_app.command("audit")
@@ -30,15 +42,11 @@ def export_audit(out_file: Annotated[Path, typer.Argument(help="File to write.")
                  db: DbOpt = None, home: HomeOpt = None) -> None:
     """Export the whole audit trail (or a filtered part), oldest first; the export is recorded
     in the ledger (by the system key, naming the operating-system user) before it is written."""
-    from .trial_setup import load_system_actors
-
     if fmt not in ("csv", "jsonl"):
         fail("--format is csv or jsonl")
     wanted = AuditFilter(since, until, author, participant, entry_type, site)
-    services = open_services(db)
-    try:
-        load_system_actors(services, home_dir(home), passphrase(
-            "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger (system keys) passphrase"))
+    services = open_signing(db, home)
+    with exporting(services, out_file):
         record_export(services, what="audit_trail", fmt=fmt, by=f"cli:{getpass.getuser()}",
                       role="admin", filters=wanted.as_dict())
         rows = audit_rows(services, "admin", wanted)
@@ -56,12 +64,6 @@ def export_audit(out_file: Annotated[Path, typer.Argument(help="File to write.")
             for chunk in (as_csv if fmt == "csv" else as_jsonl)(counted()):
                 handle.write(chunk)
         tmp.replace(out_file)
-    except OSError as exc:
-        fail(f"cannot write {out_file}: {exc.strerror}")
-    except LedgerError as exc:
-        fail(exc.message)
-    finally:
-        services.close()
     out.print(f"Wrote {out_file}: {written} audit rows ({fmt})")
 
 
@@ -71,12 +73,8 @@ def export_odm(out_file: Annotated[Path, typer.Argument(help="File to write (.xm
     """Export every participant record up to the latest signed checkpoint as CDISC ODM 1.3.2
     (Transactional, Archival=Yes); the export is recorded in the ledger before it is written."""
     from .odm import created_now, cut, odm_document
-    from .trial_setup import load_system_actors
-
-    services = open_services(db)
-    try:
-        load_system_actors(services, home_dir(home), passphrase(
-            "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger (system keys) passphrase"))
+    services = open_signing(db, home)
+    with exporting(services, out_file):
         at = cut(services)
         record_export(services, what="odm", fmt="odm-1.3.2", by=f"cli:{getpass.getuser()}",
                       role="admin", filters={"tree_size": str(at.size)})
@@ -85,10 +83,4 @@ def export_odm(out_file: Annotated[Path, typer.Argument(help="File to write (.xm
             for chunk in odm_document(services, "admin", at, created=created_now(services)):
                 handle.write(chunk)
         tmp.replace(out_file)
-    except OSError as exc:
-        fail(f"cannot write {out_file}: {exc.strerror}")
-    except (LedgerError, ValueError) as exc:
-        fail(str(getattr(exc, "message", exc)))
-    finally:
-        services.close()
     out.print(f"Wrote {out_file}: CDISC ODM 1.3.2 of {at.size} records, checkpoint root {at.root_hex}")

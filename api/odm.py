@@ -19,6 +19,7 @@ from lxml import etree
 
 from domain.participant import STREAM_PREFIX
 from ledger.entry import MEANINGS, format_time
+from ledger.errors import NotFound
 from ledger.registry import KeyRegistry
 
 from .blinding import RowMask
@@ -62,7 +63,7 @@ def cut(services: Services) -> Cut:
     services.ledger.seal()
     checkpoint = services.ledger.tree.latest_checkpoint()
     if checkpoint is None:
-        raise ValueError("the ledger holds no signed checkpoint yet")
+        raise NotFound("the ledger holds no signed checkpoint yet", rule="checkpoint.none")
     adopted = protocol(services)
     trial = adopted.trial if adopted else services.ledger.origin
     return Cut(services.ledger.origin, checkpoint.size, checkpoint.root.hex(), trial,
