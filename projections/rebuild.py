@@ -63,9 +63,14 @@ def _sqlite_share(reader: sqlite3.Connection, upto: int, worker: int, workers: i
                   progress: Callable[[int], None] | None) -> Iterator[tuple[int, Record]]:
     where = ""
     if workers > 1:
-        reader.create_function("ledger_share", 1, lambda stream: share_of(stream, workers),
-                               deterministic=True)
-        where = f" AND ledger_share(originator_id) = {int(worker)}"
+        # The share's streams in a temporary table (a walk of the stream index); `+` keeps the
+        # planner on the rowid range, in log order, testing each row's stream against the table.
+        streams = reader.execute(f"SELECT DISTINCT originator_id FROM {RECORDS_TABLE}").fetchall()
+        reader.execute("CREATE TEMP TABLE share (stream TEXT PRIMARY KEY)")
+        reader.executemany("INSERT INTO temp.share VALUES (?)",
+                           [row for row in streams if share_of(row[0], workers) == worker])
+        reader.commit()  # no transaction stays open over the reads below
+        where = " AND +originator_id IN temp.share"
     last = 0
     while last < upto:  # each page its own read: rows are append-only, no snapshot is needed
         rows = reader.execute(f"SELECT rowid, state FROM {RECORDS_TABLE} WHERE rowid > ? AND "
