@@ -1,0 +1,20 @@
+"""The signature check (libsodium): exactly the signed bytes, by exactly that key, in 64 bytes."""
+
+from __future__ import annotations
+
+from ledger.keys import generate, signature_valid
+
+
+def test_a_signature_holds_only_over_its_bytes_and_key() -> None:
+    key, other = generate(), generate()
+    message = b'{"entry":"bytes"}' * 20
+    signature = key.sign(message)
+    assert signature_valid(key.public_key(), signature, message)
+    assert not signature_valid(other.public_key(), signature, message)
+    assert not signature_valid(key.public_key(), signature, message + b" ")
+    assert not signature_valid(key.public_key(), signature[:63], message)
+    assert not signature_valid(key.public_key(), signature[:63], signature[63:] + message)
+    assert not signature_valid(key.public_key(), signature + b"\0", message)
+    flipped = bytes([signature[0] ^ 1]) + signature[1:]
+    assert not signature_valid(key.public_key(), flipped, message)
+    assert not signature_valid(key.public_key(), bytes(64), message)
