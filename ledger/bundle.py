@@ -71,9 +71,16 @@ class BundleReader:
         except OSError as exc:
             raise BundleError(f"cannot read bundle {path}: {exc.strerror}") from exc
         self._line = 0
+        try:
+            self._read_head()
+        except BaseException:
+            self._file.close()  # a bundle refused at its head leaves no open file behind
+            raise
+
+    def _read_head(self) -> None:
         head = self._next()
         if head is None or head.get("format") != BUNDLE_FORMAT:
-            raise BundleError(f"{path} is not a {BUNDLE_FORMAT} bundle")
+            raise BundleError(f"{self.path} is not a {BUNDLE_FORMAT} bundle")
         try:
             self.header = Header(str(head["origin"]), str(head["exported_at"]), int(head["records"]),
                                  int(head["tree_size"]), int(head["checkpoints"]), head.get("protocol"))
