@@ -18,7 +18,6 @@ views. Each measurement runs in its own process so that its peak RSS is its own.
 from __future__ import annotations
 
 import argparse
-import binascii
 import json
 import os
 import platform
@@ -30,18 +29,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from chained_log import LogAnything, append_chained
 
 ANALYTES = [("ALT", "U/L", 40.0), ("AST", "U/L", 50.0), ("ALP", "U/L", 120.0), ("TBIL", "µmol/L", 30.0),
             ("ALB", "g/L", 32.0), ("INR", "ratio", 1.3), ("CREAT", "mg/dL", 1.1),
             ("SODIUM", "mmol/L", 136.0)]
 VISITS = ["week_1", "week_4", "week_8", "week_12", "week_24", "week_48"]
-
-
-class LogAnything:
-    """Rules that accept every entry: the generator writes plausible records quickly."""
-
-    def decide(self, history: Any, candidate: Any, view: Any) -> tuple[()]:
-        return ()
 
 
 def payload_for(step: int, pid: str) -> tuple[str, dict[str, Any]]:
@@ -57,13 +50,9 @@ def payload_for(step: int, pid: str) -> tuple[str, dict[str, Any]]:
 
 
 def generate(path: Path, records: int, participants: int = 10_000, steps: int = 10) -> None:
-    """Sign and append the log: batches of `steps` consecutive records for each of a group of
-    participants, so the ledger loads each stream's history once per batch, not once per record.
-    The ledger's clock is pinned for each batch, so the generator knows each record's
-    recorded_at and hence its hash (the next entry's `prev`); every receipt is checked against it."""
+    """Sign and append the log, `steps` consecutive records per participant per batch
+    (benchmarks/chained_log.py)."""
     from api.bootstrap import bootstrap, initialise, register_user, root_signer
-    from ledger.entry import Entry, Record, format_time
-    from ledger.errors import Head
     from ledger.keys import generate as new_key
     from ledger.keys import public_b64
     from ledger.signer import Signer
@@ -78,32 +67,10 @@ def generate(path: Path, records: int, participants: int = 10_000, steps: int = 
     ledger = services.ledger
     ledger.rules = LogAnything()
     signer = Signer(key, "inv-001", "investigator", "site-01", "bench")
-    per = max(2, records // participants)
-    group = max(1, min(participants, 5000 // steps))
-    heads = {n: Head(f"participant/P-{n:05d}", 0, "0" * 64) for n in range(participants)}
-    occurred = datetime.now(UTC)
-    written = 0
-    for first in range(0, per, steps):
-        for start in range(0, participants, group):
-            now = datetime.now(UTC)
-            ledger.clock = lambda now=now: now  # type: ignore[misc]
-            batch, expected = [], []
-            for step in range(first, min(first + steps, per)):
-                for n in range(start, min(start + group, participants)):
-                    kind, payload = payload_for(step, f"P-{n:05d}")
-                    sub = signer.sign(ledger=ledger.origin, head=heads[n], type=kind,
-                                      payload=payload, occurred_at=occurred)
-                    at = max(format_time(now), heads[n].recorded_at or "")
-                    record = Record.seal(Entry.parse(sub.entry), binascii.a2b_base64(sub.signature),
-                                         at, sub.payload, binascii.a2b_base64(sub.salt))
-                    heads[n] = Head(heads[n].stream, heads[n].version + 1, record.hash, at)
-                    batch.append(sub)
-                    expected.append(record.hash)
-            receipts = ledger.append_batch(batch)
-            if [r.record_hash for r in receipts] != expected:
-                raise SystemExit("the ledger sealed records other than the generator expected")
-            written += len(batch)
-        print(f"  generated {written:,} records", file=sys.stderr, flush=True)
+    append_chained(ledger, signer, participants=participants, per_stream=max(2, records // participants),
+                   pid="P-{:05d}", payload_for=payload_for, steps=steps,
+                   group=max(1, min(participants, 5000 // steps)),
+                   progress=lambda n: print(f"  generated {n:,} records", file=sys.stderr, flush=True))
     services.close()
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import binascii
 import json
 import multiprocessing
 import os
@@ -58,6 +57,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from chained_log import LogAnything, append_chained  # noqa: E402  (beside this script)
 
 ROOT_PASS = "bench-pass-1"
 LEDGER_PASS = "bench-pass-2"
@@ -100,13 +100,6 @@ def figure(name: str, what: str, ours: float, baseline: float, goal: str, met: b
 
 
 # -- pieces shared by the figures -------------------------------------------------------------
-class LogAnything:
-    """Rules that accept every entry (generated logs, P7 on both sizes)."""
-
-    def decide(self, history: Any, candidate: Any, view: Any) -> tuple[()]:
-        return ()
-
-
 @dataclass
 class Bench:
     """An initialised ledger with one registered investigator (and their API token)."""
@@ -173,8 +166,6 @@ def payload_for(step: int, pid: str) -> tuple[str, dict[str, Any]]:
 
 def generated_log(data: Path, records: int) -> tuple[Bench, dict[str, Any]]:
     """A log of about `records` records (PER_STREAM per participant), generated once and kept."""
-    from ledger.entry import Entry, Record, format_time
-    from ledger.errors import Head
     from ledger.keys import save_private_key
 
     folder = data / f"log-{records}"
@@ -194,36 +185,12 @@ def generated_log(data: Path, records: int) -> tuple[Bench, dict[str, Any]]:
     ledger = bench.services.ledger
     ledger.rules = LogAnything()
     participants = max(1, records // PER_STREAM)
-    steps, group = 10, 500
-    heads = {n: Head(f"participant/P-{n:07d}", 0, "0" * 64) for n in range(participants)}
-    occurred = datetime.now(UTC)
-    clock = ledger.clock
-    written, started = 0, time.perf_counter()
-    for first in range(0, PER_STREAM, steps):
-        for start in range(0, participants, group):
-            now = datetime.now(UTC)
-            # The clock is pinned for the batch, so each record's recorded_at (hence its hash,
-            # the next entry's `prev`) is known here; every receipt is checked against it.
-            ledger.clock = lambda now=now: now
-            batch, expected = [], []
-            for step in range(first, min(first + steps, PER_STREAM)):
-                for n in range(start, min(start + group, participants)):
-                    kind, payload = payload_for(step, f"P-{n:07d}")
-                    sub = bench.signer.sign(ledger=ledger.origin, head=heads[n], type=kind,
-                                            payload=payload, occurred_at=occurred)
-                    at = max(format_time(now), heads[n].recorded_at or "")
-                    record = Record.seal(Entry.parse(sub.entry), binascii.a2b_base64(sub.signature),
-                                         at, sub.payload, binascii.a2b_base64(sub.salt))
-                    heads[n] = Head(heads[n].stream, heads[n].version + 1, record.hash, at)
-                    batch.append(sub)
-                    expected.append(record.hash)
-            receipts = ledger.append_batch(batch)
-            if [r.record_hash for r in receipts] != expected:
-                raise SystemExit("the ledger sealed records other than the generator expected")
-            written += len(batch)
-        print(f"  log-{records}: {written:,} records generated "
-              f"({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    ledger.clock = clock
+    started = time.perf_counter()
+    append_chained(ledger, bench.signer, participants=participants, per_stream=PER_STREAM,
+                   pid="P-{:07d}", payload_for=payload_for, steps=10, group=500,
+                   progress=lambda n: print(f"  log-{records}: {n:,} records generated "
+                                            f"({time.perf_counter() - started:.0f} s)",
+                                            file=sys.stderr, flush=True))
     meta = {"records": bench.services.store.max_position(), "participants": participants,
             "root_fingerprint": bench.root_fingerprint,
             "generate_s": time.perf_counter() - started}
