@@ -79,8 +79,9 @@ def export_odm(out_file: Annotated[Path, typer.Argument(help="File to write (.xm
         record_export(services, what="odm", fmt="odm-1.3.2", by=f"cli:{getpass.getuser()}",
                       role="admin", filters={"tree_size": str(at.size)})
         tmp = out_file.with_name(out_file.name + ".part")
-        with tmp.open("wb") as handle:
-            for chunk in odm_document(services, "admin", at, created=created_now(services)):
+        with tmp.open("wb") as handle, progress_bar("exporting", 2 * at.size, False) as advance:
+            for chunk in odm_document(services, "admin", at, created=created_now(services),
+                                      progress=advance):
                 handle.write(chunk)
         tmp.replace(out_file)
     out.print(f"Wrote {out_file}: CDISC ODM 1.3.2 of {at.size} records, checkpoint root {at.root_hex}")

@@ -11,7 +11,7 @@ must define, the second writes the clinical data as it reads it.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,11 +72,13 @@ def cut(services: Services) -> Cut:
 
 
 def odm_document(services: Services, role: str, at: Cut, *, created: str,
-                 hidden: frozenset[str] = frozenset()) -> Iterator[bytes]:
-    """The ODM file as chunks of UTF-8 bytes, as `role` may see it, without `hidden` streams."""
+                 hidden: frozenset[str] = frozenset(),
+                 progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """The ODM file as chunks of UTF-8 bytes, as `role` may see it, without `hidden` streams;
+    `progress` is told of every record read (each pass reads `at.size` of them)."""
     meta = Metadata()
     mapper = Mapper()
-    for tx in _transactions(services, role, at, hidden, mapper):
+    for tx in _transactions(services, role, at, hidden, mapper, progress):
         meta.add(tx, mapper.types)
     registry = services.ledger.registry()
     buffer = io.BytesIO()
@@ -98,7 +100,7 @@ def odm_document(services: Services, role: str, at: Cut, *, created: str,
             yield _drain(buffer)
             with xf.element(f"{{{NS}}}ClinicalData", StudyOID=at.trial, MetaDataVersionOID=MDV):
                 existing = Existing()
-                for tx in _transactions(services, role, at, hidden, Mapper()):
+                for tx in _transactions(services, role, at, hidden, Mapper(), progress):
                     xf.write(_subject_data(tx, existing))
                     if buffer.tell() > FLUSH_BYTES:
                         yield _drain(buffer)
@@ -113,11 +115,14 @@ def _drain(buffer: io.BytesIO) -> bytes:
 
 
 def _transactions(services: Services, role: str, at: Cut, hidden: frozenset[str],
-                  mapper: Mapper) -> Iterator[Transaction]:
+                  mapper: Mapper, progress: Callable[[int], None] | None = None
+                  ) -> Iterator[Transaction]:
     masker = RowMask(services, role)
     for index, record in enumerate(services.ledger.records()):
         if index >= at.size:
             break
+        if progress is not None:
+            progress(1)
         e = record.entry.fields
         if not record.stream.startswith(STREAM_PREFIX) or record.stream in hidden:
             continue

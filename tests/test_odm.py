@@ -170,3 +170,13 @@ def test_export_odm_on_the_cli_writes_a_valid_file(demo: DemoTrial, tmp_path: Pa
     bad = CliRunner().invoke(app, ["export", "odm", str(tmp_path / "missing" / "x.xml"), "--db",
                                    demo.url, "--home", str(demo.home)])
     assert bad.exit_code == 1 and "cannot write" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_odm_export_reports_progress_over_both_passes(demo: DemoTrial) -> None:
+    from api.odm import created_now, cut, odm_document
+
+    at = cut(demo.services)
+    seen: list[int] = []
+    body = b"".join(odm_document(demo.services, "inspector", at, created=created_now(demo.services),
+                                 progress=seen.append))
+    assert body.startswith(b"<?xml") and sum(seen) == 2 * at.size
