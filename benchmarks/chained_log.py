@@ -8,10 +8,28 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PayloadFor = Callable[[int, str], tuple[str, dict[str, Any]]]
+
+
+def participant_payloads(analytes: list[tuple[str, str, float]],
+                         visit_of: Callable[[int], str]) -> PayloadFor:
+    """Registration, consent, then lab results cycling through `analytes` ((code, unit, base
+    value)); the n-th record's visit is `visit_of(n)`."""
+    def payload_for(step: int, pid: str) -> tuple[str, dict[str, Any]]:
+        if step == 0:
+            return "participant.registered", {"participant_id": pid, "site": "site-01", "sex": "F",
+                                              "date_of_birth": "1961-04-02", "weight_kg": 64.0}
+        if step == 1:
+            return "consent.signed", {"form_version": "1.0", "signed_on": "2026-03-01"}
+        analyte, unit, value = analytes[step % len(analytes)]
+        sampled = datetime(2026, 4, 1, tzinfo=UTC) + timedelta(days=step)
+        return "lab.resulted", {"visit": visit_of(step), "analyte": analyte, "unit": unit,
+                                "value": value + step % 7, "sampled_at": sampled.isoformat()}
+
+    return payload_for
 
 
 class LogAnything:

@@ -24,12 +24,11 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from chained_log import LogAnything, append_chained
+from chained_log import LogAnything, append_chained, participant_payloads
 
 ANALYTES = [("ALT", "U/L", 40.0), ("AST", "U/L", 50.0), ("ALP", "U/L", 120.0), ("TBIL", "µmol/L", 30.0),
             ("ALB", "g/L", 32.0), ("INR", "ratio", 1.3), ("CREAT", "mg/dL", 1.1),
@@ -37,16 +36,7 @@ ANALYTES = [("ALT", "U/L", 40.0), ("AST", "U/L", 50.0), ("ALP", "U/L", 120.0), (
 VISITS = ["week_1", "week_4", "week_8", "week_12", "week_24", "week_48"]
 
 
-def payload_for(step: int, pid: str) -> tuple[str, dict[str, Any]]:
-    if step == 0:
-        return "participant.registered", {"participant_id": pid, "site": "site-01", "sex": "F",
-                                          "date_of_birth": "1961-04-02", "weight_kg": 64.0}
-    if step == 1:
-        return "consent.signed", {"form_version": "1.0", "signed_on": "2026-03-01"}
-    analyte, unit, value = ANALYTES[step % len(ANALYTES)]
-    sampled = datetime(2026, 4, 1, tzinfo=UTC) + timedelta(days=step)
-    return "lab.resulted", {"visit": VISITS[step % len(VISITS)], "analyte": analyte, "unit": unit,
-                            "value": value + step % 7, "sampled_at": sampled.isoformat()}
+payload_for = participant_payloads(ANALYTES, lambda step: VISITS[step % len(VISITS)])
 
 
 def generate(path: Path, records: int, participants: int = 10_000, steps: int = 10) -> None:

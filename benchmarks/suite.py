@@ -50,14 +50,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from chained_log import LogAnything, append_chained  # noqa: E402  (beside this script)
+from chained_log import LogAnything, append_chained, participant_payloads  # noqa: E402  (beside this script)
 
 ROOT_PASS = "bench-pass-1"
 LEDGER_PASS = "bench-pass-2"
@@ -152,16 +152,7 @@ def registration(signer: Any, origin: str, pid: str) -> Any:
 ANALYTES = [("ALT", "U/L", 40.0), ("AST", "U/L", 50.0), ("ALB", "g/L", 32.0), ("INR", "ratio", 1.3)]
 
 
-def payload_for(step: int, pid: str) -> tuple[str, dict[str, Any]]:
-    if step == 0:
-        return "participant.registered", {"participant_id": pid, "site": "site-01", "sex": "F",
-                                          "date_of_birth": "1961-04-02", "weight_kg": 64.0}
-    if step == 1:
-        return "consent.signed", {"form_version": "1.0", "signed_on": "2026-03-01"}
-    analyte, unit, value = ANALYTES[step % len(ANALYTES)]
-    sampled = datetime(2026, 4, 1, tzinfo=UTC) + timedelta(days=step)
-    return "lab.resulted", {"visit": f"week_{step}", "analyte": analyte, "unit": unit,
-                            "value": value + step % 7, "sampled_at": sampled.isoformat()}
+payload_for = participant_payloads(ANALYTES, lambda step: f"week_{step}")
 
 
 def generated_log(data: Path, records: int) -> tuple[Bench, dict[str, Any]]:
