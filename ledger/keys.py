@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -114,3 +117,35 @@ def signature_valid(key: Ed25519PublicKey, signature: bytes, message: bytes) -> 
     except BadSignatureError:
         return False
     return True
+
+
+#: Below this many checks a batch is verified in the calling thread (a pool hand-off costs more).
+PARALLEL_FROM = 32
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _verifier_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
+                                       thread_name_prefix="ed25519-verify")
+        return _pool
+
+
+def _check_slice(checks: Sequence[tuple[Ed25519PublicKey, bytes, bytes]]) -> list[bool]:
+    return [signature_valid(key, signature, message) for key, signature, message in checks]
+
+
+def signatures_valid(checks: Sequence[tuple[Ed25519PublicKey, bytes, bytes]]) -> list[bool]:
+    """`signature_valid` for many (key, signature, message) at once, spread over the cores.
+
+    libsodium's verify runs with the GIL released (PyNaCl calls it through cffi), so threads
+    verify in parallel; each result is exactly what `signature_valid` gives for that check."""
+    cores = os.cpu_count() or 1
+    if len(checks) < PARALLEL_FROM or cores == 1:
+        return _check_slice(checks)
+    step = -(-len(checks) // cores)
+    parts = [checks[i:i + step] for i in range(0, len(checks), step)]
+    return [ok for part in _verifier_pool().map(_check_slice, parts) for ok in part]
