@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from domain import clock
 from ledger.entry import format_time
 from ledger.errors import LedgerError, NotInitialised
+from ledger.group_commit import GroupCommit
 from ledger.keys import generate, key_id, load_private_key, public_b64, save_private_key
 from ledger.ledger import Clock, FollowUp, Ledger, Receipt, system_clock
 from ledger.note import NoteSigner
@@ -52,6 +53,12 @@ class Services:
     clock: Clock
     rules: TrialRules
     vault: AllocationVault
+    #: Appends from concurrent requests, one transaction and checkpoint per group; the views
+    #: are brought up to date once per group, before any of its requests is answered.
+    appender: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.appender = GroupCommit(self.ledger, after=self.views.catch_up)
 
     def close(self) -> None:
         self.store.close()

@@ -6,7 +6,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -149,3 +149,25 @@ def signatures_valid(checks: Sequence[tuple[Ed25519PublicKey, bytes, bytes]]) ->
     step = -(-len(checks) // cores)
     parts = [checks[i:i + step] for i in range(0, len(checks), step)]
     return [ok for part in _verifier_pool().map(_check_slice, parts) for ok in part]
+
+
+class PendingChecks:
+    """Checks started now on the verifier pool; `result(i)` waits for the i-th one only, so the
+    caller can go on with other work (decisions, inserts) while the cores verify."""
+
+    CHUNK = 64
+
+    def __init__(self, checks: Sequence[tuple[Ed25519PublicKey, bytes, bytes]]) -> None:
+        self._done: list[bool] | None = None
+        self._parts: list[Future[list[bool]]] = []
+        if len(checks) < PARALLEL_FROM or (os.cpu_count() or 1) == 1:
+            self._done = _check_slice(checks)
+        else:
+            pool = _verifier_pool()
+            self._parts = [pool.submit(_check_slice, checks[i:i + self.CHUNK])
+                           for i in range(0, len(checks), self.CHUNK)]
+
+    def result(self, index: int) -> bool:
+        if self._done is not None:
+            return self._done[index]
+        return self._parts[index // self.CHUNK].result()[index % self.CHUNK]

@@ -11,38 +11,29 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from . import redaction
-from .canonical import b64decode, parse_canonical
 from .contract import BatchError, Clock, FollowUp, Receipt, Rules, StreamView, system_clock
-from .entry import ZERO_HASH, Entry, Record, Submission, format_time, parse_time, payload_digest
+from .entry import ZERO_HASH, Record, Submission, format_time, parse_time
 from .errors import (
     Conflict,
     Head,
-    LedgerError,
     MalformedEntry,
     NotInitialised,
     RuleViolation,
     SignatureRefused,
 )
-from .keys import signature_valid
+from .histories import HistoryCache
+from .keys import PendingChecks, signature_valid
 from .note import NoteSigner
-from .registry import GENESIS, KEYS_STREAM, KeyRegistry, genesis_key
+from .prepared import Prepared, numbered, prepare
+from .registry import GENESIS, KEYS_STREAM, KeyRegistry, SignatureCheck, genesis_key
 from .signer import Signer
 from .store import Store
 from .tree import SignedCheckpoint, Tree
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    entry: Entry
-    signature: bytes
-    payload_text: str
-    payload: dict[str, Any]
-    salt: bytes
 
 
 class Ledger:
@@ -65,6 +56,7 @@ class Ledger:
         #: type and payload are the trial's); None records nothing, but time is still held.
         self.clock_step: Callable[[str, str], FollowUp] | None = None
         self._latest: str | None = None  # latest recorded_at this process has seen committed
+        self.histories = HistoryCache(store)
 
     def create_tables(self) -> None:
         """The migration step: records (eventsourcing), tracking, Merkle tables, triggers."""
@@ -113,23 +105,75 @@ class Ledger:
         return self.append_batch([submission])[0]
 
     def append_batch(self, submissions: Sequence[Submission]) -> list[Receipt]:
-        prepared = [_numbered(i, len(submissions), _prepare, s) for i, s in enumerate(submissions)]
+        """All of them in one transaction, or none (the failing entry named by BatchError)."""
+        prepared = [numbered(i, len(submissions), prepare, s) for i, s in enumerate(submissions)]
+        return cast(list[Receipt], self._append(self._check_early(prepared), each=False))
+
+    def prepare(self, submission: Submission) -> Prepared:
+        """What needs no lock, done by the caller's thread: parse, digest, signature check."""
+        return self._check_early([prepare(submission)])[0]
+
+    def append_each(self, items: Sequence[Prepared | Exception]) -> list[Receipt | Exception]:
+        """Each entry decided on its own, the accepted ones in one transaction with one signed
+        checkpoint (group commit): a refused entry comes back as its error and takes nothing
+        else with it. An item that is an error already (it failed to prepare) is handed back."""
+        return self._append(items, each=True)
+
+    def _check_early(self, items: list[Prepared]) -> list[Prepared]:
+        """Start the Ed25519 checks outside the write lock, against the keys this process knows
+        (a key id is its public key's hash, so the key cannot have changed; whether it may sign
+        is still decided under the lock). Entries whose key is new here are checked there."""
+        registry = self._registry
+        checks, owners = [], []
+        for n, item in enumerate(items):
+            known = registry.keys.get(item.entry.fields.get("key"))  # type: ignore[arg-type]
+            if known is not None:
+                checks.append((known.public_key, item.signature, item.entry.raw))
+                owners.append((n, known.key_id))
+        if not checks:
+            return items
+        pending = PendingChecks(checks)
+        checked = list(items)
+        for j, (n, kid) in enumerate(owners):
+            checked[n] = replace(items[n], checked=SignatureCheck(kid, _answer(pending, j)))
+        return checked
+
+    def _append(self, items: Sequence[Prepared | Exception], each: bool) -> list[Receipt | Exception]:
+        outcome: list[int | Exception] = []  # per item: how many follow-ups it brought, or its error
+        records: list[Record] = []
+        positions: list[int] = []
         try:
             with self.store.write() as cur:
+                self.histories.begin(cur)
                 registry = self._refreshed_registry(cur).copy()
                 histories: dict[str, list[Record]] = {}
-                records: list[Record] = []
-                caused: list[int] = []  # how many follow-ups each submission brought
                 redacting: list[tuple[Record, Record]] = []  # (redaction, target)
                 now, stepped = self._now(cur)
-                for i, item in enumerate(prepared):
-                    chain = _numbered(i, len(prepared), self._decide, cur, registry, histories,
-                                      item, now, redacting)
-                    records.extend(chain)
-                    caused.append(len(chain) - 1)
+                for i, item in enumerate(items):
+                    if isinstance(item, Exception):
+                        outcome.append(item)
+                    elif not each:
+                        chain = numbered(i, len(items), self._decide, cur, registry, histories,
+                                         item, now, redacting)
+                        records.extend(chain)
+                        outcome.append(len(chain) - 1)
+                    else:
+                        trial, marks, redactions = registry.copy(), _marks(histories), len(redacting)
+                        try:
+                            chain = self._decide(cur, trial, histories, item, now, redacting)
+                        except Exception as exc:  # this entry alone is refused (or broke)
+                            _rewind(histories, marks)
+                            del redacting[redactions:]
+                            outcome.append(exc)
+                            continue
+                        registry = trial
+                        records.extend(chain)
+                        outcome.append(len(chain) - 1)
                 if stepped is not None:  # the step is recorded in the same transaction
                     records.extend(self._decide(cur, registry, histories, self._sign_follow_up(
                         stepped, histories, cur, registry, now), now, redacting, 1))
+                if not records:
+                    return list(cast(list[Exception], outcome))
                 positions = self.store.insert(cur, [
                     StoredEvent(originator_id=r.stream, originator_version=r.version,
                                 topic=r.type, state=r.stored_bytes()) for r in records])
@@ -145,9 +189,10 @@ class Ledger:
                                             self._origin or registry.origin or "")
         except IntegrityError as exc:
             # Only reachable if another writer bypassed the lock; report like a stale head.
-            first = prepared[0].entry.fields["stream"]
+            first = next((i.entry.fields["stream"] for i in items if isinstance(i, Prepared)), "")
             raise Conflict(f"stream {first} moved on: {exc}", head=self.head(first)) from exc
         self.tree.committed(border)
+        self.histories.committed(histories, zip(records, positions, strict=True), bool(redacting))
         with self._lock:
             if registry.version > self._registry.version:
                 self._registry = registry
@@ -156,11 +201,15 @@ class Ledger:
         note = signed.note if signed is not None else None
         every = [Receipt(r.hash, r.stream, r.version, p, r.recorded_at, first + i, note, r.type)
                  for i, (r, p) in enumerate(zip(records, positions, strict=True))]
-        receipts, at = [], 0
-        for n in caused:
-            receipts.append(replace(every[at], follow_ups=tuple(every[at + 1: at + 1 + n])))
+        results: list[Receipt | Exception] = []
+        at = 0
+        for n in outcome:
+            if isinstance(n, Exception):
+                results.append(n)
+                continue
+            results.append(replace(every[at], follow_ups=tuple(every[at + 1: at + 1 + n])))
             at += 1 + n
-        return receipts
+        return results
 
     def _now(self, cur: Any) -> tuple[str, FollowUp | None]:
         """The time to record: the clock's, but never earlier than the latest record in the log
@@ -179,7 +228,7 @@ class Ledger:
         return self._latest, step
 
     def _decide(self, cur: Any, registry: KeyRegistry, histories: dict[str, list[Record]],
-                item: _Prepared, now: str, redacting: list[tuple[Record, Record]],
+                item: Prepared, now: str, redacting: list[tuple[Record, Record]],
                 depth: int = 0) -> list[Record]:
         """Decide one entry; returns its record followed by the records the rules added."""
         entry = item.entry
@@ -204,10 +253,10 @@ class Ledger:
                     raise SignatureRefused("genesis signature does not verify",
                                            rule="signature.invalid", field="signature")
             else:
-                registry.authorise(entry, item.signature, recorded_at)
+                registry.authorise(entry, item.signature, recorded_at, item.checked)
             registry.apply(record)
         elif stream == redaction.REDACTIONS_STREAM:
-            registry.authorise(entry, item.signature, recorded_at)
+            registry.authorise(entry, item.signature, recorded_at, item.checked)
             target = self._record_by_hash(cur, item.payload.get("record"))
             if any(t.hash == getattr(target, "hash", None) for _, t in redacting):
                 raise RuleViolation("this record is redacted already", rule="redaction.already",
@@ -218,7 +267,7 @@ class Ledger:
         else:
             if registry.origin is None:
                 raise NotInitialised("the ledger is not initialised: run `trial-ledger init`")
-            registry.authorise(entry, item.signature, recorded_at)
+            registry.authorise(entry, item.signature, recorded_at, item.checked)
             view = _View(lambda name: self._history(cur, histories, name))
             follow_ups = self.rules.decide(history, record, view)
             history.append(record)
@@ -235,12 +284,11 @@ class Ledger:
 
     def _history(self, cur: Any, histories: dict[str, list[Record]], stream: str) -> list[Record]:
         if stream not in histories:
-            histories[stream] = [Record.from_stored(r.state, r.position, check=False)
-                                 for r in self.store.stream_rows(cur, stream)]
+            histories[stream] = self.histories.history(cur, stream)
         return histories[stream]
 
     def _sign_follow_up(self, follow: FollowUp, histories: dict[str, list[Record]], cur: Any,
-                        registry: KeyRegistry, at: str) -> _Prepared:
+                        registry: KeyRegistry, at: str) -> Prepared:
         """Sign a follow-up with the system actor's key, against the stream's head right now."""
         signer = self.system_signers.get(follow.actor)
         if signer is None:
@@ -251,7 +299,7 @@ class Ledger:
                                  head=_head_of(follow.stream, history), type=follow.type,
                                  payload=follow.payload, occurred_at=parse_time(at),
                                  reason=follow.reason)
-        return _prepare(submission)
+        return prepare(submission)
 
     def append_follow_up(self, follow: FollowUp) -> Receipt:
         """Append one record by a system actor on its own (e.g. a refusal worth keeping, R9)."""
@@ -297,41 +345,28 @@ class _View:
         return self.read(stream)
 
 
+def _answer(pending: PendingChecks, index: int) -> Callable[[], bool]:
+    return lambda: pending.result(index)
+
+
+def _marks(histories: dict[str, list[Record]]) -> dict[str, int]:
+    return {stream: len(history) for stream, history in histories.items()}
+
+
+def _rewind(histories: dict[str, list[Record]], marks: dict[str, int]) -> None:
+    """Forget what a refused entry added to the transaction's histories."""
+    for stream in list(histories):
+        if stream not in marks:
+            del histories[stream]
+        else:
+            del histories[stream][marks[stream]:]
+
+
 def _head_of(stream: str, history: Sequence[Record]) -> Head:
     if not history:
         return Head(stream, 0, ZERO_HASH)
     last = history[-1]
     return Head(stream, last.version, last.hash, last.recorded_at)
-
-
-def _prepare(submission: Submission) -> _Prepared:
-    """Everything that needs no lock: parse, canonical form, payload digest."""
-    for name in ("entry", "signature", "payload", "salt"):
-        if not isinstance(getattr(submission, name), str):
-            raise MalformedEntry(f"{name} must be a string", field=name)
-    entry = Entry.parse(submission.entry)
-    signature = b64decode(submission.signature, "signature", length=64)
-    salt = b64decode(submission.salt, "salt", length=32)
-    payload = parse_canonical(submission.payload, "payload")
-    if not isinstance(payload, dict):
-        raise MalformedEntry("payload must be a JSON object", field="payload")
-    digest = payload_digest(salt, submission.payload.encode("utf-8"))
-    if digest != entry.fields["payload_digest"]:
-        raise MalformedEntry("payload_digest does not match SHA-256(salt ‖ payload)",
-                             rule="entry.payload_digest", field="entry.payload_digest")
-    return _Prepared(entry, signature, submission.payload, payload, salt)
-
-
-def _numbered(index: int, total: int, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run one entry's step; in a batch of several, say which entry failed."""
-    if total == 1:
-        return fn(*args)
-    try:
-        return fn(*args)
-    except Conflict:
-        raise
-    except LedgerError as exc:
-        raise BatchError(index, exc) from exc
 
 
 __all__ = ["BatchError", "Clock", "FollowUp", "Ledger", "Receipt", "RuleViolation", "Rules", "StreamView",

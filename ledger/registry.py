@@ -9,7 +9,7 @@ and was not revoked at the record's `recorded_at`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +28,14 @@ LEDGER_AUTHOR, LEDGER_ROLE = "ledger", "sealer"
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _ROLE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """An Ed25519 check started earlier: the key id it was made against and its answer."""
+
+    key_id: str
+    valid: Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -154,8 +162,13 @@ class KeyRegistry:
                                 field="entry.reason")
 
     # -- signatures -----------------------------------------------------------------------
-    def authorise(self, entry: Entry, signature: bytes, recorded_at: str) -> RegisteredKey:
-        """Raise SignatureRefused unless the entry's key may sign it at `recorded_at`."""
+    def authorise(self, entry: Entry, signature: bytes, recorded_at: str,
+                  checked: SignatureCheck | None = None) -> RegisteredKey:
+        """Raise SignatureRefused unless the entry's key may sign it at `recorded_at`.
+
+        `checked` is the Ed25519 check of this signature made earlier against the public key of
+        a key id (outside the write lock); it stands in for checking again only for that key id,
+        whose public key cannot differ (the id is its hash)."""
         kid = entry.fields["key"]
         known = self.keys.get(kid)
         if known is None:
@@ -176,7 +189,11 @@ class KeyRegistry:
         if not known.valid_at(recorded_at):
             raise SignatureRefused(f"key was revoked at {known.revoked_at}",
                                    rule="signature.key_revoked", field="entry.key")
-        if not signature_valid(known.public_key, signature, entry.raw):
+        if checked is not None and checked.key_id == known.key_id:
+            valid = checked.valid()
+        else:
+            valid = signature_valid(known.public_key, signature, entry.raw)
+        if not valid:
             raise SignatureRefused("signature does not verify over the entry bytes",
                                    rule="signature.invalid", field="signature")
         return known

@@ -129,6 +129,12 @@ class Store(ABC):
         return [Row(int(r["p"]), stream, r["v"], r["topic"], stored_bytes(r["state"]))
                 for r in cursor.fetchall()]
 
+    def redaction_mark(self, cursor: Any) -> int:
+        """How many redactions the log holds (they only ever grow): a change means some row's
+        payload was removed since the mark was read."""
+        cursor.execute(f"SELECT COUNT(*) AS n FROM {self.qualify(REDACTIONS_TABLE)}")
+        return int(_first(cursor.fetchone()) or 0)
+
     def row_at(self, cursor: Any, position: int) -> Row | None:
         cursor.execute(f"SELECT originator_id AS s, originator_version AS v, topic, state FROM "
                        f"{self._table} WHERE {self.position_column} = {self.param}", (position,))
