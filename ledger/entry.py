@@ -189,8 +189,11 @@ class Record:
 
     @classmethod
     def seal(
-        cls, entry: Entry, signature: bytes, recorded_at: str, payload_text: str, salt: bytes
+        cls, entry: Entry, signature: bytes, recorded_at: str, payload_text: str, salt: bytes,
+        *, payload_checked: bool = False,
     ) -> Record:
+        """`payload_checked`: the payload text was parsed in canonical form already (the append
+        path checks it before the lock), so reading it back need not judge it again."""
         sealed = canonical(
             {
                 "format": RECORD_FORMAT,
@@ -199,7 +202,8 @@ class Record:
                 "recorded_at": recorded_at,
             }
         )
-        return cls(sealed, entry, signature, recorded_at, payload_text, salt)
+        return cls(sealed, entry, signature, recorded_at, payload_text, salt,
+                   checked=not payload_checked)
 
     def stored_bytes(self) -> bytes:
         """What the store keeps: the sealed bytes verbatim, payload and salt beside them."""

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 
 from .entry import Record
@@ -55,11 +54,9 @@ class HistoryCache:
                  for r in self.store.stream_rows(cur, stream, after=after)]
         return [*(kept or ()), *fresh]
 
-    def committed(self, histories: Mapping[str, list[Record]], positions: Iterable[tuple[Record, int]],
-                  redacted: bool) -> None:
-        """After a commit: keep the histories the transaction used, new records with positions.
-        Called outside the write lock, so a newer history kept meanwhile is not replaced."""
-        placed = {id(r): p for r, p in positions}
+    def committed(self, histories: Mapping[str, list[Record]], redacted: bool) -> None:
+        """After a commit: keep the histories the transaction used. Called outside the write
+        lock, so a newer history kept meanwhile is not replaced."""
         with self._lock:
             if redacted:  # a payload was removed in this transaction: start again
                 self._kept.clear()
@@ -70,8 +67,7 @@ class HistoryCache:
                 old = self._kept.get(stream)
                 if (old is not None and len(old) >= len(history)) or len(history) > self.max_records:
                     continue
-                self._kept[stream] = tuple(replace(r, position=placed[id(r)]) if id(r) in placed
-                                           else r for r in history)
+                self._kept[stream] = tuple(history)
                 self._records += len(history) - (len(old) if old else 0)
             while self._records > self.max_records and self._kept:
                 _, dropped = self._kept.popitem(last=False)

@@ -121,17 +121,17 @@ def signature_valid(key: Ed25519PublicKey, signature: bytes, message: bytes) -> 
 
 #: Below this many checks a batch is verified in the calling thread (a pool hand-off costs more).
 PARALLEL_FROM = 32
-_pool: ThreadPoolExecutor | None = None
+_pools: dict[int, ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
 
 
-def _verifier_pool() -> ThreadPoolExecutor:
-    global _pool
+def _verifier_pool(threads: int | None = None) -> ThreadPoolExecutor:
+    """A pool of verifying threads: one a core, or as many as asked for."""
+    size = max(1, threads or os.cpu_count() or 1)
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
-                                       thread_name_prefix="ed25519-verify")
-        return _pool
+        if size not in _pools:
+            _pools[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="ed25519-verify")
+        return _pools[size]
 
 
 def _check_slice(checks: Sequence[tuple[Ed25519PublicKey, bytes, bytes]]) -> list[bool]:
@@ -153,9 +153,12 @@ def signatures_valid(checks: Sequence[tuple[Ed25519PublicKey, bytes, bytes]]) ->
 
 class PendingChecks:
     """Checks started now on the verifier pool; `result(i)` waits for the i-th one only, so the
-    caller can go on with other work (decisions, inserts) while the cores verify."""
+    caller can go on with other work (decisions, inserts) while the other cores verify. The
+    caller keeps a core to itself: a verifier thread descheduled while it holds the GIL would
+    stall the caller, which is the one holding the write lock."""
 
     CHUNK = 64
+    THREADS = max(1, (os.cpu_count() or 1) - 1)
 
     def __init__(self, checks: Sequence[tuple[Ed25519PublicKey, bytes, bytes]]) -> None:
         self._done: list[bool] | None = None
@@ -163,7 +166,7 @@ class PendingChecks:
         if len(checks) < PARALLEL_FROM or (os.cpu_count() or 1) == 1:
             self._done = _check_slice(checks)
         else:
-            pool = _verifier_pool()
+            pool = _verifier_pool(self.THREADS)
             self._parts = [pool.submit(_check_slice, checks[i:i + self.CHUNK])
                            for i in range(0, len(checks), self.CHUNK)]
 

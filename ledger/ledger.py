@@ -135,7 +135,9 @@ class Ledger:
         pending = PendingChecks(checks)
         checked = list(items)
         for j, (n, kid) in enumerate(owners):
-            checked[n] = replace(items[n], checked=SignatureCheck(kid, _answer(pending, j)))
+            i = items[n]
+            checked[n] = Prepared(i.entry, i.signature, i.payload_text, i.payload, i.salt,
+                                  SignatureCheck(kid, _answer(pending, j)))
         return checked
 
     def _append(self, items: Sequence[Prepared | Exception], each: bool) -> list[Receipt | Exception]:
@@ -177,6 +179,9 @@ class Ledger:
                 positions = self.store.insert(cur, [
                     StoredEvent(originator_id=r.stream, originator_version=r.version,
                                 topic=r.type, state=r.stored_bytes()) for r in records])
+                for r, p in zip(records, positions, strict=True):
+                    # Sealed before its position existed: set once, before anyone else sees it.
+                    object.__setattr__(r, "position", p)
                 border = self.tree.append(cur, [(p, r.hash, r.sealed)
                                                 for p, r in zip(positions, records, strict=True)])
                 for by, target in redacting:
@@ -192,7 +197,7 @@ class Ledger:
             first = next((i.entry.fields["stream"] for i in items if isinstance(i, Prepared)), "")
             raise Conflict(f"stream {first} moved on: {exc}", head=self.head(first)) from exc
         self.tree.committed(border)
-        self.histories.committed(histories, zip(records, positions, strict=True), bool(redacting))
+        self.histories.committed(histories, bool(redacting))
         with self._lock:
             if registry.version > self._registry.version:
                 self._registry = registry
@@ -245,7 +250,8 @@ class Ledger:
                            f"{head.version}", head=head)
         # recorded_at is the server's clock, but never earlier than the stream's last record.
         recorded_at = max(now, head.recorded_at or now)
-        record = Record.seal(entry, item.signature, recorded_at, item.payload_text, item.salt)
+        record = Record.seal(entry, item.signature, recorded_at, item.payload_text, item.salt,
+                             payload_checked=True)
         if stream == KEYS_STREAM:
             registry.check(entry, item.payload)
             if entry.fields["type"] == GENESIS:

@@ -193,8 +193,8 @@ def test_kept_histories_are_dropped_when_a_payload_is_redacted(trial: Trial) -> 
 
 
 def test_a_signature_checked_early_is_refused_as_before(trial: Trial) -> None:
-    """A signature checked outside the lock against one key id is not taken as checked for an
-    entry that names another key (the registry decides under the lock which key is whose)."""
+    """A signature checked outside the lock, against the key its entry names, answers for that
+    key id only; a bad one is refused under the lock exactly as before."""
     signer, _ = trial.user("inv-001")
     ledger = trial.services.ledger
     ledger.registry()  # the process knows inv-001's key
