@@ -1,16 +1,22 @@
 """Group commit: appends from concurrent callers share one transaction and one checkpoint.
 
-Each caller prepares its own entry (parse, digest, Ed25519 check) in its own thread, then
-queues it. Whoever holds the leader's turn takes everything queued, appends it with
-`Ledger.append_each` (each entry decided on its own: a refusal goes back to its caller alone),
-runs `after` once for the group (the server brings its views up to date there), then wakes
-the callers. A caller that arrives while a group is being written is in the next one, so under
-load the commit, the checkpoint signature and the views' catch-up are paid once per group
-instead of once per entry; a caller on its own is its own group and waits for nobody.
+Two ways in, one way to the database:
+- `append` for threads: each caller prepares its own entry (parse, digest, Ed25519 check) in its
+  own thread, then queues it; whoever holds the leader's turn takes everything queued.
+- `append_async` for an event loop (the HTTP route): entries are queued on the loop without a
+  thread hop each; one task hands each group to a worker thread, which prepares the group
+  (signature checks started together, over the cores) and writes it.
+Either way a group is appended with `Ledger.append_each` (each entry decided on its own: a
+refusal goes back to its caller alone), `after` runs once for the group (the server brings its
+views up to date there), then the callers get their answers. A caller that arrives while a group
+is being written is in the next one, so under load the commit, the checkpoint signature and the
+views' catch-up are paid once per group instead of once per entry; a caller on its own is its
+own group and waits for nobody.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -45,6 +51,8 @@ class GroupCommit:
         self._queue_lock = threading.Lock()
         self._turn = threading.Lock()  # the leader's turn: one group written at a time
         self.groups = 0  # groups written (for benchmarks and tests)
+        self._waiting: list[tuple[Submission, asyncio.Future[Receipt]]] = []  # on the loop only
+        self._draining = False
 
     def append(self, submission: Submission) -> Receipt:
         """Append one entry, in whichever group it lands; raises what a lone append raises."""
@@ -63,6 +71,47 @@ class GroupCommit:
             raise waiting.error
         assert waiting.receipt is not None
         return waiting.receipt
+
+    async def append_async(self, submission: Submission) -> Receipt:
+        """Append one entry from an event loop; raises what a lone append raises."""
+        future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
+        self._waiting.append((submission, future))
+        if not self._draining:
+            self._draining = True
+            task = asyncio.ensure_future(self._drain())
+            task.add_done_callback(_surface)
+        return await future
+
+    async def _drain(self) -> None:
+        """Write what is queued, a group at a time, until nothing is left (runs on the loop)."""
+        try:
+            while self._waiting:
+                taken, self._waiting = self._waiting[:self.max_group], self._waiting[self.max_group:]
+                try:
+                    group = await asyncio.to_thread(self._prepare_and_write, [s for s, _ in taken])
+                except BaseException as exc:
+                    for _, future in taken:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), w in zip(taken, group, strict=True):
+                    if future.done():  # the caller went away
+                        continue
+                    if w.error is not None:
+                        future.set_exception(w.error)
+                    else:
+                        assert w.receipt is not None
+                        future.set_result(w.receipt)
+        finally:
+            self._draining = False
+
+    def _prepare_and_write(self, submissions: list[Submission]) -> list[_Waiting]:
+        group = [_Waiting(item) for item in self.ledger.prepare_each(submissions)]
+        with self._turn:
+            self._write(group)
+        return group
 
     def _write(self, group: list[_Waiting]) -> None:
         try:
@@ -86,3 +135,8 @@ class GroupCommit:
             else:
                 w.error = result
             w.done.set()
+
+
+def _surface(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("group commit task failed", exc_info=task.exception())

@@ -113,6 +113,19 @@ class Ledger:
         """What needs no lock, done by the caller's thread: parse, digest, signature check."""
         return self._check_early([prepare(submission)])[0]
 
+    def prepare_each(self, submissions: Sequence[Submission]) -> list[Prepared | Exception]:
+        """`prepare` for many at once (their signature checks started together); a submission
+        that cannot be prepared comes back as its error."""
+        ready: list[Prepared] = []
+        failed: dict[int, Exception] = {}
+        for n, submission in enumerate(submissions):
+            try:
+                ready.append(prepare(submission))
+            except Exception as exc:
+                failed[n] = exc
+        checked = iter(self._check_early(ready))
+        return [failed[n] if n in failed else next(checked) for n in range(len(submissions))]
+
     def append_each(self, items: Sequence[Prepared | Exception]) -> list[Receipt | Exception]:
         """Each entry decided on its own, the accepted ones in one transaction with one signed
         checkpoint (group commit): a refused entry comes back as its error and takes nothing
