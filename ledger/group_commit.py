@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,6 +42,13 @@ class _Waiting:
     error: BaseException | None = None
 
 
+@dataclass
+class _LoopQueue:
+    """Entries waiting on one event loop (touched from that loop only)."""
+    waiting: list[tuple[Submission, asyncio.Future[Receipt]]] = field(default_factory=list)
+    draining: bool = False
+
+
 class GroupCommit:
     def __init__(self, ledger: Ledger, after: Callable[[], object] | None = None,
                  max_group: int = MAX_GROUP) -> None:
@@ -51,8 +59,10 @@ class GroupCommit:
         self._queue_lock = threading.Lock()
         self._turn = threading.Lock()  # the leader's turn: one group written at a time
         self.groups = 0  # groups written (for benchmarks and tests)
-        self._waiting: list[tuple[Submission, asyncio.Future[Receipt]]] = []  # on the loop only
-        self._draining = False
+        # One queue per event loop: a future belongs to its loop, and a server may run several
+        # loops (test clients start one per request); the groups of all loops take `_turn`.
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue] = (
+            weakref.WeakKeyDictionary())
 
     def append(self, submission: Submission) -> Receipt:
         """Append one entry, in whichever group it lands; raises what a lone append raises."""
@@ -74,19 +84,23 @@ class GroupCommit:
 
     async def append_async(self, submission: Submission) -> Receipt:
         """Append one entry from an event loop; raises what a lone append raises."""
-        future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
-        self._waiting.append((submission, future))
-        if not self._draining:
-            self._draining = True
-            task = asyncio.ensure_future(self._drain())
+        loop = asyncio.get_running_loop()
+        with self._queue_lock:
+            queue = self._loops.setdefault(loop, _LoopQueue())
+        future: asyncio.Future[Receipt] = loop.create_future()
+        queue.waiting.append((submission, future))
+        if not queue.draining:
+            queue.draining = True
+            task = asyncio.ensure_future(self._drain(queue))
             task.add_done_callback(_surface)
         return await future
 
-    async def _drain(self) -> None:
+    async def _drain(self, queue: _LoopQueue) -> None:
         """Write what is queued, a group at a time, until nothing is left (runs on the loop)."""
         try:
-            while self._waiting:
-                taken, self._waiting = self._waiting[:self.max_group], self._waiting[self.max_group:]
+            while queue.waiting:
+                taken = queue.waiting[:self.max_group]
+                queue.waiting = queue.waiting[self.max_group:]
                 try:
                     group = await asyncio.to_thread(self._prepare_and_write, [s for s, _ in taken])
                 except BaseException as exc:
@@ -105,7 +119,7 @@ class GroupCommit:
                         assert w.receipt is not None
                         future.set_result(w.receipt)
         finally:
-            self._draining = False
+            queue.draining = False
 
     def _prepare_and_write(self, submissions: list[Submission]) -> list[_Waiting]:
         group = [_Waiting(item) for item in self.ledger.prepare_each(submissions)]

@@ -208,3 +208,32 @@ def test_a_signature_checked_early_is_refused_as_before(trial: Trial) -> None:
     assert early.checked is not None and early.checked.valid() is False
     with pytest.raises(SignatureRefused):
         ledger.append(forged)
+
+
+def test_appends_from_several_event_loops_each_get_their_answer(trial: Trial) -> None:
+    """A server may run more than one loop (a test client starts one per request): every
+    caller's future is answered on its own loop, none waits on another loop's queue."""
+    import asyncio
+
+    signer, _ = trial.user("inv-001")
+    submissions = [_registration(signer, trial, f"P-{i:03d}") for i in range(1, 13)]
+    appender = trial.services.appender
+    before = trial.services.store.max_position() + 1
+    answers: list[Receipt | None] = [None] * len(submissions)
+
+    def loop_of(indexes: range) -> None:
+        async def main() -> None:
+            receipts = await asyncio.wait_for(asyncio.gather(
+                *(appender.append_async(submissions[i]) for i in indexes)), 30)
+            for i, receipt in zip(indexes, receipts, strict=True):
+                answers[i] = receipt
+        asyncio.run(main())
+
+    threads = [threading.Thread(target=loop_of, args=(range(k, 12, 3),)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(isinstance(a, Receipt) for a in answers)
+    assert sorted(a.position for a in answers if a) == list(range(before, before + 12))
+    _verified(trial)
