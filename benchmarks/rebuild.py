@@ -105,6 +105,15 @@ def measure(kind: str, path: Path) -> dict[str, Any]:
             "largest_child_rss_bytes": children.ru_maxrss * 1024, **extra}
 
 
+def measure_apart(kind: str, db: Path) -> dict[str, Any]:
+    """`measure(kind, db)` in a fresh process, so that its peak RSS is its own."""
+    done = subprocess.run([sys.executable, __file__, "--db", str(db), "--measure", kind],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"rebuild measurement {kind} failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
 def _cpu() -> float:
     """CPU seconds of this process and its finished workers: unlike wall time, they do not grow
     when other processes share the cores."""
@@ -133,9 +142,7 @@ def main() -> None:
     kinds = {"plain": "plain", "rebuild": "rebuild", "fingerprint_single": "fingerprints",
              "rebuild_parallel": f"rebuild:{args.workers}", "fingerprint_parallel": "fingerprints"}
     for name, kind in kinds.items():
-        done = subprocess.run([sys.executable, __file__, "--db", str(args.db), "--measure", kind],
-                              capture_output=True, text=True, check=True)
-        results[name] = json.loads(done.stdout)
+        results[name] = measure_apart(kind, args.db)
     plain = results["plain"]["records_per_s"]
     results["rebuild_vs_plain"] = results["rebuild"]["records_per_s"] / plain
     results["rebuild_parallel_vs_plain"] = results["rebuild_parallel"]["records_per_s"] / plain

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -160,13 +160,16 @@ class PendingChecks:
     CHUNK = 64
     THREADS = max(1, (os.cpu_count() or 1) - 1)
 
-    def __init__(self, checks: Sequence[tuple[Ed25519PublicKey, bytes, bytes]]) -> None:
+    def __init__(self, checks: Sequence[tuple[Ed25519PublicKey, bytes, bytes]], *,
+                 spare_core: bool = True) -> None:
+        """`spare_core=False`: verify on every core (a caller whose own work can wait, such as
+        the verifier, which holds no lock)."""
         self._done: list[bool] | None = None
         self._parts: list[Future[list[bool]]] = []
         if len(checks) < PARALLEL_FROM or (os.cpu_count() or 1) == 1:
             self._done = _check_slice(checks)
         else:
-            pool = _verifier_pool(self.THREADS)
+            pool = _verifier_pool(self.THREADS if spare_core else None)
             self._parts = [pool.submit(_check_slice, checks[i:i + self.CHUNK])
                            for i in range(0, len(checks), self.CHUNK)]
 
@@ -174,3 +177,7 @@ class PendingChecks:
         if self._done is not None:
             return self._done[index]
         return self._parts[index // self.CHUNK].result()[index % self.CHUNK]
+
+    def answer(self, index: int) -> Callable[[], bool]:
+        """The i-th result, to be asked for later (waiting for it then, if it is not in yet)."""
+        return lambda: self.result(index)

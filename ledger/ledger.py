@@ -150,7 +150,7 @@ class Ledger:
         for j, (n, kid) in enumerate(owners):
             i = items[n]
             checked[n] = Prepared(i.entry, i.signature, i.payload_text, i.payload, i.salt,
-                                  SignatureCheck(kid, _answer(pending, j)))
+                                  SignatureCheck(kid, pending.answer(j)))
         return checked
 
     def _append(self, items: Sequence[Prepared | Exception], each: bool) -> list[Receipt | Exception]:
@@ -362,10 +362,6 @@ class _View:
 
     def history(self, stream: str) -> Sequence[Record]:
         return self.read(stream)
-
-
-def _answer(pending: PendingChecks, index: int) -> Callable[[], bool]:
-    return lambda: pending.result(index)
 
 
 def _marks(histories: dict[str, list[Record]]) -> dict[str, int]:

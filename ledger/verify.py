@@ -38,9 +38,10 @@ from .errors import Finding, LedgerError
 from .keys import key_id, signature_valid
 from .note import Checkpoint, NoteError, NoteVerifier, open_checkpoint
 from .redaction import REDACTIONS_STREAM, REDACTOR_ROLES
-from .registry import GENESIS, KEYS_STREAM, LEDGER_AUTHOR, KeyRegistry, genesis_key
+from .registry import GENESIS, KEYS_STREAM, LEDGER_AUTHOR, KeyRegistry, SignatureCheck, genesis_key
 from .store import Row
 from .tree import Leaf
+from .verify_signatures import checked_ahead
 from .witness import CosignatureVerifier, WitnessError, verify_cosigned
 
 
@@ -102,7 +103,7 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
     mismatched: set[str] = set()
     redacted: dict[str, Finding] = {}  # record hash -> where it is, for redacted records
     seen: set[str] = set()  # every record hash so far (a redaction names an earlier record)
-    for row in rows:
+    for row, parsed, checked in checked_ahead(rows, registry):
         index = tree.size
         report.records += 1
         if progress is not None:
@@ -113,13 +114,12 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
         def fail(check: str, detail: str, _here: dict[str, Any] = here) -> None:
             report.findings.append(Finding(check, detail, **_here))
 
-        try:
-            record = Record.from_stored(row.state, row.position)  # (1)
-        except LedgerError as exc:
-            fail("record.parse", exc.message)
+        if isinstance(parsed, LedgerError):  # (1)
+            fail("record.parse", parsed.message)
             tree.append(merkle.leaf_hash(row.state))  # keep leaf numbering for what follows
             continue
-        signed = _check_record(record, row, registry, tips, origin, root, fail, report, index)
+        record = parsed
+        signed = _check_record(record, row, registry, tips, origin, root, fail, report, index, checked)
         if record.redacted_by is not None:
             redacted[record.hash] = Finding("payload.redaction", record.redacted_by, **here)
         if record.stream == REDACTIONS_STREAM and signed:
@@ -195,7 +195,7 @@ def _note_redaction(record: Record, seen: set[str], report: Report,
 
 def _check_record(record: Record, row: Row, registry: KeyRegistry, tips: dict[str, _Tip],
                   origin: str | None, root: str | None, fail: Callable[[str, str], None],
-                  report: Report, index: int) -> bool:
+                  report: Report, index: int, checked: SignatureCheck | None = None) -> bool:
     e = record.entry.fields
     if (row.stream, row.version, row.topic) != (e["stream"], e["version"], e["type"]):  # (2)
         fail("record.position", f"row says {row.stream} v{row.version} {row.topic}, entry says "
@@ -218,7 +218,7 @@ def _check_record(record: Record, row: Row, registry: KeyRegistry, tips: dict[st
         fail("payload.digest", "payload or salt missing")
     elif payload_digest(record.salt, record.payload_text.encode("utf-8")) != e["payload_digest"]:
         fail("payload.digest", "SHA-256(salt ‖ payload) differs from the signed payload_digest")
-    signed = _check_signature(record, registry, root, fail)  # (8), (9)
+    signed = _check_signature(record, registry, root, fail, checked)  # (8), (9)
     if chain_broken and signed and tip.version == e["version"] - 1 and tip.version > 0:
         report.findings.append(Finding(
             "record.altered", f"hashes to {tip.record_hash[:16]}…, but version {e['version']} "
@@ -229,8 +229,9 @@ def _check_record(record: Record, row: Row, registry: KeyRegistry, tips: dict[st
 
 
 def _check_signature(record: Record, registry: KeyRegistry, root: str | None,
-                     fail: Callable[[str, str], None]) -> bool:
-    """Check (8) and (9); True when the record's signature counts."""
+                     fail: Callable[[str, str], None], checked: SignatureCheck | None = None) -> bool:
+    """Check (8) and (9); True when the record's signature counts. `checked`: its Ed25519
+    check, started ahead (ledger/verify_signatures.py)."""
     e = record.entry.fields
     if e["stream"] == KEYS_STREAM and e["type"] == GENESIS and registry.origin is None:
         payload = record.payload() or {}
@@ -250,7 +251,7 @@ def _check_signature(record: Record, registry: KeyRegistry, root: str | None,
         registry.apply(record)
         return True
     try:
-        registry.authorise(record.entry, record.signature, record.recorded_at)
+        registry.authorise(record.entry, record.signature, record.recorded_at, checked)
         if e["stream"] == KEYS_STREAM:
             registry.check(record.entry, record.payload() or {})
             registry.apply(record)

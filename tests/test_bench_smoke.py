@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from api.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = {"P1", "P2", "P3", "P5", "P5b", "P6", "P6b", "P7", "P8", "P9"}
+FIGURES = {"P1", "P2", "P3", "P4", "P5", "P5b", "P6", "P6b", "P7", "P8", "P9"}
 
 
 def test_the_suite_measures_every_figure_beside_its_baseline(tmp_path: Path, pg_url: str) -> None:
