@@ -27,10 +27,10 @@ from .errors import (
     SignatureRefused,
 )
 from .histories import HistoryCache
-from .keys import PendingChecks, signature_valid
+from .keys import signature_valid
 from .note import NoteSigner
 from .prepared import Prepared, numbered, prepare
-from .registry import GENESIS, KEYS_STREAM, KeyRegistry, SignatureCheck, genesis_key
+from .registry import GENESIS, KEYS_STREAM, KeyRegistry, genesis_key
 from .signer import Signer
 from .store import Store
 from .tree import SignedCheckpoint, Tree
@@ -133,25 +133,12 @@ class Ledger:
         return self._append(items, each=True)
 
     def _check_early(self, items: list[Prepared]) -> list[Prepared]:
-        """Start the Ed25519 checks outside the write lock, against the keys this process knows
-        (a key id is its public key's hash, so the key cannot have changed; whether it may sign
-        is still decided under the lock). Entries whose key is new here are checked there."""
-        registry = self._registry
-        checks, owners = [], []
-        for n, item in enumerate(items):
-            known = registry.keys.get(item.entry.fields.get("key"))  # type: ignore[arg-type]
-            if known is not None:
-                checks.append((known.public_key, item.signature, item.entry.raw))
-                owners.append((n, known.key_id))
-        if not checks:
-            return items
-        pending = PendingChecks(checks)
-        checked = list(items)
-        for j, (n, kid) in enumerate(owners):
-            i = items[n]
-            checked[n] = Prepared(i.entry, i.signature, i.payload_text, i.payload, i.salt,
-                                  SignatureCheck(kid, pending.answer(j)))
-        return checked
+        """Start the Ed25519 checks outside the write lock (`KeyRegistry.start_checks`); entries
+        whose key is new here are checked under it."""
+        started = self._registry.start_checks([(i.entry, i.signature) for i in items])
+        return [i if check is None else
+                Prepared(i.entry, i.signature, i.payload_text, i.payload, i.salt, check)
+                for i, check in zip(items, started, strict=True)]
 
     def _append(self, items: Sequence[Prepared | Exception], each: bool) -> list[Receipt | Exception]:
         outcome: list[int | Exception] = []  # per item: how many follow-ups it brought, or its error

@@ -9,7 +9,7 @@ and was not revoked at the record's `recorded_at`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .entry import Entry, Record
 from .errors import LedgerError, RuleViolation, SignatureRefused
-from .keys import key_id, public_from_b64, signature_valid
+from .keys import PendingChecks, key_id, public_from_b64, signature_valid
 
 KEYS_STREAM = "keys"
 GENESIS = "ledger.initialised"
@@ -65,6 +65,25 @@ class KeyRegistry:
     def copy(self) -> KeyRegistry:
         """Keys are frozen, so a copy of the mapping is a full copy of the state."""
         return KeyRegistry(self.origin, self.root_key, dict(self.keys), self.version)
+
+    def start_checks(self, signed: Sequence[tuple[Entry, bytes]], *, spare_core: bool = True
+                     ) -> list[SignatureCheck | None]:
+        """Start the Ed25519 checks of (entry, signature) pairs on the verifier threads, against
+        the keys held now (a key id is its public key's hash, so the key cannot differ later;
+        whether it may sign is still `authorise`'s to decide). None where the key is new here:
+        `authorise` checks that one itself."""
+        started: list[SignatureCheck | None] = [None] * len(signed)
+        checks, owners = [], []
+        for n, (entry, signature) in enumerate(signed):
+            known = self.keys.get(entry.fields.get("key"))  # type: ignore[arg-type]
+            if known is not None:
+                checks.append((known.public_key, signature, entry.raw))
+                owners.append((n, known.key_id))
+        if checks:
+            pending = PendingChecks(checks, spare_core=spare_core)
+            for j, (n, kid) in enumerate(owners):
+                started[n] = SignatureCheck(kid, pending.answer(j))
+        return started
 
     # -- evolve ---------------------------------------------------------------------------
     def apply(self, record: Record) -> None:

@@ -1,13 +1,12 @@
-"""The verifier's Ed25519 checks, started a chunk ahead on the other cores.
+"""The verifier's Ed25519 checks, started a chunk ahead on every core.
 
-`verify` spends most of its time in Ed25519 verification, which libsodium does with the GIL
-released. Rows are parsed a chunk at a time; the signatures of the next chunk are checked by the
-verifier pool while the current chunk meets the sequential checks (chains, registry, tree) in
-log order. A check is started only against a key the registry already holds: a key id is its
-public key's hash, so the key cannot differ later, and whether it may sign that record (author,
-role, site, revocation at `recorded_at`) is still decided by the registry in the record's turn.
-Records signed by a key registered within the last chunk or two are checked in their turn, as
-before. Either way the answer for each record is exactly `signature_valid`'s.
+libsodium verifies with the GIL released, so while the current chunk of rows meets the
+sequential checks (chains, registry, tree) in log order, the next chunk's signatures are being
+checked on the verifier threads (`KeyRegistry.start_checks`). Only keys the registry already
+holds are checked ahead; whether that key may sign the record (author, role, site, revocation at
+`recorded_at`) is still decided by the registry in the record's turn, and a record signed by a
+key registered within the last chunk or two is checked in its turn. Either way the answer for
+each record is exactly `signature_valid`'s.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from itertools import islice
 
 from .entry import Record
 from .errors import LedgerError
-from .keys import PendingChecks
 from .registry import KeyRegistry, SignatureCheck
 from .store import Row
 
@@ -40,22 +38,15 @@ def checked_ahead(rows: Iterable[Row], registry: KeyRegistry, chunk: int | None 
 
 
 def _start(rows: list[Row], registry: KeyRegistry) -> list[Parsed]:
-    parsed: list[Parsed] = []
-    checks, owners = [], []
+    parsed: list[tuple[Row, Record | LedgerError]] = []
     for row in rows:
         try:
-            record: Record | LedgerError = Record.from_stored(row.state, row.position)
+            parsed.append((row, Record.from_stored(row.state, row.position)))
         except LedgerError as exc:
-            record = exc
-        parsed.append((row, record, None))
-        if isinstance(record, Record):
-            known = registry.keys.get(record.entry.fields["key"])
-            if known is not None:
-                checks.append((known.public_key, record.signature, record.entry.raw))
-                owners.append((len(parsed) - 1, known.key_id))
-    if checks:
-        pending = PendingChecks(checks, spare_core=False)
-        for j, (n, kid) in enumerate(owners):
-            row, record, _ = parsed[n]
-            parsed[n] = (row, record, SignatureCheck(kid, pending.answer(j)))
-    return parsed
+            parsed.append((row, exc))
+    records = [(n, r) for n, (_, r) in enumerate(parsed) if isinstance(r, Record)]
+    started = registry.start_checks([(r.entry, r.signature) for _, r in records], spare_core=False)
+    checks: list[SignatureCheck | None] = [None] * len(parsed)
+    for (n, _), check in zip(records, started, strict=True):
+        checks[n] = check
+    return [(row, record, check) for (row, record), check in zip(parsed, checks, strict=True)]
