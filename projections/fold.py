@@ -56,8 +56,16 @@ class Batch:
         self.states: dict[str, ParticipantState] = {}
         self.changed: set[str] = set()  # participants whose state changed
         self.docs: dict[str, dict[str, Any]] = {name: {} for name in NAMES}  # to write
-        # Invalidations of slots this batch has not seen (a parallel rebuild joins them later).
-        self.orphans: list[tuple[str, dict[str, Any]]] = []
+        # Slots randomised in this batch (key -> leaf index), and invalidations it could not
+        # place yet (slot, invalidation, leaf index): a rebuild joins them at its end.
+        self.slots: dict[str, int] = {}
+        self.orphans: list[tuple[str, dict[str, Any], int]] = []
+        self.dropped = 0  # participants whose documents were written and state let go
+
+    @property
+    def seen(self) -> int:
+        """Participants this batch has folded."""
+        return len(self.states) + self.dropped
 
     def participant(self, pid: str) -> ParticipantState:
         state = self.states.get(pid)
@@ -89,7 +97,7 @@ def apply(batch: Batch, record: Record, leaf_index: int) -> None:
     audit_trail.apply(batch, record, payload, leaf_index)  # first: it reads the value replaced
     if fact is not None:
         participants.apply(batch, record, fact)
-    allocation_table.apply(batch, record, payload)
+    allocation_table.apply(batch, record, payload, leaf_index)
 
 
 def finish(batch: Batch, pids: Iterable[str] | None = None) -> None:
@@ -99,6 +107,14 @@ def finish(batch: Batch, pids: Iterable[str] | None = None) -> None:
     participants.finish(batch, chosen)
     score_history.finish(batch, chosen)
     batch.changed -= chosen
+
+
+def let_go(batch: Batch, pid: str) -> None:
+    """Finish one participant whose stream has ended and drop its state (a fold from zero
+    that reads the log a stream at a time: nothing after this touches the participant)."""
+    finish(batch, (pid,))
+    del batch.states[pid]
+    batch.dropped += 1
 
 
 def finish_in_chunks(batch: Batch, write: Callable[[dict[str, dict[str, Any]]], None],

@@ -36,11 +36,13 @@ PARALLEL_FROM = 100_000  # below this many records, starting processes costs mor
 
 @dataclass
 class Share:
-    """What a worker hands back: its participants, allocation rows, orphaned invalidations."""
+    """What a worker hands back: its participants, allocation rows (and each slot's leaf
+    index), orphaned invalidations."""
 
     participants: int
     allocation: dict[str, Any]
-    orphans: list[tuple[str, dict[str, Any]]]
+    slots: dict[str, int]
+    orphans: list[tuple[str, dict[str, Any], int]]
     peak_rss_bytes: int
 
 
@@ -63,7 +65,7 @@ def fold_share(url: str, version: int, worker: int, workers: int, upto: int,
     finally:
         store.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return Share(len(batch.states), allocation, batch.orphans, peak)
+    return Share(batch.seen, allocation, batch.slots, batch.orphans, peak)
 
 
 def fold_in_parallel(url: str, version: int, workers: int, upto: int,
@@ -76,12 +78,11 @@ def fold_in_parallel(url: str, version: int, workers: int, upto: int,
     if progress is not None:
         progress(upto)
     rows: dict[str, Any] = {}
+    slots: dict[str, int] = {}
     for share in shares:
         rows.update(share.allocation)
-    for share in shares:
-        for key, invalidated in share.orphans:
-            if key in rows:
-                rows[key] = {**rows[key], "invalidated": invalidated}
+        slots.update(share.slots)
+    allocation_table.join(rows, slots, [o for share in shares for o in share.orphans])
     store = open_store(url)
     try:
         with store.transaction() as cur:

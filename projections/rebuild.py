@@ -1,10 +1,11 @@
 """A fold from zero into a new version's tables: the hot loop of a rebuild, shared by the
 single-process rebuild and each worker of a parallel one (projections/parallel.py).
 
-On SQLite the log is read straight from the records table, a page of rows per query, and a
-worker's share is picked by the database, so no worker reads or decodes another's records. That
-needs positions 1..upto without a gap, so that a record's leaf index is its position - 1 (the
-count is checked first); elsewhere the notification log is read and the leaf index counted.
+On SQLite the log is read straight from the records table, a stream at a time, a page of rows
+per query, and a worker's share is picked by the database, so no worker reads or decodes
+another's records, and a participant's state lives only while its stream is folded. That needs
+positions 1..upto without a gap, so that a record's leaf index is its position - 1 (the count is
+checked first); elsewhere the notification log is read in log order and the leaf index counted.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from ledger.entry import Record
 from ledger.store import RECORDS_TABLE, Store, stored_bytes
 from ledger.store_sqlite import SQLiteStore
 
-from . import audit_trail
-from .fold import Batch, apply, bulk, finish_in_chunks
+from . import audit_trail, participants, score_history
+from .fold import Batch, apply, bulk, finish_in_chunks, let_go
 from .tables import Tables
 
 CHUNK = 20000  # audit rows written per transaction
 PAGE = 2000  # rows read per query
+PEOPLE = 1000  # participants' documents written per transaction
 PROGRESS = 10_000  # records between progress reports when counting the whole log
 
 
@@ -36,57 +38,99 @@ def share_of(stream: str, workers: int) -> int:
     return zlib.crc32(stream.encode("utf-8")) % workers
 
 
+class LogShare:
+    """(leaf index, record) of one share of the log up to position `upto`; `progress` is told
+    how far the read has come, as a position (0..upto).
+
+    On SQLite with positions 1..upto without a gap, the share is read a stream at a time
+    (`by_stream`): each participant's records together, in stream order, so that a fold can
+    write a participant's documents and let its state go as soon as its stream ends, and memory
+    does not grow with the number of participants. Elsewhere it is read in log order."""
+
+    def __init__(self, store: Store, upto: int, worker: int = 0, workers: int = 1,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.store, self.upto, self.worker, self.workers = store, upto, worker, workers
+        self.progress = progress
+        self.by_stream = False
+        if isinstance(store, SQLiteStore) and store.shared():
+            reader = sqlite3.connect(store.path)
+            try:
+                (count,) = reader.execute(f"SELECT COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ?",
+                                          (upto,)).fetchone()
+            finally:
+                reader.close()
+            self.by_stream = count == upto
+
+    def __iter__(self) -> Iterator[tuple[int, Record]]:
+        if self.by_stream:
+            reader = sqlite3.connect(self.store.path)  # (see __init__) its own: only reads
+            try:
+                yield from _by_stream(reader, self.upto, self.worker, self.workers, self.progress)
+            finally:
+                reader.close()
+            return
+        for index, row in enumerate(self.store.iter_log()):
+            if row.position > self.upto:
+                break
+            if self.progress is not None and index % PROGRESS == PROGRESS - 1:
+                self.progress(index + 1)
+            if share_of(row.stream, self.workers) == self.worker:
+                yield index, Record.from_stored(row.state, row.position, check=False)
+
+
 def log_share(store: Store, upto: int, worker: int = 0, workers: int = 1,
-              progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, Record]]:
-    """(leaf index, record) of one share of the log up to position `upto`, in log order;
-    `progress` is told how far into the log the read has come."""
-    if isinstance(store, SQLiteStore) and store.shared():
-        reader = sqlite3.connect(store.path)  # its own: no transaction, no pool, only reads
-        try:
-            (count,) = reader.execute(f"SELECT COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ?",
-                                      (upto,)).fetchone()
-            if count == upto:
-                yield from _sqlite_share(reader, upto, worker, workers, progress)
-                return
-        finally:
-            reader.close()
-    for index, row in enumerate(store.iter_log()):
-        if row.position > upto:
-            break
-        if progress is not None and index % PROGRESS == PROGRESS - 1:
-            progress(index + 1)
-        if share_of(row.stream, workers) == worker:
-            yield index, Record.from_stored(row.state, row.position, check=False)
+              progress: Callable[[int], None] | None = None) -> LogShare:
+    return LogShare(store, upto, worker, workers, progress)
 
 
-def _sqlite_share(reader: sqlite3.Connection, upto: int, worker: int, workers: int,
-                  progress: Callable[[int], None] | None) -> Iterator[tuple[int, Record]]:
-    where = ""
-    if workers > 1:
-        # The share's streams in a temporary table (a walk of the stream index); `+` keeps the
-        # planner on the rowid range, in log order, testing each row's stream against the table.
-        streams = reader.execute(f"SELECT DISTINCT originator_id FROM {RECORDS_TABLE}").fetchall()
-        reader.execute("CREATE TEMP TABLE share (stream TEXT PRIMARY KEY)")
-        reader.executemany("INSERT INTO temp.share VALUES (?)",
-                           [row for row in streams if share_of(row[0], workers) == worker])
-        reader.commit()  # no transaction stays open over the reads below
-        where = " AND +originator_id IN temp.share"
-    last = 0
-    while last < upto:  # each page its own read: rows are append-only, no snapshot is needed
-        rows = reader.execute(f"SELECT rowid, state FROM {RECORDS_TABLE} WHERE rowid > ? AND "
-                              f"rowid <= ?{where} ORDER BY rowid LIMIT {PAGE}",
-                              (last, upto)).fetchall()
-        for position, state in rows:
-            yield position - 1, Record.from_stored(stored_bytes(state), position, check=False)
-        last = rows[-1][0] if len(rows) == PAGE else upto
-        if progress is not None:
-            progress(last)
+def _by_stream(reader: sqlite3.Connection, upto: int, worker: int, workers: int,
+               progress: Callable[[int], None] | None) -> Iterator[tuple[int, Record]]:
+    # The share's streams and how many records each has up to `upto`: one walk of the stream
+    # index (it holds each row's position), no record read.
+    counts = [(stream, n) for stream, n in reader.execute(
+        f"SELECT originator_id, COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ? "
+        f"GROUP BY originator_id ORDER BY originator_id", (upto,))
+        if share_of(stream, workers) == worker]
+    total = sum(n for _, n in counts) or 1
+    done = 0
+    for streams in _pages(counts):
+        marks = ",".join("?" * len(streams))
+        after = -1
+        while True:  # a stream longer than a page is read a page at a time, by version
+            rows = reader.execute(
+                f"SELECT rowid, originator_version, state FROM {RECORDS_TABLE} WHERE "
+                f"originator_id IN ({marks}) AND originator_version > ? AND rowid <= ? "
+                f"ORDER BY originator_id, originator_version LIMIT {PAGE}",
+                (*streams, after if len(streams) == 1 else -1, upto)).fetchall()
+            for position, _, state in rows:
+                yield position - 1, Record.from_stored(stored_bytes(state), position, check=False)
+            done += len(rows)
+            if progress is not None:
+                progress(done * upto // total)
+            if len(streams) > 1 or len(rows) < PAGE:
+                break
+            after = rows[-1][1]
+
+
+def _pages(counts: list[tuple[str, int]]) -> Iterator[list[str]]:
+    """Streams in runs of at most PAGE records together (a longer stream alone)."""
+    run: list[str] = []
+    size = 0
+    for stream, n in counts:
+        if run and size + n > PAGE:
+            yield run
+            run, size = [], 0
+        run.append(stream)
+        size += n
+    if run:
+        yield run
 
 
 def fold_into(store: Store, version: int, records: Iterable[tuple[int, Record]]) -> Batch:
     """Fold (leaf index, record) pairs from nothing into `version`'s tables: audit rows a chunk
-    at a time as they come, then participants and scores a chunk at a time. Hands back the
-    batch holding the rest (the allocation table) and the participants seen."""
+    at a time as they come; participants and scores a chunk at a time, as each stream ends when
+    the records come a stream at a time (a LogShare `by_stream`), else at the end. Hands back
+    the batch holding the rest (the allocation table, its orphans) and the participants seen."""
     tables = Tables(store)
     batch = Batch(in_place=True)  # states are dropped once their documents are written
     audit = batch.docs[audit_trail.NAME]
@@ -95,8 +139,20 @@ def fold_into(store: Store, version: int, records: Iterable[tuple[int, Record]])
         with store.transaction() as cur:
             tables.write(cur, version, docs)
 
+    by_stream = isinstance(records, LogShare) and records.by_stream
+    people = batch.docs[participants.NAME]
+    current = ""
     with bulk():
         for index, record in records:
+            if by_stream and record.stream != current:
+                if current.startswith(participant.STREAM_PREFIX):
+                    let_go(batch, participant.participant_id_of(current))
+                    if len(people) >= PEOPLE:
+                        write({name: batch.docs[name] for name in (participants.NAME,
+                                                                  score_history.NAME)})
+                        people.clear()
+                        batch.docs[score_history.NAME].clear()
+                current = record.stream
             apply(batch, record, index)
             if len(audit) >= CHUNK:
                 write({audit_trail.NAME: audit})

@@ -187,11 +187,12 @@ class Views:
         batch = fold_into(self.store, version, log_share(self.store, upto, progress=progress)
                           if records is None else given(records))
         last = upto if records is None else last
+        allocation_table.join(batch.docs[allocation_table.NAME], batch.slots, batch.orphans)
         with self.store.transaction() as cur:
             self.tables.write(cur, version, batch.docs)
             if last > self._position(cur, version):  # not what came meanwhile: catch_up does
                 self.store.tracking._insert_tracking(cur, Tracking(self._tracking(version), last))
-        return len(batch.states)
+        return batch.seen
 
     # -- reading --------------------------------------------------------------------------
     def participant(self, participant_id: str) -> ParticipantState | None:
