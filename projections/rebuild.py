@@ -51,8 +51,10 @@ class LogShare:
                  progress: Callable[[int], None] | None = None) -> None:
         self.store, self.upto, self.worker, self.workers = store, upto, worker, workers
         self.progress = progress
+        self.path = ""  # the SQLite file read a stream at a time, when `by_stream`
         self.by_stream = False
         if isinstance(store, SQLiteStore) and store.shared():
+            self.path = store.path
             reader = sqlite3.connect(store.path)
             try:
                 (count,) = reader.execute(f"SELECT COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ?",
@@ -63,7 +65,7 @@ class LogShare:
 
     def __iter__(self) -> Iterator[tuple[int, Record]]:
         if self.by_stream:
-            reader = sqlite3.connect(self.store.path)  # (see __init__) its own: only reads
+            reader = sqlite3.connect(self.path)  # (see __init__) its own: only reads
             try:
                 yield from _by_stream(reader, self.upto, self.worker, self.workers, self.progress)
             finally:
