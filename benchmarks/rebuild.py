@@ -24,6 +24,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,17 @@ def measure(kind: str, path: Path) -> dict[str, Any]:
             "largest_child_rss_bytes": children.ru_maxrss * 1024, **extra}
 
 
-def measure_apart(kind: str, db: Path) -> dict[str, Any]:
-    """`measure(kind, db)` in a fresh process, so that its peak RSS is its own."""
-    done = subprocess.run([sys.executable, __file__, "--db", str(db), "--measure", kind],
+def measure_apart(kind: str, db: Path,
+                  wrap: Callable[[list[str], str], list[str]] | None = None) -> dict[str, Any]:
+    """`measure(kind, db)` in a fresh process, so that its peak RSS is its own; `wrap` may
+    change the command (benchmarks/profiling.py runs it under a profiler)."""
+    argv = [sys.executable, __file__, "--db", str(db), "--measure", kind]
+    done = subprocess.run(argv if wrap is None else wrap(argv, kind.replace(":", "-")),
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"rebuild measurement {kind} failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
+    # The measurement is the one JSON line (a profiler may print lines of its own).
+    return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
 
 
 def _cpu() -> float:

@@ -60,7 +60,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from chained_log import LogAnything, append_chained, participant_payloads  # noqa: E402  (beside this script)
+import profiling  # noqa: E402  (beside this script)
+from chained_log import LogAnything, append_chained, participant_payloads  # noqa: E402
 
 ROOT_PASS = "bench-pass-1"
 LEDGER_PASS = "bench-pass-2"
@@ -335,7 +336,8 @@ def start_server(url: str, home: Path, log: Path) -> tuple[subprocess.Popen[byte
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAL_LEDGER_")}
     env["TRIAL_LEDGER_LEDGER_PASSPHRASE"] = LEDGER_PASS
     with log.open("wb") as out:
-        proc = subprocess.Popen([CLI, "serve", "--db", url, "--home", str(home), "--port", str(port)],
+        proc = subprocess.Popen(profiling.command([CLI, "serve", "--db", url, "--home", str(home),
+                                                   "--port", str(port)], f"serve-{port}"),
                                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -353,7 +355,7 @@ def start_server(url: str, home: Path, log: Path) -> tuple[subprocess.Popen[byte
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
+    profiling.terminate(proc)
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
@@ -497,7 +499,7 @@ def p4(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
     # The plain read before and after the rebuild: the baseline is their mean, so that a change
     # in the machine's load during the run moves both sides alike.
     first = rebuild.measure_apart("plain", db)
-    ours = rebuild.measure_apart(f"rebuild:{workers}", db)
+    ours = rebuild.measure_apart(f"rebuild:{workers}", db, wrap=profiling.command)
     second = rebuild.measure_apart("plain", db)
     base = (first["records_per_s"] + second["records_per_s"]) / 2
     rate = ours["records_per_s"]
@@ -516,7 +518,8 @@ def p4(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
 def _cli(*args: str) -> tuple[float, dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAL_LEDGER_")}
     start = time.perf_counter()
-    done = subprocess.run([CLI, *args], capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(profiling.command([CLI, *args], args[0]), capture_output=True, text=True,
+                          env=env, check=False)
     took = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"trial-ledger {' '.join(args)} failed: {done.stdout[-1000:]}{done.stderr[-1000:]}")
@@ -626,7 +629,8 @@ def run(scale_name: str, only: list[str] | None = None, data: Path | None = None
             if progress:
                 progress(name)
             t0 = time.perf_counter()
-            rows = fn(scale, Path(tmp), context)
+            with profiling.figure(name):
+                rows = fn(scale, Path(tmp), context)
             for row in rows:
                 row["seconds"] = time.perf_counter() - t0
             if name == "P1":
@@ -657,6 +661,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--only", help="comma-separated figures, e.g. P1,P3 (default: all)")
     parser.add_argument("--data", type=Path, help="where generated logs are kept")
+    parser.add_argument("--profile", type=Path, help="a folder for py-spy profiles of each figure "
+                        "(benchmarks/profiling.py); the figures are slower while sampled")
     parser.add_argument("--json", type=Path, help="where to write the results (default at full scale: "
                         "benchmarks/results/suite.json)")
     args = parser.parse_args(argv)
@@ -664,6 +670,7 @@ def main(argv: list[str] | None = None) -> None:
 
     console = Console(stderr=True, width=150)
     only = [s.strip().upper() for s in args.only.split(",")] if args.only else None
+    profiling.start(args.profile)
     result = run(args.scale, only, args.data, progress=lambda n: console.print(f"measuring {n} …"))
     console.print(table(result))
     for f in result["figures"]:

@@ -47,16 +47,24 @@ def jcs_ready(value: Any) -> Any:
     return _jcs_ready(value)
 
 
+_PLAIN = frozenset((str, bool, type(None)))  # written by orjson exactly as JCS writes them
+
+
 def _jcs_ready(value: Any) -> Any:
     """`value` with integral doubles as integers (a copy only where one changes); raises _Slow
-    for what orjson would not write as JCS does. Scalars are handled inline: this is hot."""
+    for what orjson would not write as JCS does. Scalars are handled inline: this is hot, and
+    containers holding only strings, booleans and nulls are passed after one C-level type scan."""
     kind = type(value)
     if kind is dict:
+        try:  # UTF-8 order (orjson) equals JCS's UTF-16 order for ASCII keys
+            if not "".join(value).isascii():
+                raise _Slow
+        except TypeError:  # a key that is not a string
+            raise _Slow from None
+        if _PLAIN.issuperset(map(type, value.values())):
+            return value
         changed = None
         for key, item in value.items():
-            # UTF-8 order (orjson) equals JCS's UTF-16 order for ASCII keys.
-            if type(key) is not str or not key.isascii():
-                raise _Slow
             inner = type(item)
             if inner is str or inner is bool or item is None:
                 continue
@@ -67,6 +75,8 @@ def _jcs_ready(value: Any) -> Any:
                 changed[key] = ready
         return value if changed is None else changed
     if kind is list or kind is tuple:
+        if _PLAIN.issuperset(map(type, value)):
+            return value
         items = [item if type(item) is str or item is None else _jcs_ready(item) for item in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if kind is str or kind is bool or value is None:
