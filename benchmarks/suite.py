@@ -524,7 +524,8 @@ def _cli(*args: str) -> tuple[float, dict[str, Any]]:
     if done.returncode != 0:
         raise SystemExit(f"trial-ledger {' '.join(args)} failed: {done.stdout[-1000:]}{done.stderr[-1000:]}")
     text = done.stdout
-    return took, (json.loads(text[text.index("{"):]) if "{" in text else {})
+    # The command's JSON report (a profiler may print lines after it).
+    return took, (json.JSONDecoder().raw_decode(text[text.index("{"):])[0] if "{" in text else {})
 
 
 def p5(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, Any]]:

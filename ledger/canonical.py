@@ -115,7 +115,8 @@ def parse_canonical(text: str | bytes, what: str, *, check: bool = True) -> Any:
             raise MalformedEntry(f"{what} is not valid JSON: {exc}", field=what) from exc
     try:
         raw = text.encode("utf-8") if isinstance(text, str) else text
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        # One decoder for every call: json.loads with keyword arguments builds a new one each time.
+        value = _STRICT.decode(text if isinstance(text, str) else raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise MalformedEntry(f"{what} is not valid JSON: {exc}", field=what) from exc
     if canonical(value) != raw:
@@ -125,6 +126,9 @@ def parse_canonical(text: str | bytes, what: str, *, check: bool = True) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+_STRICT = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def sha256_hex(data: bytes) -> str:
