@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 
@@ -27,6 +28,12 @@ class Fact:
     redacted: bool = False  # the payload was removed by a justified redaction; only metadata remains
     meaning: str = "authorship"  # the Part 11 meaning the author signed with
     prev: str | None = None  # hash of the record this entry follows (what a signature binds)
+
+    @cached_property
+    def recorded_text(self) -> str:
+        """`recorded_at` as the trial's documents write it: `datetime.isoformat()`. A reader
+        that holds the ledger's own text of the time may fill it in (it is asked once a fact)."""
+        return self.recorded_at.isoformat()
 
 
 class Rejection(Exception):

@@ -102,7 +102,7 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
     queries = dict(state.queries)
     if fact.type == "edit_check.failed":
         return state.model_copy(update={"record_hashes": seen, "edit_checks": {
-            **state.edit_checks, fact.record_hash or "": {**dict(p), "at": fact.recorded_at.isoformat()}}})
+            **state.edit_checks, fact.record_hash or "": {**dict(p), "at": fact.recorded_text}}})
     if fact.type in ("lab.corrected", "lab.removed"):
         key = next(k for k, v in labs.items() if v["record_hash"] == p["supersedes"])
         old = labs[key]
@@ -128,7 +128,7 @@ def _lab(p: Any, fact: Fact, visit: str, analyte: str, value: Any) -> dict[str, 
     return {"visit": visit, "analyte": analyte, "value": value, "unit": p["unit"],
             "sampled_at": p["sampled_at"], "control_pt_s": p.get("control_pt_s"),
             "record_hash": fact.record_hash,
-            "by": fact.author, "at": fact.recorded_at.isoformat(), "history": []}
+            "by": fact.author, "at": fact.recorded_text, "history": []}
 
 
 def decide(state: ParticipantState, fact: Fact, now: datetime,

@@ -55,7 +55,7 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
     p = fact.payload
     if fact.type == "sdv.recorded":
         return state.model_copy(update={"sdv": {**state.sdv, f"{p['visit']}/{p['form']}": {
-            "level": p["level"], "by": fact.author, "at": fact.recorded_at.isoformat()}}})
+            "level": p["level"], "by": fact.author, "at": fact.recorded_text}}})
     if fact.type == "lock.applied":
         return state.model_copy(update={"locks": (*state.locks, p["scope"])})
     if fact.type == "lock.released":
@@ -64,7 +64,7 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
     if fact.type == "signoff.signed":
         return state.model_copy(update={"signoffs": (*state.signoffs, {
             "printed_name": p["printed_name"], "statement": p["statement"], "by": fact.author,
-            "at": fact.recorded_at.isoformat(), "meaning": fact.meaning,
+            "at": fact.recorded_text, "meaning": fact.meaning,
             "signed_record": fact.prev, "record_hash": fact.record_hash, "status": "valid"})})
     if fact.type in REVIEW_TYPES or fact.redacted:
         return state

@@ -57,7 +57,7 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
         return state.model_copy(update={"stage": "eligible", "stratum": None, "slot": None, "arm": None})
     if fact.type == "unblinding.requested":
         return state.model_copy(update={"unblindings": (*state.unblindings, {
-            "by": fact.author, "at": fact.recorded_at.isoformat(), "reason": fact.reason,
+            "by": fact.author, "at": fact.recorded_text, "reason": fact.reason,
             "informed": list(fact.payload["informed"]), "record_hash": fact.record_hash})})
     return state
 

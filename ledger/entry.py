@@ -237,8 +237,11 @@ class Record:
             entry = object.__new__(Entry)
             entry.__dict__.update(raw=entry_text.encode("utf-8"), fields=fields)
             record = object.__new__(cls)
+            sealed_bytes = sealed_text.encode("utf-8")
+            # `hash` set now: every reader of views asks for it, and the cached property's
+            # first lookup costs a third of the digest itself.
             record.__dict__.update(
-                sealed=sealed_text.encode("utf-8"), entry=entry,
+                hash=hashlib.sha256(sealed_bytes).hexdigest(), sealed=sealed_bytes, entry=entry,
                 signature=binascii.a2b_base64(sealed["signature"]),
                 recorded_at=sealed["recorded_at"], payload_text=stored.get("payload"),
                 salt=None if salt is None else binascii.a2b_base64(salt), position=position,

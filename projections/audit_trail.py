@@ -21,6 +21,8 @@ _SAFE_INT = 2**53 - 1
 _STRINGS = itemgetter("record_hash", "stream", "type", "author", "role", "site", "meaning",
                       "observed_at", "recorded_at", "client")
 _STR_TYPE = {str}
+_ENTRY_STRINGS = itemgetter("type", "author", "role", "site", "meaning", "occurred_at", "client",
+                            "stream")
 _FIELDS = 17
 
 
@@ -60,7 +62,52 @@ def apply(batch: Batch, record: Record, payload: dict[str, Any] | None, leaf_ind
         state = batch.participant(participant.participant_id_of(record.stream))
         replaced = next((v for v in state.labs.values()
                          if v["record_hash"] == payload.get("supersedes")), None)
-    batch.put(NAME, key(leaf_index), row(record, payload, leaf_index, replaced))
+    # Kept as its text: a row is written once and never read back from the batch, and a text
+    # costs less to hold (and free) than the row's dictionary.
+    batch.put(NAME, key(leaf_index), line(record, payload, leaf_index, replaced))
+
+
+def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
+         replaced: dict[str, Any] | None) -> str:
+    """`canonical(row(...))` as text, made without the row's dictionary and its checks: the
+    fields come straight from the entry into an object whose keys are already in RFC 8785 order.
+    The entry's own fields are checked flat (strings where the format says so, safe integers);
+    only the two values taken from payloads are walked. Anything unexpected (a store edited by
+    hand) takes the plain way. A rebuild makes one of these for every record of the log."""
+    e = record.entry.fields
+    kind, version, reason = e["type"], e["version"], e["reason"]
+    if (_STR_TYPE.issuperset(map(type, _ENTRY_STRINGS(e))) and type(version) is int
+            and 0 <= version <= _SAFE_INT and (reason is None or type(reason) is str)
+            and type(leaf_index) is int and 0 <= leaf_index <= _SAFE_INT
+            and type(record.recorded_at) is str):
+        field = new = None
+        try:
+            if kind == "lab.resulted" and payload is not None:
+                field = f"{payload['visit']}/{payload['analyte']}"
+                value, unit = payload.get("value"), payload.get("unit")
+                new = {"unit": unit, "value": value}
+                if type(unit) is not str or type(value) is not int or abs(value) > _SAFE_INT:
+                    new = jcs_ready(new)  # a double, or what only `canonical` writes as JCS does
+            elif kind in ("lab.corrected", "lab.removed") and payload is not None:
+                return text(row(record, payload, leaf_index, replaced)).decode()
+            elif payload is not None:
+                new = jcs_ready(payload)
+            return orjson.dumps({
+                "author": e["author"], "client": e["client"], "field": field,
+                "leaf_index": leaf_index, "meaning": e["meaning"], "new": new,
+                "observed_at": e["occurred_at"], "previous": None, "reason": reason,
+                "record_hash": record.hash, "recorded_at": record.recorded_at,
+                "redacted": record.redacted_by is not None, "role": e["role"],
+                "site": e["site"], "stream": e["stream"], "type": kind, "version": version,
+            }, option=orjson.OPT_SORT_KEYS).decode()
+        except (NotFast, orjson.JSONEncodeError, KeyError, TypeError):
+            pass
+    return canonical(row(record, payload, leaf_index, replaced)).decode()
+
+
+def stored(doc: dict[str, Any] | str) -> str:
+    """A row's stored text: rows folded from the log are kept as their text already."""
+    return doc if type(doc) is str else text(doc).decode()  # type: ignore[arg-type]
 
 
 def text(row: dict[str, Any]) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -10,11 +11,22 @@ from domain.facts import Fact
 from ledger.entry import Record
 
 _fromiso = datetime.fromisoformat  # Python 3.11 reads the trailing Z
+# The ledger's own form of a time (ledger.entry.format_time): microseconds, UTC.
+_LEDGER_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z").fullmatch
+
+
+def _isoformat(text: str) -> str | None:
+    """`datetime.fromisoformat(text).isoformat()` for a time in the ledger's own form, by
+    rewriting its suffix (isoformat drops a zero fraction: those are left to it)."""
+    if _LEDGER_TIME(text) and text[20:26] != "000000":
+        return text[:26] + "+00:00"
+    return None
 
 
 def to_fact(record: Record, payload: Mapping[str, Any] | None = None) -> Fact:
     """`payload`, when the caller parsed it already, saves parsing it twice."""
     e = record.entry.fields
+    recorded = record.recorded_at
     # Filled in directly, as Fact(...) would: a frozen dataclass's __init__ sets each of its
     # fifteen fields through object.__setattr__, a cost every record of a rebuild pays.
     fact = object.__new__(Fact)
@@ -28,11 +40,14 @@ def to_fact(record: Record, payload: Mapping[str, Any] | None = None) -> Fact:
         role=e["role"],
         site=e["site"],
         occurred_at=_fromiso(e["occurred_at"]),
-        recorded_at=_fromiso(record.recorded_at),
+        recorded_at=_fromiso(recorded),
         reason=e["reason"],
         record_hash=record.hash,
         redacted=record.redacted_by is not None,
         meaning=e["meaning"],
         prev=e["prev"],
     )
+    text = _isoformat(recorded)
+    if text is not None:  # Fact.recorded_text, which the domain asks for once a fact
+        fact.__dict__["recorded_text"] = text
     return fact

@@ -20,12 +20,17 @@ from ledger.store import Store
 from . import audit_trail
 from .fold import NAMES
 
-#: How a view's documents become their canonical text (RFC 8785): the same bytes either way.
-TEXT: dict[str, Callable[[Any], bytes]] = {audit_trail.NAME: audit_trail.text}
+
+def _canonical_text(doc: Any) -> str:
+    return canonical(doc).decode("utf-8")
+
+
+#: How a view's documents become their stored text (RFC 8785): the same bytes either way.
+TEXT: dict[str, Callable[[Any], str]] = {audit_trail.NAME: audit_trail.stored}
 
 
 def text(view: str, doc: Any) -> bytes:
-    return TEXT.get(view, canonical)(doc)
+    return TEXT.get(view, _canonical_text)(doc).encode("utf-8")
 
 
 class Digest:
@@ -88,12 +93,12 @@ class Tables:
         p = self.store.param
         for view in sorted(docs):
             changed = docs[view]
-            encode = TEXT.get(view, canonical)
+            encode = TEXT.get(view, _canonical_text)
             if changed:
                 cur.executemany(
                     f"INSERT INTO {self.name(view, version)} (key, doc) VALUES ({p}, {p}) "
                     "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
-                    [(key, encode(changed[key]).decode("utf-8")) for key in sorted(changed)])
+                    [(key, encode(changed[key])) for key in sorted(changed)])
 
     def rows(self, cur: Any, version: int, view: str, *, offset: int = 0,
              limit: int | None = None) -> list[tuple[str, str]]:

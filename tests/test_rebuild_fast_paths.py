@@ -4,14 +4,20 @@ decoded from our own store, facts, the in-place participant fold and the audit r
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain import participant
 from domain.facts import Fact
 from domain.streams import evolve_participant
 from ledger.canonical import canonical
-from ledger.entry import Record
+from ledger.entry import Record, format_time
+from ledger.errors import MalformedEntry
 from projections import audit_trail
-from projections.facts import to_fact
+from projections.facts import _isoformat, to_fact
 from projections.fold import Folding
 
 from .conftest import Trial
@@ -35,15 +41,57 @@ def test_shortcuts_equal_the_plain_code_on_every_record(trial: Trial) -> None:
         assert trusted == dataclasses.replace(checked, checked=False)
         assert trusted.entry.fields == checked.entry.fields and trusted.hash == checked.hash
         payload = trusted.payload()
-        audit = audit_trail.row(trusted, payload, index, {"visit": "week_4", "value": 1.5})
+        replaced = {"visit": "week_4", "value": 1.5}
+        audit = audit_trail.row(trusted, payload, index, replaced)
         assert audit_trail.text(audit) == canonical(audit)
+        assert audit_trail.line(trusted, payload, index, replaced) == canonical(audit).decode()
         if not row.stream.startswith(participant.STREAM_PREFIX):
             continue
         fact = to_fact(trusted, payload)
         assert fact == Fact(**{f.name: getattr(fact, f.name) for f in dataclasses.fields(Fact)})
-        assert vars(fact).keys() == {f.name for f in dataclasses.fields(Fact)}
+        # Every field, and the recorded time's text filled in from the ledger's own form.
+        assert vars(fact).keys() == {f.name for f in dataclasses.fields(Fact)} | {"recorded_text"}
+        assert fact.recorded_text == fact.recorded_at.isoformat()
         immutable[row.stream] = evolve_participant(
             immutable.get(row.stream, participant.initial()), fact)
         in_place[row.stream] = evolve_participant(in_place.get(row.stream, Folding()), fact)
     assert immutable and {s: v.model_dump(mode="json") for s, v in immutable.items()} == \
         {s: v.model_dump(mode="json") for s, v in in_place.items()}
+
+
+@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31),
+                    timezones=st.just(UTC)))
+def test_recorded_text_from_the_ledger_form_equals_isoformat(moment: datetime) -> None:
+    text = format_time(moment)
+    shortcut = _isoformat(text)
+    assert shortcut is None or shortcut == datetime.fromisoformat(text).isoformat()
+    assert (shortcut is None) == (moment.microsecond == 0)
+
+
+@pytest.mark.parametrize("text", ["2026-03-03T10:00:00Z", "2026-03-03T10:00:00.5Z",
+                                  "2026-03-03 10:00:00.123456Z", "2026-03-03T10:00:00,123456Z"])
+def test_recorded_text_leaves_other_forms_to_isoformat(text: str) -> None:
+    assert _isoformat(text) is None
+
+
+@pytest.mark.parametrize("change", [
+    {"version": 1.0}, {"version": 2**60}, {"author": 7}, {"reason": 1.5},
+    {"client": None}, {"stream": ["participant/P-001"]}])
+def test_audit_line_of_an_odd_entry_equals_the_plain_row(trial: Trial,
+                                                         change: dict[str, object]) -> None:
+    """An entry edited by hand into shapes the entry format refuses still gets RFC 8785 text."""
+    client, _ = treated(trial)
+    client.record_lab("P-001", visit="week_4", analyte="ALT", value=56.5, unit="U/L",
+                      sampled_at=WEEK_4)
+    rows = list(trial.services.store.iter_log())
+    record = Record.from_stored(rows[-1].state, rows[-1].position, check=False)
+    record.entry.fields.update(change)
+    payload = record.payload()
+    for odd_payload in (payload, {**(payload or {}), "value": 1e-7}, {**(payload or {}), "value": 3.0}):
+        try:
+            expected = canonical(audit_trail.row(record, odd_payload, 9, None)).decode()
+        except MalformedEntry:  # no canonical form (an integer past 2**53): refused both ways
+            with pytest.raises(MalformedEntry):
+                audit_trail.line(record, odd_payload, 9, None)
+            continue
+        assert audit_trail.line(record, odd_payload, 9, None) == expected
