@@ -53,21 +53,28 @@ class LogShare:
         self.progress = progress
         self.path = ""  # the SQLite file read a stream at a time, when `by_stream`
         self.by_stream = False
+        self.counts: list[tuple[str, int]] = []  # the share's streams and their records
         if isinstance(store, SQLiteStore) and store.shared():
             self.path = store.path
             reader = sqlite3.connect(store.path)
             try:
-                (count,) = reader.execute(f"SELECT COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ?",
-                                          (upto,)).fetchone()
+                # Every stream and its records up to `upto`: one walk of the stream index (it
+                # holds each row's position), no record read.
+                streams = reader.execute(
+                    f"SELECT originator_id, COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ? "
+                    f"GROUP BY originator_id ORDER BY originator_id", (upto,)).fetchall()
             finally:
                 reader.close()
-            self.by_stream = count == upto
+            # Positions 1..upto without a gap, so that a record's leaf index is its position - 1.
+            self.by_stream = sum(n for _, n in streams) == upto
+            self.counts = [(stream, n) for stream, n in streams
+                           if share_of(stream, workers) == worker]
 
     def __iter__(self) -> Iterator[tuple[int, Record]]:
         if self.by_stream:
             reader = sqlite3.connect(self.path)  # (see __init__) its own: only reads
             try:
-                yield from _by_stream(reader, self.upto, self.worker, self.workers, self.progress)
+                yield from _by_stream(reader, self.upto, self.counts, self.progress)
             finally:
                 reader.close()
             return
@@ -85,14 +92,8 @@ def log_share(store: Store, upto: int, worker: int = 0, workers: int = 1,
     return LogShare(store, upto, worker, workers, progress)
 
 
-def _by_stream(reader: sqlite3.Connection, upto: int, worker: int, workers: int,
+def _by_stream(reader: sqlite3.Connection, upto: int, counts: list[tuple[str, int]],
                progress: Callable[[int], None] | None) -> Iterator[tuple[int, Record]]:
-    # The share's streams and how many records each has up to `upto`: one walk of the stream
-    # index (it holds each row's position), no record read.
-    counts = [(stream, n) for stream, n in reader.execute(
-        f"SELECT originator_id, COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ? "
-        f"GROUP BY originator_id ORDER BY originator_id", (upto,))
-        if share_of(stream, workers) == worker]
     total = sum(n for _, n in counts) or 1
     done = 0
     for streams in _pages(counts):
