@@ -26,6 +26,12 @@ class StoreError(LedgerError):
     rule = "store.error"
 
 
+class StoreBusy(StoreError):
+    """Another writer holds the write lock, and the caller asked not to wait for it."""
+
+    rule = "store.busy"
+
+
 @dataclass(frozen=True)
 class Row:
     position: int
@@ -72,8 +78,10 @@ class Store(ABC):
         transaction around them (each statement sees a committed state; rows never change)."""
 
     @abstractmethod
-    def transaction(self) -> Any:
-        """Context manager: a write transaction for side tables (views, tokens), no log lock."""
+    def transaction(self, *, wait: bool = True) -> Any:
+        """Context manager: a write transaction for side tables (views, tokens), no log lock.
+        `wait=False`: raise StoreBusy at once where the backend has one writer at a time and
+        another holds it (SQLite), instead of waiting for it."""
 
     def qualify(self, table: str) -> str:
         """A side table's name as SQL, in the store's schema."""

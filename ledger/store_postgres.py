@@ -56,7 +56,8 @@ class PostgresStore(Store):
         return f'"{self.schema}".{table}'
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, *, wait: bool = True) -> Iterator[Any]:
+        # Side tables take row locks only: writers never queue behind one lock here.
         with self.datastore.transaction(commit=True) as cur:
             yield cur
 

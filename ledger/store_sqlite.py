@@ -11,10 +11,25 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQLiteTrackingRecorder
 
-from .store import RECORDS_TABLE, REDACTIONS_TABLE, Row, Store, StoreError
+from .store import RECORDS_TABLE, REDACTIONS_TABLE, Row, Store, StoreBusy, StoreError
 
 LOOKUP_MMAP_BYTES = 1 << 30
 LOOKUP_CACHE_KIB = 64 * 1024
+
+
+def _begin_at_once(cur: Any) -> None:
+    """BEGIN IMMEDIATE without SQLite's busy handler, which sleeps in growing steps (up to 100
+    ms) while another connection writes: StoreBusy if the write lock is held."""
+    (waits,) = cur.execute("PRAGMA busy_timeout").fetchone()
+    cur.execute("PRAGMA busy_timeout = 0")
+    try:
+        cur.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreBusy("another writer holds the write lock") from exc
+        raise
+    finally:
+        cur.execute(f"PRAGMA busy_timeout = {int(waits)}")
 
 
 class SQLiteStore(Store):
@@ -68,14 +83,19 @@ class SQLiteStore(Store):
             )
 
     @contextmanager
-    def write(self) -> Iterator[Any]:
+    def write(self, *, wait: bool = True) -> Iterator[Any]:
         with self.datastore.get_connection(commit=True) as conn:
             raw = conn._sqlite_conn
             cur = raw.cursor()
             try:
                 # IMMEDIATE takes the write lock first: heads read inside are the heads we
                 # append to, and no other writer can slip in between.
-                cur.execute("BEGIN IMMEDIATE")
+                if wait:
+                    cur.execute("BEGIN IMMEDIATE")
+                else:
+                    _begin_at_once(cur)
+            except StoreBusy:
+                raise
             except Exception as exc:
                 raise StoreError(f"cannot take the write lock: {exc}") from exc
             try:
@@ -86,8 +106,8 @@ class SQLiteStore(Store):
             else:
                 raw.commit()
 
-    def transaction(self) -> Any:
-        return self.write()  # SQLite has one writer at a time whatever the table
+    def transaction(self, *, wait: bool = True) -> Any:
+        return self.write(wait=wait)  # SQLite has one writer at a time whatever the table
 
     @contextmanager
     def lookup(self) -> Iterator[Any]:

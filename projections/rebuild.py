@@ -17,7 +17,7 @@ from typing import Any
 
 from domain import participant
 from ledger.entry import Record
-from ledger.store import RECORDS_TABLE, Store, stored_bytes
+from ledger.store import RECORDS_TABLE, Store, StoreBusy, stored_bytes
 from ledger.store_sqlite import SQLiteStore
 
 from . import audit_trail, participants, score_history
@@ -27,6 +27,7 @@ from .tables import Tables
 CHUNK = 20000  # audit rows written per transaction
 PAGE = 2000  # rows read per query
 PEOPLE = 1000  # participants' documents written per transaction
+HOLD = 4  # chunks a fold holds before it waits for the write lock
 PROGRESS = 10_000  # records between progress reports when counting the whole log
 
 
@@ -129,19 +130,50 @@ def _pages(counts: list[tuple[str, int]]) -> Iterator[list[str]]:
         yield run
 
 
+class Writes:
+    """A fold's documents written into `version`'s tables a chunk at a time. Workers of a
+    parallel rebuild on SQLite share one write lock: a worker that finds it held folds on and
+    tries again a tenth of a chunk later, instead of sleeping in SQLite's busy handler (which
+    wakes up to 100 ms after the lock is free); it waits for the lock only once it holds
+    HOLD chunks, so memory stays bounded."""
+
+    def __init__(self, store: Store, version: int, batch: Batch) -> None:
+        self.store, self.version, self.batch = store, version, batch
+        self.tables = Tables(store)
+        self.next: dict[tuple[str, ...], int] = {}  # views -> pending size of the next try
+
+    def write(self, docs: dict[str, dict[str, Any]]) -> None:
+        with self.store.transaction() as cur:
+            self.tables.write(cur, self.version, docs)
+
+    def chunk(self, views: tuple[str, ...], pending: int, size: int) -> None:
+        """Write the batch's documents of `views` if `pending` (how many) has reached `size`."""
+        if pending < self.next.get(views, size):
+            return
+        docs = {name: self.batch.docs[name] for name in views}
+        try:
+            with self.store.transaction(wait=pending >= size * HOLD) as cur:
+                self.tables.write(cur, self.version, docs)
+        except StoreBusy:
+            self.next[views] = pending + max(1, size // 10)
+            return
+        self.next[views] = size
+        for written in docs.values():
+            written.clear()
+
+
+AUDIT = (audit_trail.NAME,)
+PEOPLE_VIEWS = (participants.NAME, score_history.NAME)
+
+
 def fold_into(store: Store, version: int, records: Iterable[tuple[int, Record]]) -> Batch:
     """Fold (leaf index, record) pairs from nothing into `version`'s tables: audit rows a chunk
     at a time as they come; participants and scores a chunk at a time, as each stream ends when
     the records come a stream at a time (a LogShare `by_stream`), else at the end. Hands back
     the batch holding the rest (the allocation table, its orphans) and the participants seen."""
-    tables = Tables(store)
     batch = Batch(in_place=True)  # states are dropped once their documents are written
+    writes = Writes(store, version, batch)
     audit = batch.docs[audit_trail.NAME]
-
-    def write(docs: dict[str, dict[str, Any]]) -> None:
-        with store.transaction() as cur:
-            tables.write(cur, version, docs)
-
     by_stream = isinstance(records, LogShare) and records.by_stream
     people = batch.docs[participants.NAME]
     current = ""
@@ -150,17 +182,13 @@ def fold_into(store: Store, version: int, records: Iterable[tuple[int, Record]])
             if by_stream and record.stream != current:
                 if current.startswith(participant.STREAM_PREFIX):
                     let_go(batch, participant.participant_id_of(current))
-                    if len(people) >= PEOPLE:
-                        write({name: batch.docs[name] for name in (participants.NAME,
-                                                                  score_history.NAME)})
-                        people.clear()
-                        batch.docs[score_history.NAME].clear()
+                    writes.chunk(PEOPLE_VIEWS, len(people), PEOPLE)
                 current = record.stream
             apply(batch, record, index)
             if len(audit) >= CHUNK:
-                write({audit_trail.NAME: audit})
-                audit.clear()
-        write({audit_trail.NAME: audit})
-        audit.clear()
-        finish_in_chunks(batch, write)
+                writes.chunk(AUDIT, len(audit), CHUNK)
+        writes.write({name: batch.docs[name] for name in (*AUDIT, *PEOPLE_VIEWS)})
+        for name in (*AUDIT, *PEOPLE_VIEWS):
+            batch.docs[name].clear()
+        finish_in_chunks(batch, writes.write)
     return batch

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -235,3 +236,50 @@ def test_a_failed_rebuild_worker_is_reported_with_its_error(tmp_path: Path) -> N
 
     with pytest.raises(LedgerError, match=r"rebuild worker 0 failed: StoreError: folder .* does not"):
         fold_in_parallel(f"sqlite:///{tmp_path}/missing/ledger.db", 2, 2, 10)
+
+
+def test_a_fold_that_finds_the_write_lock_held_folds_on_and_writes_later(tmp_path: Path) -> None:
+    """Workers of a parallel rebuild on SQLite share one write lock: a chunk whose write finds
+    it held stays with the fold and is tried again later, and nothing is lost or doubled."""
+    import sqlite3
+    import time
+
+    from api.bootstrap import bootstrap
+    from ledger.store import StoreBusy
+    from projections import audit_trail
+    from projections.fold import Batch
+    from projections.rebuild import AUDIT, HOLD, Writes
+
+    # SQLite only: PostgreSQL's side tables take row locks, there is no one lock to find held.
+    services = bootstrap(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store, views = services.store, services.views
+    views.create_table()
+    with store.transaction() as cur:
+        version = views.active(cur) + 7
+        views.tables.create(cur, version)
+    batch = Batch()
+    writes = Writes(store, version, batch)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker is writing
+    try:
+        started = time.perf_counter()
+        with pytest.raises(StoreBusy), store.transaction(wait=False):
+            pass
+        assert time.perf_counter() - started < 10  # at once, not after the 30 s busy timeout
+        rows = {audit_trail.key(i): f'{{"leaf_index":{i}}}' for i in range(10)}
+        batch.docs[audit_trail.NAME].update(rows)
+        writes.chunk(AUDIT, 10, 10)  # the lock is held: the rows stay in the batch
+        assert batch.docs[audit_trail.NAME] == rows
+        writes.chunk(AUDIT, 10, 10)  # not tried again before a tenth of a chunk more
+        assert writes.next[AUDIT] == 11
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    writes.chunk(AUDIT, 11, 10)
+    assert batch.docs[audit_trail.NAME] == {} and writes.next[AUDIT] == 10
+    with store.transaction() as cur:  # the waiting connection's busy timeout is as it was
+        assert cur.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+        assert views.tables.rows(cur, version, audit_trail.NAME) == sorted(rows.items())
+        views.tables.drop(cur, version)
+    services.close()
+    assert HOLD > 1
