@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,7 @@ def bench(scale: Annotated[str, typer.Option(help="smoke (seconds) or full (the 
     spec = importlib.util.spec_from_file_location("trial_ledger_bench_suite", SUITE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and worker processes look their module up
     spec.loader.exec_module(module)
     args = ["--scale", scale]
     for flag, value in (("--only", only), ("--data", data), ("--json", json_out)):

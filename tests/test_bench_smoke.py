@@ -43,3 +43,14 @@ def test_the_suite_measures_every_figure_beside_its_baseline(tmp_path: Path, pg_
 def test_bench_is_a_command() -> None:
     result = CliRunner().invoke(app, ["bench", "--help"])
     assert result.exit_code == 0 and "--scale" in result.output
+
+
+def test_bench_command_loads_the_suite_and_measures(tmp_path: Path) -> None:
+    """`trial-ledger bench` loads benchmarks/suite.py by path: its dataclasses and the modules
+    beside it must resolve as they do when the script is run."""
+    out = tmp_path / "suite.json"
+    result = CliRunner().invoke(app, ["bench", "--scale", "smoke", "--only", "P6", "--data",
+                                      str(tmp_path / "data"), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())["figures"]
+    assert [f["figure"] for f in figures] == ["P6", "P6b"] and all(f["ours"] > 0 for f in figures)

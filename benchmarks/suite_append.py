@@ -1,0 +1,110 @@
+"""In-process append figures of the benchmark suite: P1 (one signed entry per call), P2 (batches
+of 1,000) and P7 (appends to existing streams of the large log beside the small one)."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from suite_baselines import es_application, nacl_available, verify_rate
+from suite_fixtures import (
+    PER_STREAM,
+    Bench,
+    Scale,
+    figure,
+    generated_log,
+    new_ledger,
+    payload_for,
+    registration,
+)
+
+
+def p1(scale: Scale, folder: Path, _: dict[str, Any]) -> list[dict[str, Any]]:
+    bench = new_ledger(f"sqlite:///{folder / 'p1.db'}", folder / "p1-home")
+    ledger = bench.services.ledger
+    subs = [registration(bench.signer, ledger.origin, f"P-{i:07d}") for i in range(scale.p1_appends)]
+    app, save = es_application({"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                                "SQLITE_DBNAME": str(folder / "p1-es.db")})
+    ours_s = base_s = 0.0
+    rounds = 3
+    per = len(subs) // rounds
+    for r in range(rounds):  # alternate: the machine's noise falls on both
+        start = time.perf_counter()
+        for sub in subs[r * per:(r + 1) * per]:
+            ledger.append(sub)
+        ours_s += time.perf_counter() - start
+        start = time.perf_counter()
+        for i in range(r * per, (r + 1) * per):
+            save(i)
+        base_s += time.perf_counter() - start
+    app.close()
+    bench.services.close()
+    ours, base = per * rounds / ours_s, per * rounds / base_s
+    return [figure("P1", "in-process signed append, 1 entry per call, SQLite", ours, base, ">= 0.70",
+                   ours / base >= 0.70, "entries/s", "eventsourcing Application on SQLite, 1 event "
+                   "per save, unsigned", "signing is the author's (not timed); each append verifies "
+                   "the signature, decides, inserts, adds the leaf and signs a checkpoint")]
+
+
+def p2(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
+    bench = new_ledger(f"sqlite:///{folder / 'p2.db'}", folder / "p2-home")
+    ledger = bench.services.ledger
+    batches = [[registration(bench.signer, ledger.origin, f"P-{b:03d}{i:04d}") for i in range(1000)]
+               for b in range(scale.p2_batches)]
+    took = 0.0
+    for batch in batches:
+        start = time.perf_counter()
+        receipts = ledger.append_batch(batch)
+        took += time.perf_counter() - start
+        assert len(receipts) == 1000
+    bench.services.close()
+    ours = 1000 * len(batches) / took
+    crypto = verify_rate("cryptography", scale.crypto_seconds)
+    nacl = verify_rate("pynacl", scale.crypto_seconds) if nacl_available() else 0.0
+    context["verify_1core"] = {"cryptography": crypto, "pynacl": nacl}
+    base = nacl or crypto
+    return [figure("P2", "batch import, 1,000 signed entries per call, SQLite", ours, base, ">= 0.60",
+                   ours / base >= 0.60, "entries/s",
+                   "one core's Ed25519 verify rate, libsodium (PyNaCl)" if nacl else
+                   "one core's Ed25519 verify rate, cryptography (PyNaCl not installed)",
+                   f"cryptography verifies {crypto:,.0f}/s, PyNaCl {nacl:,.0f}/s on one core")]
+
+
+
+def _append_rate(bench: Bench, meta: dict[str, Any], count: int, seed: int) -> float:
+    ledger = bench.services.ledger
+    rnd = random.Random(seed)
+    took = 0.0
+    for _ in range(count):
+        n = rnd.randrange(meta["participants"])
+        stream = f"participant/P-{n:07d}"
+        head = ledger.head(stream)
+        kind, payload = payload_for(head.version, f"P-{n:07d}")
+        sub = bench.signer.sign(ledger=ledger.origin, head=head, type=kind, payload=payload,
+                                occurred_at=datetime.now(UTC))
+        start = time.perf_counter()
+        ledger.append(sub)
+        took += time.perf_counter() - start
+    return count / took
+
+
+def p7(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
+    data = Path(context["data"])
+    small, small_meta = generated_log(data, scale.small_log)
+    large, large_meta = generated_log(data, scale.large_log)
+    rates: dict[str, list[float]] = {"small": [], "large": []}
+    per = scale.p7_appends // 3
+    for r in range(3):  # alternating rounds
+        rates["small"].append(_append_rate(small, small_meta, per, r))
+        rates["large"].append(_append_rate(large, large_meta, per, 100 + r))
+    sizes = (small.services.store.max_position(), large.services.store.max_position())
+    small.services.close()
+    large.services.close()
+    ours, base = statistics.median(rates["large"]), statistics.median(rates["small"])
+    return [figure("P7", f"append rate (1 per call, existing streams) at {sizes[1]:,} records", ours, base,
+                   ">= 0.8", ours / base >= 0.8, "entries/s", f"the same at {sizes[0]:,} records",
+                   f"{PER_STREAM} records per stream in both logs; median of 3 alternating rounds of {per}")]

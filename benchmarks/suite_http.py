@@ -1,0 +1,181 @@
+"""HTTP figures of the benchmark suite: `trial-ledger serve` processes under a load of concurrent
+keep-alive clients. P3 and P8 (one server over SQLite), P9 (two servers on one PostgreSQL schema)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import profiling
+from suite_baselines import es_application
+from suite_fixtures import CLI, LEDGER_PASS, PG_URL, Bench, Scale, cli_env, figure, new_ledger, registration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(url: str, home: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = cli_env()
+    env["TRIAL_LEDGER_LEDGER_PASSPHRASE"] = LEDGER_PASS
+    with log.open("wb") as out:
+        proc = subprocess.Popen(profiling.command([CLI, "serve", "--db", url, "--home", str(home),
+                                                   "--port", str(port)], f"serve-{port}"),
+                                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"server did not start: {log.read_text()[-2000:]}")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    profiling.terminate(proc)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def _client(port: int, token: str, bodies: list[bytes], deadline: float,
+                  out: list[tuple[float, int, bool]]) -> None:
+    """A keep-alive HTTP/1.1 client posting one entry per request, as lean as a client gets."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (f"POST /v1/entries HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: ").encode()
+    for body in bodies:
+        if time.perf_counter() >= deadline:
+            break
+        start = time.perf_counter()
+        writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+        status = int((await reader.readline()).split()[1])
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        text = await reader.readexactly(length)
+        took = time.perf_counter() - start
+        out.append((took, status, status == 201 and json.loads(text).get("checkpoint") is not None))
+    writer.close()
+
+
+def http_load(ports: list[int], token: str, bodies: list[bytes], clients: int,
+              seconds: float) -> dict[str, Any]:
+    shares = [bodies[i::clients] for i in range(clients)]
+    out: list[tuple[float, int, bool]] = []
+
+    async def run() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(_client(ports[i % len(ports)], token, shares[i], start + seconds, out)
+                               for i in range(clients)))
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(run())
+    ok = [t for t, status, _ in out if status == 201]
+    covered = [t for t, status, checkpoint in out if status == 201 and checkpoint]
+    statuses: dict[str, int] = {}
+    for _, status, _ in out:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    q = statistics.quantiles(ok, n=100) if len(ok) >= 2 else [0.0] * 99
+    cq = statistics.quantiles(covered, n=100) if len(covered) >= 2 else [0.0] * 99
+    return {"entries_per_s": len(ok) / elapsed, "sent": len(out), "ok": len(ok),
+            "statuses": statuses, "seconds": elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
+            "with_checkpoint": len(covered), "checkpoint_p99_ms": cq[98] * 1000}
+
+
+def presigned(bench: Bench, count: int, tag: str) -> list[bytes]:
+    origin = bench.services.ledger.origin
+    return [json.dumps(registration(bench.signer, origin, f"P-{tag}{i:06d}").__dict__).encode()
+            for i in range(count)]
+
+
+def p3(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
+    bench = new_ledger(f"sqlite:///{folder / 'p3.db'}", folder / "p3-home")
+    bodies = presigned(bench, scale.http_entries, "H")
+    bench.services.close()
+    proc, port = start_server(bench.url, bench.home, folder / "p3-server.log")
+    try:
+        load = http_load([port], bench.token, bodies, scale.http_clients, scale.http_seconds)
+    finally:
+        stop_server(proc)
+    context["p3"] = load
+    base = context.get("p1_rate") or 0.0
+    rate, p99 = load["entries_per_s"], load["p99_ms"]
+    notes = (f"{scale.http_clients} clients, {load['ok']:,} appends in {load['seconds']:.1f} s, "
+             f"p50 {load['p50_ms']:.0f} ms, p99 {p99:.0f} ms; statuses {load['statuses']}")
+    return [
+        figure("P3", f"HTTP appends, {scale.http_clients} concurrent clients, SQLite", rate, base,
+               ">= 1,500/s, p99 <= 100 ms", rate >= 1500 and p99 <= 100, "entries/s",
+               "P1's in-process append rate (one caller)", notes, p99_ms=p99),
+        figure("P8", "append → covered by a signed checkpoint, p99 under P3's load",
+               load["checkpoint_p99_ms"], 1000.0, "<= 1,000 ms",
+               load["with_checkpoint"] == load["ok"] > 0 and load["checkpoint_p99_ms"] <= 1000, "ms",
+               "the goal (1 s)", f"{load['with_checkpoint']:,} of {load['ok']:,} receipts carry "
+               "their signed checkpoint; the figure is their request latency"),
+    ]
+
+
+def p9(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
+    import psycopg
+
+    schema, es_schema = f"bench_{uuid.uuid4().hex[:8]}", f"bench_es_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE SCHEMA {es_schema}")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        bench = new_ledger(f"{PG_URL}?schema={schema}", folder / "p9-home")
+        bodies = presigned(bench, scale.http_entries, "G")
+        bench.services.close()
+        ports = []
+        for i in range(2):
+            proc, port = start_server(bench.url, bench.home, folder / f"p9-server-{i}.log")
+            procs.append(proc)
+            ports.append(port)
+        load = http_load(ports, bench.token, bodies, scale.http_clients, scale.http_seconds)
+        for proc in procs:
+            stop_server(proc)
+        procs = []
+        info = psycopg.conninfo.conninfo_to_dict(PG_URL)
+        app, save = es_application({
+            "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": str(info["dbname"]),
+            "POSTGRES_HOST": str(info.get("host", "127.0.0.1")), "POSTGRES_PORT": str(info.get("port", 5432)),
+            "POSTGRES_USER": str(info.get("user", "postgres")),
+            "POSTGRES_PASSWORD": str(info.get("password", "")),
+            "POSTGRES_SCHEMA": es_schema, "CREATE_TABLE": "y"})
+        start = time.perf_counter()
+        for i in range(scale.p9_baseline):
+            save(i)
+        base = scale.p9_baseline / (time.perf_counter() - start)
+        app.close()
+    finally:
+        for proc in procs:
+            stop_server(proc)
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            conn.execute(f"DROP SCHEMA IF EXISTS {es_schema} CASCADE")
+    rate = load["entries_per_s"]
+    return [figure("P9", f"HTTP appends, 2 API workers, PostgreSQL, {scale.http_clients} clients", rate,
+                   base, ">= 1.0", rate / base >= 1.0, "entries/s",
+                   "eventsourcing Application on the same PostgreSQL, 1 event per save, one caller",
+                   f"p50 {load['p50_ms']:.0f} ms, p99 {load['p99_ms']:.0f} ms; statuses "
+                   f"{load['statuses']}", p99_ms=load["p99_ms"])]
