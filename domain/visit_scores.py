@@ -53,8 +53,9 @@ def scores_by_visit(state: ParticipantState) -> dict[str, dict[str, Any]]:
 
 def visit_scores(state: ParticipantState, visit: str) -> dict[str, Any]:
     """Every algorithm for one visit: the result with its input records, or what is missing."""
+    prefix = f"{visit}/"
     labs = {v["analyte"]: v for k, v in state.labs.items()
-            if k.startswith(f"{visit}/") and v.get("value") is not None}
+            if k.startswith(prefix) and v.get("value") is not None}
     assessment = state.assessments.get(visit)
     value = {a: to_score_units(a, float(v["value"]), str(v["unit"])) for a, v in labs.items()}
     out: dict[str, Any] = {}
