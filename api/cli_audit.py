@@ -28,6 +28,7 @@ from ledger.errors import LedgerError
 from ledger.restore import restore
 from ledger.tree import iter_leaves
 from ledger.verify import Report, verify_log
+from ledger.verify_sources import BundleRows, StoreRows
 
 from .cli import DbOpt, app, err, fail, open_services, out
 
@@ -104,7 +105,7 @@ def verify(db: DbOpt = None, root: RootOpt = None, checkpoint: SavedOpt = None,
     try:
         tree = services.ledger.tree
         with progress_bar("verifying", services.store.max_position(), as_json) as advance:
-            report = verify_log(services.store.iter_log(), checkpoints=[c.note for c in tree.checkpoints()],
+            report = verify_log(StoreRows(services.store), checkpoints=[c.note for c in tree.checkpoints()],
                                 saved=saved, leaves=iter_leaves(tree), root=root, progress=advance)
     except LedgerError as exc:
         fail(exc.message)
@@ -168,7 +169,7 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
         reader = BundleReader(path)
         try:
             with progress_bar("verifying", reader.header.records, as_json) as advance:
-                report = verify_log(reader.rows(), checkpoints=reader.checkpoints, saved=saved,
+                report = verify_log(BundleRows(reader), checkpoints=reader.checkpoints, saved=saved,
                                     origin=reader.header.origin, root=root, progress=advance,
                                     witnesses=witness or ())
         finally:

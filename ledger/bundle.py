@@ -96,16 +96,8 @@ class BundleReader:
     def rows(self) -> Iterator[Row]:
         count = 0
         while (line := self._next()) is not None:
-            try:
-                row = Row(int(line["position"]), str(line["stream"]), int(line["version"]),
-                          str(line["type"]), str(line["stored"]).encode("utf-8"))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise BundleError(f"line {self._line}: record lacks or mistypes {exc}") from exc
-            if line.get("leaf_index") != count:
-                raise BundleError(f"line {self._line}: leaf_index {line.get('leaf_index')} where "
-                                  f"{count} was due")
+            yield record_row(line, self._line, count)
             count += 1
-            yield row
         if count != self.header.records:
             raise BundleError(f"bundle holds {count} records, its header says {self.header.records}")
 
@@ -120,12 +112,32 @@ class BundleReader:
         if not text:
             return None
         self._line += 1
-        if len(text) > MAX_LINE or not text.endswith("\n"):
-            raise BundleError(f"line {self._line} is truncated or longer than {MAX_LINE} bytes")
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise BundleError(f"line {self._line} is not JSON: {exc}") from exc
-        if not isinstance(value, dict):
-            raise BundleError(f"line {self._line} is not a JSON object")
-        return value
+        return line_value(text, self._line)
+
+
+# The checks of one line, shared with verification workers that read a range of lines
+# themselves (ledger/verify_sources.py): one definition of what a well-formed line is.
+
+def line_value(text: str, line: int) -> dict[str, Any]:
+    """A line read with its newline (at most MAX_LINE + 1 characters), as a JSON object."""
+    if len(text) > MAX_LINE or not text.endswith("\n"):
+        raise BundleError(f"line {line} is truncated or longer than {MAX_LINE} bytes")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise BundleError(f"line {line} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise BundleError(f"line {line} is not a JSON object")
+    return value
+
+
+def record_row(value: dict[str, Any], line: int, count: int) -> Row:
+    """The row of a record line; `count` records came before it."""
+    try:
+        row = Row(int(value["position"]), str(value["stream"]), int(value["version"]),
+                  str(value["type"]), str(value["stored"]).encode("utf-8"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"line {line}: record lacks or mistypes {exc}") from exc
+    if value.get("leaf_index") != count:
+        raise BundleError(f"line {line}: leaf_index {value.get('leaf_index')} where {count} was due")
+    return row

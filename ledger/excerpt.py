@@ -28,6 +28,7 @@ from .errors import Finding, LedgerError
 from .registry import KEYS_STREAM, KeyRegistry
 from .store import Row
 from .verify import Report, _check_checkpoints, _check_record, _parse, _Tip
+from .verify_work import checked
 
 EXCERPT_FORMAT = "trial-ledger/excerpt/v1"
 
@@ -112,7 +113,8 @@ def verify_excerpt(lines: Iterable[str], *, root: str | None = None) -> Report:
             except LedgerError as exc:
                 fail("record.parse", exc.message)
                 continue
-            _check_record(record, row, registry, tips, origin, root, fail, report, item.leaf_index)
+            _check_record(checked(row, record, None), registry, tips, origin, root, fail, report,
+                          item.leaf_index)
             try:
                 merkle.verify_inclusion(item.leaf_index, size, merkle.leaf_hash(record.sealed),
                                         item.proof, tree_root)

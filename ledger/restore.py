@@ -12,6 +12,7 @@ from .entry import Record
 from .errors import LedgerError
 from .ledger import Ledger
 from .verify import Report, verify_log
+from .verify_sources import BundleRows
 
 PAGE = 2000
 
@@ -25,7 +26,7 @@ def restore(ledger: Ledger, path: Path, *, root: str,
     """Verify the bundle, then write it; refuse a bundle with any finding or a non-empty store."""
     reader = BundleReader(path)
     try:
-        report = verify_log(reader.rows(), checkpoints=reader.checkpoints, origin=reader.header.origin,
+        report = verify_log(BundleRows(reader), checkpoints=reader.checkpoints, origin=reader.header.origin,
                             root=root)
     finally:
         reader.close()

@@ -29,19 +29,21 @@ Then, over the recomputed RFC 9162 tree:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import merkle
-from .entry import ZERO_HASH, Record, payload_digest
+from .entry import ZERO_HASH, Record
 from .errors import Finding, LedgerError
 from .keys import key_id, signature_valid
 from .note import Checkpoint, NoteError, NoteVerifier, open_checkpoint
 from .redaction import REDACTIONS_STREAM, REDACTOR_ROLES
-from .registry import GENESIS, KEYS_STREAM, LEDGER_AUTHOR, KeyRegistry, SignatureCheck, genesis_key
+from .registry import GENESIS, KEYS_STREAM, LEDGER_AUTHOR, KeyRegistry, genesis_key
 from .store import Row
 from .tree import Leaf
-from .verify_signatures import checked_ahead
+from .verify_parallel import checked_rows
+from .verify_work import Checked
 from .witness import CosignatureVerifier, WitnessError, verify_cosigned
 
 
@@ -76,6 +78,9 @@ class _Tip:
     leaf_index: int | None = None
 
 
+_FIRST = _Tip()  # where every stream starts (never changed: tips are replaced, not updated)
+
+
 @dataclass
 class _Noted:
     note: str
@@ -86,8 +91,12 @@ class _Noted:
 def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: Sequence[str] = (),
                leaves: Iterable[Leaf] | None = None, origin: str | None = None,
                root: str | None = None, progress: Callable[[int], None] | None = None,
-               witnesses: Sequence[str] = ()) -> Report:
-    """Check every row, then every checkpoint against the recomputed tree; collect all failures."""
+               witnesses: Sequence[str] = (), workers: int | None = None) -> Report:
+    """Check every row, then every checkpoint against the recomputed tree; collect all failures.
+
+    `rows` given as a RowSource (ledger/verify_sources.py) lets worker processes do each row's
+    order-free checks (ledger/verify_parallel.py): `workers` None decides by the log's size,
+    0 keeps them in this process. The report is the same either way."""
     report = Report()
     registry = KeyRegistry()
     tips: dict[str, _Tip] = {}
@@ -99,60 +108,29 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
         if n.body is not None:
             by_size.setdefault(n.body.size, []).append(n)
     stored: Iterator[Leaf] | None = iter(leaves) if leaves is not None else None
-    window: list[Finding] = []  # leaves since the last checkpoint whose root matched
+    window: list[tuple[int, str, int, int]] = []  # leaves since the last checkpoint whose root matched
     mismatched: set[str] = set()
     redacted: dict[str, Finding] = {}  # record hash -> where it is, for redacted records
     seen: set[str] = set()  # every record hash so far (a redaction names an earlier record)
-    for row, parsed, checked in checked_ahead(rows, registry):
-        index = tree.size
-        report.records += 1
-        if progress is not None:
-            progress(1)
-        here: dict[str, Any] = {"position": row.position, "stream": row.stream, "version": row.version,
-                "leaf_index": index}
-
-        def fail(check: str, detail: str, _here: dict[str, Any] = here) -> None:
-            report.findings.append(Finding(check, detail, **_here))
-
-        if isinstance(parsed, LedgerError):  # (1)
-            fail("record.parse", parsed.message)
-            tree.append(merkle.leaf_hash(row.state))  # keep leaf numbering for what follows
-            continue
-        record = parsed
-        signed = _check_record(record, row, registry, tips, origin, root, fail, report, index, checked)
-        if record.redacted_by is not None:
-            redacted[record.hash] = Finding("payload.redaction", record.redacted_by, **here)
-        if record.stream == REDACTIONS_STREAM and signed:
-            _note_redaction(record, seen, report, fail)
-        seen.add(record.hash)
-        tree.append(merkle.leaf_hash(record.sealed))
-        if stored is not None:  # (10)
-            leaf = next(stored, None)
-            if leaf is None:
-                fail("tree.leaf", "the record has no leaf in the Merkle log")
-            elif (leaf.leaf_index, leaf.position, leaf.record_hash) != (index, row.position, record.hash):
-                fail("tree.leaf", f"leaf {leaf.leaf_index} maps to position {leaf.position}, "
-                                  f"hash {leaf.record_hash[:16]}…")
-        window.append(Finding("", "", row.position, row.stream, row.version, index))
-        for n in by_size.get(tree.size, []):  # (11), (12): roots at this size
-            if n.body is None:
+    with closing(checked_rows(rows, registry, workers)) as items:  # ends workers if it stops early
+        for item in items:
+            index = tree.size
+            report.records += 1
+            if progress is not None:
+                progress(1)
+            if not _replay(item, index, registry, tips, origin, root, report, redacted, seen):
+                tree.append(item.leaf)  # did not parse: keep leaf numbering for what follows
                 continue
-            if n.body.root == tree.root():
-                window.clear()
-                continue
-            check = "saved.forked" if n.what == "saved" else "checkpoint.root"
-            if check in mismatched:
-                continue  # later checkpoints inherit the first difference; report it once
-            mismatched.add(check)
-            # The difference lies in the leaves since the last checkpoint that matched.
-            first = window[0]
-            exact = len(window) == 1
-            report.findings.append(Finding(
-                check, f"checkpoint for size {tree.size} has root {n.body.root.hex()[:16]}…, the "
-                f"records give {tree.root().hex()[:16]}…: a record among leaves "
-                f"{first.leaf_index}…{tree.size - 1} differs from what was checkpointed",
-                position=first.position, stream=first.stream if exact else None,
-                version=first.version if exact else None, leaf_index=first.leaf_index))
+            tree.append(item.leaf)
+            if stored is not None:  # (10)
+                leaf = next(stored, None)
+                if leaf is None:
+                    _fail(report, item, index, "tree.leaf", "the record has no leaf in the Merkle log")
+                elif (leaf.leaf_index, leaf.position, leaf.record_hash) != (index, item.position, item.hash):
+                    _fail(report, item, index, "tree.leaf", f"leaf {leaf.leaf_index} maps to position "
+                          f"{leaf.position}, hash {leaf.record_hash[:16]}…")
+            window.append((item.position, item.stream, item.version, index))
+            _check_roots(by_size.get(tree.size, ()), tree, window, mismatched, report)
     if stored is not None:
         for leaf in stored:
             report.findings.append(Finding("tree.leaf", "a leaf whose record is missing from the log",
@@ -177,6 +155,55 @@ def verify_rows(rows: Iterable[Row], **kw: Any) -> Report:
     return verify_log(rows, **kw)
 
 
+def _fail(report: Report, item: Checked, index: int, check: str, detail: str) -> None:
+    report.findings.append(Finding(check, detail, item.position, item.stream, item.version, index))
+
+
+def _replay(item: Checked, index: int, registry: KeyRegistry, tips: dict[str, _Tip],
+            origin: str | None, root: str | None, report: Report, redacted: dict[str, Finding],
+            seen: set[str]) -> bool:
+    """The checks of one record that need the records before it; False if it did not parse."""
+    def fail(check: str, detail: str) -> None:
+        _fail(report, item, index, check, detail)
+
+    if item.error is not None:  # (1)
+        fail("record.parse", item.error)
+        return False
+    signed = _check_record(item, registry, tips, origin, root, fail, report, index)
+    if item.redacted_by is not None:
+        redacted[item.hash] = Finding("payload.redaction", item.redacted_by, item.position, item.stream,
+                                      item.version, index)
+    if item.entry.fields["stream"] == REDACTIONS_STREAM and signed:
+        assert item.record is not None  # kept whole for the replay (ledger/verify_work.py)
+        _note_redaction(item.record, seen, report, fail)
+    seen.add(item.hash)
+    return True
+
+
+def _check_roots(noted: Iterable[_Noted], tree: merkle.CompactRange,
+                 window: list[tuple[int, str, int, int]], mismatched: set[str], report: Report) -> None:
+    """(11), (12): the roots of the checkpoints at this size."""
+    for n in noted:
+        if n.body is None:
+            continue
+        if n.body.root == tree.root():
+            window.clear()
+            continue
+        check = "saved.forked" if n.what == "saved" else "checkpoint.root"
+        if check in mismatched:
+            continue  # later checkpoints inherit the first difference; report it once
+        mismatched.add(check)
+        # The difference lies in the leaves since the last checkpoint that matched.
+        position, stream, version, first = window[0]
+        exact = len(window) == 1
+        report.findings.append(Finding(
+            check, f"checkpoint for size {tree.size} has root {n.body.root.hex()[:16]}…, the "
+            f"records give {tree.root().hex()[:16]}…: a record among leaves "
+            f"{first}…{tree.size - 1} differs from what was checkpointed",
+            position=position, stream=stream if exact else None,
+            version=version if exact else None, leaf_index=first))
+
+
 def _note_redaction(record: Record, seen: set[str], report: Report,
                     fail: Callable[[str, str], None]) -> None:
     """(7) A signed redaction: check it, and report who, when, why and which record."""
@@ -193,47 +220,45 @@ def _note_redaction(record: Record, seen: set[str], report: Report,
                               "reason": e["reason"]})
 
 
-def _check_record(record: Record, row: Row, registry: KeyRegistry, tips: dict[str, _Tip],
+def _check_record(item: Checked, registry: KeyRegistry, tips: dict[str, _Tip],
                   origin: str | None, root: str | None, fail: Callable[[str, str], None],
-                  report: Report, index: int, checked: SignatureCheck | None = None) -> bool:
-    e = record.entry.fields
-    if (row.stream, row.version, row.topic) != (e["stream"], e["version"], e["type"]):  # (2)
-        fail("record.position", f"row says {row.stream} v{row.version} {row.topic}, entry says "
+                  report: Report, index: int) -> bool:
+    e = item.entry.fields
+    if (item.stream, item.version, item.topic) != (e["stream"], e["version"], e["type"]):  # (2)
+        fail("record.position", f"row says {item.stream} v{item.version} {item.topic}, entry says "
                                 f"{e['stream']} v{e['version']} {e['type']}")
     expected_origin = origin or registry.origin  # (3)
     if expected_origin is not None and e["ledger"] != expected_origin:
         fail("entry.ledger", f"entry names ledger {e['ledger']}, expected {expected_origin}")
-    tip = tips.setdefault(e["stream"], _Tip())
+    tip = tips.get(e["stream"], _FIRST)
     if e["version"] != tip.version + 1:  # (4)
         fail("chain.version", f"version {e['version']} follows version {tip.version}")
     chain_broken = e["prev"] != tip.record_hash  # (5)
     if chain_broken:
         fail("chain.prev", f"prev {e['prev'][:16]}… but the record before hashes to "
                            f"{tip.record_hash[:16]}…")
-    if record.recorded_at < tip.recorded_at:  # (6)
-        fail("time.order", f"recorded_at {record.recorded_at} is before {tip.recorded_at}")
-    if record.redacted_by is not None:  # (7) checked against its redaction at the end
-        pass
-    elif record.payload_text is None or record.salt is None:
-        fail("payload.digest", "payload or salt missing")
-    elif payload_digest(record.salt, record.payload_text.encode("utf-8")) != e["payload_digest"]:
-        fail("payload.digest", "SHA-256(salt ‖ payload) differs from the signed payload_digest")
-    signed = _check_signature(record, registry, root, fail, checked)  # (8), (9)
+    if item.recorded_at < tip.recorded_at:  # (6)
+        fail("time.order", f"recorded_at {item.recorded_at} is before {tip.recorded_at}")
+    if item.digest is not None:  # (7), made ahead; a redacted record's is checked at the end
+        fail("payload.digest", item.digest)
+    signed = _check_signature(item, registry, root, fail)  # (8), (9)
     if chain_broken and signed and tip.version == e["version"] - 1 and tip.version > 0:
         report.findings.append(Finding(
             "record.altered", f"hashes to {tip.record_hash[:16]}…, but version {e['version']} "
             f"was signed after {e['prev'][:16]}…", position=tip.position, stream=e["stream"],
             version=tip.version, leaf_index=tip.leaf_index))
-    tips[e["stream"]] = _Tip(e["version"], record.hash, record.recorded_at, row.position, index)
+    tips[e["stream"]] = _Tip(e["version"], item.hash, item.recorded_at, item.position, index)
     return signed
 
 
-def _check_signature(record: Record, registry: KeyRegistry, root: str | None,
-                     fail: Callable[[str, str], None], checked: SignatureCheck | None = None) -> bool:
-    """Check (8) and (9); True when the record's signature counts. `checked`: its Ed25519
-    check, started ahead (ledger/verify_signatures.py)."""
-    e = record.entry.fields
+def _check_signature(item: Checked, registry: KeyRegistry, root: str | None,
+                     fail: Callable[[str, str], None]) -> bool:
+    """Check (8) and (9); True when the record's signature counts. `item.early`: its Ed25519
+    check, made ahead (ledger/verify_signatures.py, ledger/verify_parallel.py)."""
+    e = item.entry.fields
+    record = item.record  # kept whole for the key registry's records (ledger/verify_work.py)
     if e["stream"] == KEYS_STREAM and e["type"] == GENESIS and registry.origin is None:
+        assert record is not None
         payload = record.payload() or {}
         try:
             registry.check(record.entry, payload)
@@ -251,8 +276,9 @@ def _check_signature(record: Record, registry: KeyRegistry, root: str | None,
         registry.apply(record)
         return True
     try:
-        registry.authorise(record.entry, record.signature, record.recorded_at, checked)
+        registry.authorise(item.entry, item.signature, item.recorded_at, item.early)
         if e["stream"] == KEYS_STREAM:
+            assert record is not None
             registry.check(record.entry, record.payload() or {})
             registry.apply(record)
     except LedgerError as exc:

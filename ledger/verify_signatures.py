@@ -6,27 +6,27 @@ checked on the verifier threads (`KeyRegistry.start_checks`). Only keys the regi
 holds are checked ahead; whether that key may sign the record (author, role, site, revocation at
 `recorded_at`) is still decided by the registry in the record's turn, and a record signed by a
 key registered within the last chunk or two is checked in its turn. Either way the answer for
-each record is exactly `signature_valid`'s.
+each record is exactly `signature_valid`'s. This is the in-process path; large logs are checked
+by worker processes instead (ledger/verify_parallel.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from itertools import islice
 
 from .entry import Record
 from .errors import LedgerError
 from .registry import KeyRegistry, SignatureCheck
 from .store import Row
+from .verify_work import Checked, checked, unparsed
 
 #: Rows parsed (and their signatures started) at a time; two chunks are held at once.
 CHUNK = 2048
 
-Parsed = tuple[Row, Record | LedgerError, SignatureCheck | None]
-
 
 def checked_ahead(rows: Iterable[Row], registry: KeyRegistry, chunk: int | None = None
-                  ) -> Iterator[Parsed]:
+                  ) -> Generator[Checked, None, None]:
     """Each row with its parsed record (or the parse error) and its signature check, if started."""
     chunk = chunk or CHUNK
     source = iter(rows)
@@ -37,7 +37,7 @@ def checked_ahead(rows: Iterable[Row], registry: KeyRegistry, chunk: int | None 
         yield from current
 
 
-def _start(rows: list[Row], registry: KeyRegistry) -> list[Parsed]:
+def _start(rows: list[Row], registry: KeyRegistry) -> list[Checked]:
     parsed: list[tuple[Row, Record | LedgerError]] = []
     for row in rows:
         try:
@@ -49,4 +49,5 @@ def _start(rows: list[Row], registry: KeyRegistry) -> list[Parsed]:
     checks: list[SignatureCheck | None] = [None] * len(parsed)
     for (n, _), check in zip(records, started, strict=True):
         checks[n] = check
-    return [(row, record, check) for (row, record), check in zip(parsed, checks, strict=True)]
+    return [unparsed(row, record) if isinstance(record, LedgerError) else checked(row, record, check)
+            for (row, record), check in zip(parsed, checks, strict=True)]
