@@ -107,7 +107,7 @@ def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
 
 def stored(doc: dict[str, Any] | str) -> str:
     """A row's stored text: rows folded from the log are kept as their text already."""
-    return doc if type(doc) is str else text(doc).decode()  # type: ignore[arg-type]
+    return doc if isinstance(doc, str) else text(doc).decode()
 
 
 def text(row: dict[str, Any]) -> bytes:
