@@ -5,20 +5,15 @@ two processes') Ed25519 verify rate, and a plain eventsourcing Application savin
 from __future__ import annotations
 
 import multiprocessing
-import time
 from collections.abc import Callable
 from typing import Any
 
+import transparency
 from suite_fixtures import registration
 
 
 def rate_for(fn: Callable[[], object], seconds: float) -> float:
-    done, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(20):
-            fn()
-        done += 20
-    return done / elapsed
+    return transparency.rate(fn, seconds, batch=20)
 
 
 def _sample_message() -> tuple[bytes, Any]:

@@ -65,12 +65,8 @@ def p5(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
 def p6(scale: Scale, folder: Path, _: dict[str, Any]) -> list[dict[str, Any]]:
     import transparency
 
-    defaults = transparency.rate.__defaults__
-    transparency.rate.__defaults__ = (max(scale.crypto_seconds, 0.2),)  # seconds per proof rate
-    try:
-        small, large = (transparency.measure(size, folder) for size in scale.p6_sizes)
-    finally:
-        transparency.rate.__defaults__ = defaults
+    seconds = max(scale.crypto_seconds, 0.2)  # per proof rate
+    small, large = (transparency.measure(size, folder, seconds) for size in scale.p6_sizes)
     out = []
     for kind in ("inclusion", "consistency"):
         ours, base = large[f"{kind}_per_s"], small[f"{kind}_per_s"]
