@@ -157,7 +157,8 @@ def _participant(book: _Book, services: Services, reader: Reader, pid: str, at: 
 
     book.heading("Signatures (Part 11 manifestations)")
     for signoff in shown.get("signoffs") or []:
-        book.say(f"{signoff['printed_name']} — {signoff['at']} UTC — meaning: {signoff['meaning']} "
+        name = signoff["printed_name"] or "[redacted]"
+        book.say(f"{name} — {signoff['at']} UTC — meaning: {signoff['meaning']} "
                   f"({signoff.get('status')})", style="B")
         book.say(f"  \u201c{signoff.get('statement')}\u201d; signs record {signoff['signed_record']}",
                   size=8)

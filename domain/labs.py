@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -96,8 +97,7 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
         return state.model_copy(update={"record_hashes": seen})
     if fact.type == "lab.resulted":  # the common case: one new value, nothing else changes
         return state.model_copy(update={"record_hashes": seen, "labs": {
-            **state.labs, f"{p['visit']}/{p['analyte']}": {
-                **_lab(p, fact, p["visit"], p["analyte"], p["value"]), "refusal": p.get("refusal")}}})
+            **state.labs, f"{p['visit']}/{p['analyte']}": _result(p, fact)}})
     labs = dict(state.labs)
     queries = dict(state.queries)
     if fact.type == "edit_check.failed":
@@ -122,6 +122,31 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
     elif fact.type == "query.closed":
         queries[p["query"]] = {**queries[p["query"]], "status": "closed"}
     return state.model_copy(update={"labs": labs, "queries": queries, "record_hashes": seen})
+
+
+def is_plain_result(fact: Fact) -> bool:
+    """A lab result whose payload stands (not redacted): it adds one value to the lab map and
+    its hash to the record hashes, and `add_results` may fold it."""
+    return fact.type == "lab.resulted" and not fact.redacted
+
+
+def add_results(state: ParticipantState, facts: Sequence[Fact]) -> ParticipantState:
+    """`evolve` over plain lab results (`is_plain_result`) in one copy of the lab map and the
+    record hashes, not one per result: a casebook holds hundreds of results, and copying both
+    for each makes a participant's fold quadratic."""
+    labs = dict(state.labs)
+    seen = list(state.record_hashes)
+    for fact in facts:
+        p = fact.payload
+        labs[f"{p['visit']}/{p['analyte']}"] = _result(p, fact)  # a key seen keeps its place
+        seen.append(fact.record_hash or "")
+    return state.model_copy(update={"record_hashes": tuple(seen), "labs": labs})
+
+
+def _result(p: Any, fact: Fact) -> dict[str, Any]:
+    lab = _lab(p, fact, p["visit"], p["analyte"], p["value"])
+    lab["refusal"] = p.get("refusal")
+    return lab
 
 
 def _lab(p: Any, fact: Fact, visit: str, analyte: str, value: Any) -> dict[str, Any]:

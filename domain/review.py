@@ -51,8 +51,18 @@ SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {
 }
 
 
+def leaves_data_changes_unmarked(state: ParticipantState) -> bool:
+    """True when a data change would leave the review state as it is: no scope was ever
+    unlocked and no sign-off stands (a data change then marks nothing)."""
+    return not state.unlocked and not any(s["status"] == "valid" for s in state.signoffs)
+
+
 def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
     p = fact.payload
+    if fact.redacted and fact.type in ("sdv.recorded", "lock.applied", "lock.released"):
+        return state  # what was verified, locked or released is gone with the payload
+    if fact.type == "signoff.signed" and fact.redacted:
+        p = {"printed_name": None, "statement": None}  # the signature stands; its text is gone
     if fact.type == "sdv.recorded":
         return state.model_copy(update={"sdv": {**state.sdv, f"{p['visit']}/{p['form']}": {
             "level": p["level"], "by": fact.author, "at": fact.recorded_text}}})
@@ -70,7 +80,7 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
         return state
     # A data change: any standing sign-off is superseded (kept in history); after an unlock the
     # change is marked as a post-lock change.
-    if not state.unlocked and not any(s["status"] == "valid" for s in state.signoffs):
+    if leaves_data_changes_unmarked(state):
         return state  # nothing to mark: no copy
     signoffs = tuple({**s, "status": "superseded"} if s["status"] == "valid" else s
                      for s in state.signoffs)

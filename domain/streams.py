@@ -5,7 +5,7 @@ Replay, the API and projections all go through here, so they can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,6 +56,23 @@ def evolve_participant(state: participant.ParticipantState, fact: Fact) -> parti
     state = treatment.evolve(state, fact)
     state = labs.evolve(unblinding.evolve(state, fact), fact)
     return review.evolve(visit_scores.evolve(state, fact), fact)
+
+
+def evolve_participant_all(state: participant.ParticipantState,
+                           facts: Sequence[Fact]) -> participant.ParticipantState:
+    """`evolve_participant` over `facts` in order, with each run of plain lab results folded in
+    one step (`labs.add_results`) while a data change marks nothing for review: the same state,
+    without a copy of the lab map and the record hashes per result."""
+    run: list[Fact] = []
+    for fact in facts:
+        # (results change neither unlocks nor sign-offs: the state is asked once per run)
+        if labs.is_plain_result(fact) and (run or review.leaves_data_changes_unmarked(state)):
+            run.append(fact)
+            continue
+        if run:
+            state, run = labs.add_results(state, run), []
+        state = evolve_participant(state, fact)
+    return labs.add_results(state, run) if run else state
 
 
 def _decide_participant(state: participant.ParticipantState, fact: Fact, now: datetime,

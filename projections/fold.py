@@ -15,11 +15,15 @@ from typing import Any
 import orjson
 
 from domain import participant
+from domain.facts import Fact
 from domain.participant import ParticipantState
+from domain.streams import evolve_participant_all
 from ledger.entry import Record
 
 from . import allocation_table, audit_trail, participants, score_history
 from .facts import to_fact
+
+PENDING = 256  # facts held for one participant before they are folded
 
 Loader = Callable[[str, str], str | None]  # (view, key) -> stored document text, or None
 
@@ -54,6 +58,9 @@ class Batch:
         self._load = load
         self._initial = Folding if in_place else participant.initial
         self.states: dict[str, ParticipantState] = {}
+        # Facts not folded into their participant's state yet: folded together when the state
+        # is asked for (`participant`), so that a run of lab results costs one copy, not one each.
+        self.pending: dict[str, list[Fact]] = {}
         self.changed: set[str] = set()  # participants whose state changed
         self.docs: dict[str, dict[str, Any]] = {name: {} for name in NAMES}  # to write
         # Slots randomised in this batch (key -> leaf index), and invalidations it could not
@@ -68,17 +75,40 @@ class Batch:
         return len(self.states) + self.dropped
 
     def participant(self, pid: str) -> ParticipantState:
+        """The participant's state with every fact added so far folded in."""
         state = self.states.get(pid)
         if state is None:
             text = self._load(participants.NAME, pid)
             state = self._initial() if text is None else \
                 ParticipantState.model_validate_json(text)
             self.states[pid] = state
+        facts = self.pending.pop(pid, None)
+        if facts:
+            state = self.states[pid] = evolve_participant_all(state, facts)
         return state
 
+    def add(self, pid: str, fact: Fact) -> None:
+        """Fold `fact` into the participant's state (when the state is next asked for)."""
+        facts = self.pending.get(pid)
+        if facts is None:
+            if pid not in self.states:
+                self.participant(pid)  # loaded (or begun) now: `seen` counts it
+            facts = self.pending[pid] = []
+        facts.append(fact)
+        self.changed.add(pid)
+        if len(facts) >= PENDING:  # a fold in log order holds few facts per participant
+            self.participant(pid)
+
     def set_participant(self, pid: str, state: ParticipantState) -> None:
+        """Replace the participant's state (facts added before are part of `state`)."""
+        self.pending.pop(pid, None)
         self.states[pid] = state
         self.changed.add(pid)
+
+    def settle(self) -> None:
+        """Fold every pending fact."""
+        for pid in list(self.pending):
+            self.participant(pid)
 
     def doc(self, view: str, key: str) -> Any | None:
         if key in self.docs[view]:
@@ -104,6 +134,8 @@ def finish(batch: Batch, pids: Iterable[str] | None = None) -> None:
     """Documents of the participants that changed (their state, their scores); `pids` limits
     it to some of them."""
     chosen = set(batch.changed if pids is None else pids)
+    for pid in chosen:
+        batch.participant(pid)  # pending facts folded in
     participants.finish(batch, chosen)
     score_history.finish(batch, chosen)
     batch.changed -= chosen

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from domain import participant
 from domain.facts import Fact
-from domain.streams import evolve_participant
 from ledger.entry import Record
 
 if TYPE_CHECKING:
@@ -17,8 +16,7 @@ NAME = "participants"
 
 
 def apply(batch: Batch, record: Record, fact: Fact) -> None:
-    pid = participant.participant_id_of(record.stream)
-    batch.set_participant(pid, evolve_participant(batch.participant(pid), fact))
+    batch.add(participant.participant_id_of(record.stream), fact)
 
 
 def finish(batch: Batch, pids: Iterable[str]) -> None:

@@ -32,6 +32,7 @@ class Folded:
 
     @property
     def participants(self) -> dict[str, ParticipantState]:
+        self.batch.settle()
         return dict(sorted(self.batch.states.items()))
 
     def docs(self, view: str) -> dict[str, Any]:
