@@ -169,8 +169,8 @@ class Record:
     def hash(self) -> str:  # cached: views and rules ask for it several times per record
         return sha256_hex(self.sealed)
 
-    @property
-    def stream(self) -> str:
+    @cached_property
+    def stream(self) -> str:  # cached: a fold asks for it several times per record
         return str(self.entry.fields["stream"])
 
     @property
@@ -240,8 +240,10 @@ class Record:
             sealed_bytes = sealed_text.encode("utf-8")
             # `hash` set now: every reader of views asks for it, and the cached property's
             # first lookup costs a third of the digest itself.
+            stream = fields["stream"]
             record.__dict__.update(
                 hash=hashlib.sha256(sealed_bytes).hexdigest(), sealed=sealed_bytes, entry=entry,
+                stream=stream if type(stream) is str else str(stream),
                 signature=binascii.a2b_base64(sealed["signature"]),
                 recorded_at=sealed["recorded_at"], payload_text=stored.get("payload"),
                 salt=None if salt is None else binascii.a2b_base64(salt), position=position,

@@ -21,6 +21,7 @@ _SAFE_INT = 2**53 - 1
 _STRINGS = itemgetter("record_hash", "stream", "type", "author", "role", "site", "meaning",
                       "observed_at", "recorded_at", "client")
 _STR_TYPE = {str}
+_NUMBERS = (int, float)
 _ENTRY_STRINGS = itemgetter("type", "author", "role", "site", "meaning", "occurred_at", "client",
                             "stream")
 _FIELDS = 17
@@ -81,6 +82,7 @@ def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
             and type(leaf_index) is int and 0 <= leaf_index <= _SAFE_INT
             and type(record.recorded_at) is str):
         field = new = None
+        sort = 0  # the object below is in RFC 8785 order already, and so is a lab value
         try:
             if kind == "lab.resulted" and payload is not None:
                 field = f"{payload['visit']}/{payload['analyte']}"
@@ -88,10 +90,13 @@ def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
                 new = {"unit": unit, "value": value}
                 if type(unit) is not str or type(value) is not int or abs(value) > _SAFE_INT:
                     new = jcs_ready(new)  # a double, or what only `canonical` writes as JCS does
+                    if type(unit) is not str or type(new["value"]) not in _NUMBERS:
+                        sort = orjson.OPT_SORT_KEYS  # (an odd value: a list, an object…)
             elif kind in ("lab.corrected", "lab.removed") and payload is not None:
                 return text(row(record, payload, leaf_index, replaced)).decode()
             elif payload is not None:
                 new = jcs_ready(payload)
+                sort = orjson.OPT_SORT_KEYS
             return orjson.dumps({
                 "author": e["author"], "client": e["client"], "field": field,
                 "leaf_index": leaf_index, "meaning": e["meaning"], "new": new,
@@ -99,7 +104,7 @@ def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
                 "record_hash": record.hash, "recorded_at": record.recorded_at,
                 "redacted": record.redacted_by is not None, "role": e["role"],
                 "site": e["site"], "stream": e["stream"], "type": kind, "version": version,
-            }, option=orjson.OPT_SORT_KEYS).decode()
+            }, option=sort).decode()
         except (NotFast, orjson.JSONEncodeError, KeyError, TypeError):
             pass
     return canonical(row(record, payload, leaf_index, replaced)).decode()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -11,14 +10,17 @@ from domain.facts import Fact
 from ledger.entry import Record
 
 _fromiso = datetime.fromisoformat  # Python 3.11 reads the trailing Z
-# The ledger's own form of a time (ledger.entry.format_time): microseconds, UTC.
-_LEDGER_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z").fullmatch
 
 
 def _isoformat(text: str) -> str | None:
     """`datetime.fromisoformat(text).isoformat()` for a time in the ledger's own form, by
-    rewriting its suffix (isoformat drops a zero fraction: those are left to it)."""
-    if _LEDGER_TIME(text) and text[20:26] != "000000":
+    rewriting its suffix (isoformat drops a zero fraction: those are left to it). Called on
+    text that `fromisoformat` has read already: then its separators in their places make it
+    the ledger's form (fromisoformat reads only digits between them), a cheaper test than the
+    whole pattern."""
+    if (len(text) == 27 and text[26] == "Z" and text[19] == "." and text[10] == "T"
+            and text[4] == "-" and text[7] == "-" and text[13] == ":" and text[16] == ":"
+            and text[20:26] != "000000"):
         return text[:26] + "+00:00"
     return None
 

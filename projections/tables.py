@@ -95,10 +95,10 @@ class Tables:
             changed = docs[view]
             encode = TEXT.get(view, _canonical_text)
             if changed:
-                cur.executemany(
+                cur.executemany(  # (keys are unique: sorting the pairs compares keys only)
                     f"INSERT INTO {self.name(view, version)} (key, doc) VALUES ({p}, {p}) "
                     "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
-                    [(key, encode(changed[key])) for key in sorted(changed)])
+                    [(key, encode(doc)) for key, doc in sorted(changed.items())])
 
     def rows(self, cur: Any, version: int, view: str, *, offset: int = 0,
              limit: int | None = None) -> list[tuple[str, str]]:

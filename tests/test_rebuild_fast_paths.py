@@ -68,6 +68,22 @@ def test_recorded_text_from_the_ledger_form_equals_isoformat(moment: datetime) -
     assert (shortcut is None) == (moment.microsecond == 0)
 
 
+@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31),
+                    timezones=st.just(UTC)), st.integers(0, 26), st.sampled_from("0-:.TZ +W,x9"))
+def test_recorded_text_of_any_time_fromisoformat_reads_equals_isoformat(
+        moment: datetime, at: int, char: str) -> None:
+    """The shortcut tests separators only: on any text that fromisoformat reads (the ledger's
+    form with one character changed), it gives isoformat's text or leaves it to isoformat."""
+    text = format_time(moment)
+    text = text[:at] + char + text[at + 1:]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return
+    shortcut = _isoformat(text)
+    assert shortcut is None or shortcut == parsed.isoformat()
+
+
 @pytest.mark.parametrize("text", ["2026-03-03T10:00:00Z", "2026-03-03T10:00:00.5Z",
                                   "2026-03-03 10:00:00.123456Z", "2026-03-03T10:00:00,123456Z"])
 def test_recorded_text_leaves_other_forms_to_isoformat(text: str) -> None:
@@ -87,7 +103,9 @@ def test_audit_line_of_an_odd_entry_equals_the_plain_row(trial: Trial,
     record = Record.from_stored(rows[-1].state, rows[-1].position, check=False)
     record.entry.fields.update(change)
     payload = record.payload()
-    for odd_payload in (payload, {**(payload or {}), "value": 1e-7}, {**(payload or {}), "value": 3.0}):
+    odd_values = ({"value": 1e-7}, {"value": 3.0}, {"value": {"b": 1, "a": 2.0}},
+                  {"value": [2.0, {"z": 1, "y": None}]}, {"unit": {"z": 1, "a": 1}}, {"value": True})
+    for odd_payload in (payload, *({**(payload or {}), **odd} for odd in odd_values)):
         try:
             expected = canonical(audit_trail.row(record, odd_payload, 9, None)).decode()
         except MalformedEntry:  # no canonical form (an integer past 2**53): refused both ways
