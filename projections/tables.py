@@ -20,6 +20,8 @@ from ledger.store import Store
 from . import audit_trail
 from .fold import NAMES
 
+ROWS_PER_STATEMENT = 250  # 500 parameters: under every SQLite build's limit (999 before 3.32)
+
 
 def _canonical_text(doc: Any) -> str:
     return canonical(doc).decode("utf-8")
@@ -90,15 +92,29 @@ class Tables:
         """Upsert documents (view -> key -> JSON value), each as its canonical text. Views in one
         order and keys sorted: two runners racing for the same page take row locks in the same
         order, so PostgreSQL never sees them deadlock (the loser fails on the tracking insert)."""
-        p = self.store.param
         for view in sorted(docs):
             changed = docs[view]
             encode = TEXT.get(view, _canonical_text)
             if changed:
-                cur.executemany(  # (keys are unique: sorting the pairs compares keys only)
-                    f"INSERT INTO {self.name(view, version)} (key, doc) VALUES ({p}, {p}) "
-                    "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
-                    [(key, encode(doc)) for key, doc in sorted(changed.items())])
+                keys = sorted(changed)
+                params: list[str] = [""] * (2 * len(keys))  # key, text, key, text…
+                params[0::2] = keys
+                params[1::2] = [encode(changed[key]) for key in keys]
+                self._upsert(cur, self.name(view, version), params)
+
+    def _upsert(self, cur: Any, table: str, params: list[str]) -> None:
+        """Many rows per statement: SQLite inserts a row about a quarter faster than when it
+        steps a one-row statement per row (a rebuild writes a row per record of the log)."""
+        p = self.store.param
+        head = f"INSERT INTO {table} (key, doc) VALUES "
+        tail = " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+        step = 2 * ROWS_PER_STATEMENT
+        full = head + ",".join([f"({p}, {p})"] * ROWS_PER_STATEMENT) + tail
+        for start in range(0, len(params), step):
+            part = params[start:start + step]
+            sql = full if len(part) == step else \
+                head + ",".join([f"({p}, {p})"] * (len(part) // 2)) + tail
+            cur.execute(sql, part)
 
     def rows(self, cur: Any, version: int, view: str, *, offset: int = 0,
              limit: int | None = None) -> list[tuple[str, str]]:
