@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from domain import clock
+from domain import clock, review
 from ledger.entry import format_time
 from ledger.errors import LedgerError, NotInitialised
 from ledger.group_commit import GroupCommit
@@ -68,7 +68,8 @@ def bootstrap(url: str | None = None, *, clock: Clock = system_clock,
               sealer: NoteSigner | None = None) -> Services:
     store = open_store(database_url(url))
     rules = TrialRules()
-    ledger = Ledger(store, rules=rules, clock=clock, sealer=sealer)
+    ledger = Ledger(store, rules=rules, clock=clock, sealer=sealer,
+                    unredactable=review.NEVER_REDACTED)
     ledger.clock_step = _clock_step
     return Services(
         store=store,

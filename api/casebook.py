@@ -160,8 +160,9 @@ def _participant(book: _Book, services: Services, reader: Reader, pid: str, at: 
         name = signoff["printed_name"] or "[redacted]"
         book.say(f"{name} — {signoff['at']} UTC — meaning: {signoff['meaning']} "
                   f"({signoff.get('status')})", style="B")
-        book.say(f"  \u201c{signoff.get('statement')}\u201d; signs record {signoff['signed_record']}",
-                  size=8)
+        statement = signoff.get("statement")
+        said = "[redacted]" if statement is None else f"\u201c{statement}\u201d"
+        book.say(f"  {said}; signs record {signoff['signed_record']}", size=8)
         book.say(f"    record {signoff['record_hash']}", size=7, mono=True, height=3.6)
     book.say("Every record below is itself signed by its author; each row shows the printed name, "
               "the UTC time and the meaning of that signature.", size=8)

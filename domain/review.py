@@ -28,6 +28,9 @@ REVIEW_TYPES = frozenset({"sdv.recorded", "lock.applied", "lock.released", "sign
 # Entries that change a visit's data, and the payload field naming the visit.
 VISIT_DATA = {"lab.resulted": "visit", "visit.completed": "visit", "assessment.recorded": "visit"}
 CASEBOOK = "casebook"
+#: Never redacted: their payloads hold no personal data, and locks and releases decide which
+#: later entries are accepted (a redaction would change what the trial's rules allowed).
+NEVER_REDACTED = frozenset({"sdv.recorded", "lock.applied", "lock.released"})
 
 
 class SdvRecorded(Payload):
@@ -59,8 +62,8 @@ def leaves_data_changes_unmarked(state: ParticipantState) -> bool:
 
 def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
     p = fact.payload
-    if fact.redacted and fact.type in ("sdv.recorded", "lock.applied", "lock.released"):
-        return state  # what was verified, locked or released is gone with the payload
+    if fact.redacted and fact.type in NEVER_REDACTED:
+        return state  # (a log written before they were protected) its scope is gone
     if fact.type == "signoff.signed" and fact.redacted:
         p = {"printed_name": None, "statement": None}  # the signature stands; its text is gone
     if fact.type == "sdv.recorded":

@@ -40,12 +40,15 @@ class Ledger:
     def __init__(self, store: Store, *, rules: Rules, clock: Clock = system_clock,
                  origin: str | None = None, sealer: NoteSigner | None = None,
                  redactors: frozenset[str] = redaction.REDACTOR_ROLES,
-                 system_signers: Mapping[str, Signer] | None = None) -> None:
-        """`sealer` holds the ledger key; without it records get leaves but no new checkpoint."""
+                 system_signers: Mapping[str, Signer] | None = None,
+                 unredactable: frozenset[str] = frozenset()) -> None:
+        """`sealer` holds the ledger key; without it records get leaves but no new checkpoint.
+        `unredactable`: entry types a redaction may not target."""
         self.store = store
         self.tree = Tree(store)
         self.sealer = sealer
         self.redactors = redactors
+        self.unredactable = unredactable
         self.system_signers: dict[str, Signer] = dict(system_signers or {})
         self.rules = rules
         self.clock = clock
@@ -267,7 +270,7 @@ class Ledger:
             if any(t.hash == getattr(target, "hash", None) for _, t in redacting):
                 raise RuleViolation("this record is redacted already", rule="redaction.already",
                                     field="payload.record")
-            redaction.check(entry, item.payload, target, self.redactors)
+            redaction.check(entry, item.payload, target, self.redactors, self.unredactable)
             assert target is not None
             redacting.append((record, target))
         else:

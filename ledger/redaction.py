@@ -24,8 +24,9 @@ TABLE = "redactions"
 
 
 def check(entry: Entry, payload: Mapping[str, Any], target: Record | None,
-          redactors: frozenset[str]) -> None:
-    """Refuse a redaction that is malformed, unauthorised, or aimed at the wrong record."""
+          redactors: frozenset[str], kept: frozenset[str] = frozenset()) -> None:
+    """Refuse a redaction that is malformed, unauthorised, or aimed at the wrong record; `kept`
+    names entry types that are never redacted (the trial's rules say which)."""
     if entry.fields["type"] != REDACTED:
         raise RuleViolation(f"the redactions stream holds only {REDACTED}", rule="redaction.type",
                             field="entry.type")
@@ -45,6 +46,10 @@ def check(entry: Entry, payload: Mapping[str, Any], target: Record | None,
     if target.stream in (KEYS_STREAM, REDACTIONS_STREAM):
         raise RuleViolation(f"records of stream {target.stream} are never redacted",
                             rule="redaction.protected_stream", field="payload.record")
+    if target.type in kept:
+        raise RuleViolation(f"records of type {target.type} are never redacted: their payloads "
+                            "hold no personal data and later decisions depend on them",
+                            rule="redaction.protected_type", field="payload.record")
     if target.redacted_by is not None:
         raise RuleViolation("this record is redacted already", rule="redaction.already",
                             field="payload.record")

@@ -16,8 +16,9 @@ def _isoformat(text: str) -> str | None:
     """`datetime.fromisoformat(text).isoformat()` for a time in the ledger's own form, by
     rewriting its suffix (isoformat drops a zero fraction: those are left to it). Called on
     text that `fromisoformat` has read already: then its separators in their places make it
-    the ledger's form (fromisoformat reads only digits between them), a cheaper test than the
-    whole pattern."""
+    the ledger's form, a cheaper test than the whole pattern: CPython's `fromisoformat` (C,
+    the interpreter this project runs on) reads only ASCII digits between them. A pure-Python
+    `datetime` would read more ('2_26'), so another interpreter needs the whole pattern."""
     if (len(text) == 27 and text[26] == "Z" and text[19] == "." and text[10] == "T"
             and text[4] == "-" and text[7] == "-" and text[13] == ":" and text[16] == ":"
             and text[20:26] != "000000"):

@@ -3,9 +3,11 @@ who, when and why; every signature, chain link and proof still verifies."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import pypdf
 import pytest
 from typer.testing import CliRunner
 
@@ -17,6 +19,8 @@ from ledger.tree import iter_leaves
 from ledger.verify import verify_log
 
 from .conftest import Trial
+from .test_labs import WEEK_4, refused, treated
+from .test_review import keyed
 
 REASON = "participant's name typed into a free-text field"
 
@@ -142,3 +146,41 @@ def test_r07_payload_removed_without_a_redaction_is_found(sqlite_trial: Trial, t
     assert result.exit_code == 1
     assert [(f["check"], f["stream"], f["version"]) for f in report["findings"]] == [
         ("payload.redaction", "participant/P-001", 1)]
+
+
+def test_r07_lock_and_sdv_records_are_never_redacted(trial: Trial) -> None:
+    """Their payloads hold no personal data, and a lock decides which entries are accepted."""
+    client, monitor = treated(trial)
+    manager = trial.client("dm-001", role="data_manager", site="sponsor")
+    locked = manager.lock("P-001", scope="week_4")
+    verified = monitor.sdv("P-001", visit="week_1", form="labs", level="full")
+    for target in (locked, verified):
+        with pytest.raises(LedgerClientError) as caught:
+            manager.redact(str(target["record_hash"]), reason=REASON)
+        assert caught.value.status == 422 and caught.value.rule == "redaction.protected_type"
+    assert refused(client.record_lab, "P-001", visit="week_4", analyte="ALT", value=56.0,
+                   unit="U/L", sampled_at=WEEK_4) == "lock.locked"  # the lock stands
+    assert client.participant("P-001")["sdv"]["week_1/labs"]["level"] == "full"
+
+
+def test_r07_a_redacted_signoff_stands_without_its_printed_name_and_statement(
+        trial: Trial, tmp_path: Path) -> None:
+    client, _ = treated(trial)
+    signed = client.sign_off("P-001", printed_name="Inv-001", statement="week 4 reviewed",
+                             key_file=keyed(client, tmp_path), passphrase="my-passphrase")
+    manager = trial.client("dm-001", role="data_manager", site="sponsor")
+    manager.redact(str(signed["record_hash"]), reason=REASON)
+    (signoff,) = client.participant("P-001")["signoffs"]
+    assert signoff["printed_name"] is None and signoff["statement"] is None
+    assert signoff["status"] == "valid" and signoff["record_hash"] == signed["record_hash"]
+    live = trial.services.views.fingerprints()
+    trial.services.views.rebuild()  # the log folded from zero says the same
+    assert trial.services.views.fingerprints() == live
+
+    _, token = trial.user("dm-002", role="data_manager", site="sponsor")
+    got = trial.http.get("/v1/export/casebook/P-001", headers={"Authorization": f"Bearer {token}"})
+    assert got.status_code == 200
+    pages = pypdf.PdfReader(io.BytesIO(got.content)).pages
+    text = " ".join(" ".join(page.extract_text() for page in pages).split())
+    assert "[redacted] — " in text and "[redacted]; signs record" in text
+    assert "week 4 reviewed" not in text
