@@ -20,7 +20,7 @@ _VALUE_FIELDS = ("value", "unit")
 _SAFE_INT = 2**53 - 1
 _STRINGS = itemgetter("record_hash", "stream", "type", "author", "role", "site", "meaning",
                       "observed_at", "recorded_at", "client")
-_STR_TYPE = {str}
+_STR_TYPE = {str}  # (the stored row's check in `text`)
 _NUMBERS = (int, float)
 _ENTRY_STRINGS = itemgetter("type", "author", "role", "site", "meaning", "occurred_at", "client",
                             "stream")
@@ -76,37 +76,39 @@ def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
     only the two values taken from payloads are walked. Anything unexpected (a store edited by
     hand) takes the plain way. A rebuild makes one of these for every record of the log."""
     e = record.entry.fields
-    kind, version, reason = e["type"], e["version"], e["reason"]
-    if (_STR_TYPE.issuperset(map(type, _ENTRY_STRINGS(e))) and type(version) is int
-            and 0 <= version <= _SAFE_INT and (reason is None or type(reason) is str)
-            and type(leaf_index) is int and 0 <= leaf_index <= _SAFE_INT
-            and type(record.recorded_at) is str):
+    try:
+        strings = _ENTRY_STRINGS(e)
+        "".join(strings)  # each one a string (TypeError otherwise: the plain way)
+        kind, author, role, site, meaning, observed, client, stream = strings
+        version, reason, recorded = e["version"], e["reason"], record.recorded_at
+        if not (type(version) is int and 0 <= version <= _SAFE_INT
+                and (reason is None or type(reason) is str) and type(leaf_index) is int
+                and 0 <= leaf_index <= _SAFE_INT and type(recorded) is str):
+            raise NotFast
         field = new = None
         sort = 0  # the object below is in RFC 8785 order already, and so is a lab value
-        try:
-            if kind == "lab.resulted" and payload is not None:
-                field = f"{payload['visit']}/{payload['analyte']}"
-                value, unit = payload.get("value"), payload.get("unit")
-                new = {"unit": unit, "value": value}
-                if type(unit) is not str or type(value) is not int or abs(value) > _SAFE_INT:
-                    new = jcs_ready(new)  # a double, or what only `canonical` writes as JCS does
-                    if type(unit) is not str or type(new["value"]) not in _NUMBERS:
-                        sort = orjson.OPT_SORT_KEYS  # (an odd value: a list, an object…)
-            elif kind in ("lab.corrected", "lab.removed") and payload is not None:
-                return text(row(record, payload, leaf_index, replaced)).decode()
-            elif payload is not None:
-                new = jcs_ready(payload)
-                sort = orjson.OPT_SORT_KEYS
-            return orjson.dumps({
-                "author": e["author"], "client": e["client"], "field": field,
-                "leaf_index": leaf_index, "meaning": e["meaning"], "new": new,
-                "observed_at": e["occurred_at"], "previous": None, "reason": reason,
-                "record_hash": record.hash, "recorded_at": record.recorded_at,
-                "redacted": record.redacted_by is not None, "role": e["role"],
-                "site": e["site"], "stream": e["stream"], "type": kind, "version": version,
-            }, option=sort).decode()
-        except (NotFast, orjson.JSONEncodeError, KeyError, TypeError):
-            pass
+        if kind == "lab.resulted" and payload is not None:
+            field = f"{payload['visit']}/{payload['analyte']}"
+            value, unit = payload.get("value"), payload.get("unit")
+            new = {"unit": unit, "value": value}
+            if type(unit) is not str or type(value) is not int or abs(value) > _SAFE_INT:
+                new = jcs_ready(new)  # a double, or what only `canonical` writes as JCS does
+                if type(unit) is not str or type(new["value"]) not in _NUMBERS:
+                    sort = orjson.OPT_SORT_KEYS  # (an odd value: a list, an object…)
+        elif kind in ("lab.corrected", "lab.removed") and payload is not None:
+            return text(row(record, payload, leaf_index, replaced)).decode()
+        elif payload is not None:
+            new = jcs_ready(payload)
+            sort = orjson.OPT_SORT_KEYS
+        return orjson.dumps({
+            "author": author, "client": client, "field": field, "leaf_index": leaf_index,
+            "meaning": meaning, "new": new, "observed_at": observed, "previous": None,
+            "reason": reason, "record_hash": record.hash, "recorded_at": recorded,
+            "redacted": record.redacted_by is not None, "role": role, "site": site,
+            "stream": stream, "type": kind, "version": version,
+        }, option=sort).decode()
+    except (NotFast, orjson.JSONEncodeError, KeyError, TypeError):
+        pass
     return canonical(row(record, payload, leaf_index, replaced)).decode()
 
 
