@@ -44,6 +44,8 @@ class Row:
 def stored_bytes(value: object) -> bytes:
     """A state column as bytes. Someone editing the database by hand may leave text (or worse)
     where bytes belong: that must reach verification as a finding, not crash the reader."""
+    if type(value) is bytes:  # what SQLite hands back for a BLOB: the common case first
+        return value
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     return str(value).encode("utf-8", "surrogatepass")
