@@ -3,6 +3,7 @@ when recorded, and why, for every record, keyed by leaf index (log order)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,9 @@ _ENTRY_STRINGS = itemgetter("type", "author", "role", "site", "meaning", "occurr
 _FIELDS = 17
 
 
-def key(leaf_index: int) -> str:
-    return f"{leaf_index:012d}"
+#: A row's key: its leaf index, zero-padded so that text order is log order (a bound C
+#: method, not a Python function: it is called for every record of the log).
+key: Callable[[int], str] = "{:012d}".format
 
 
 def row(record: Record, payload: dict[str, Any] | None, leaf_index: int,
@@ -64,9 +66,8 @@ def apply(batch: Batch, record: Record, payload: dict[str, Any] | None, leaf_ind
         replaced = next((v for v in state.labs.values()
                          if v["record_hash"] == payload.get("supersedes")), None)
     # Kept as its text: a row is written once and never read back from the batch, and a text
-    # costs less to hold (and free) than the row's dictionary. (`key` and `batch.put` inline:
-    # this runs for every record of the log.)
-    batch.docs[NAME][f"{leaf_index:012d}"] = line(record, payload, leaf_index, replaced)
+    # costs less to hold (and free) than the row's dictionary.
+    batch.docs[NAME][key(leaf_index)] = line(record, payload, leaf_index, replaced)
 
 
 def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
