@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from domain import participant
 from domain.participant import ParticipantState
-from domain.streams import evolve_participant
+from domain.streams import evolve_participant_all
 from domain.visit_scores import scores_by_visit
 from ledger.errors import NotFound
 from projections import allocation_table, audit_trail
@@ -148,10 +148,7 @@ def participant_as_of(services: Services, participant_id: str, as_of: str) -> Pa
             and (cut.position is None or (r.position or 0) <= cut.position)]
     if not kept:
         return None
-    state = participant.initial()
-    for record in kept:
-        state = evolve_participant(state, to_fact(record))
-    return state
+    return evolve_participant_all(participant.initial(), [to_fact(record) for record in kept])
 
 
 __all__ = ["participant_as_of", "router", "within"]

@@ -17,7 +17,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from domain import participant
 from domain.participant import ParticipantState
-from domain.streams import evolve_participant
+from domain.streams import evolve_participant_all
 from ledger.entry import Record
 from ledger.redaction import REDACTIONS_STREAM
 from ledger.store import Row, Store
@@ -127,13 +127,12 @@ class Views:
                   audit_trail.row(redacted, None, leaf.leaf_index, None))
         if not found.stream.startswith(participant.STREAM_PREFIX):
             return
-        state = participant.initial()
-        for r in self.store.stream_rows(cur, found.stream):
-            if r.position > redaction.position:  # type: ignore[operator]
-                break  # later records are applied in their turn
-            state = evolve_participant(state, to_fact(Record.from_stored(r.state, r.position,
-                                                                         check=False)))
-        batch.set_participant(participant.participant_id_of(found.stream), state)
+        # Records after the redaction are applied in their turn.
+        facts = [to_fact(Record.from_stored(r.state, r.position, check=False))
+                 for r in self.store.stream_rows(cur, found.stream)
+                 if r.position <= redaction.position]  # type: ignore[operator]
+        batch.set_participant(participant.participant_id_of(found.stream),
+                              evolve_participant_all(participant.initial(), facts))
 
     # -- rebuild --------------------------------------------------------------------------
     def rebuild(self, records: Iterable[Record] | None = None,
