@@ -50,15 +50,25 @@ def write_bundle(out: IO[str], *, origin: str, exported_at: str, rows: Iterator[
         out.write(json.dumps({"checkpoint": note}) + "\n")
     written = 0
     for index, row in enumerate(rows):
-        out.write(json.dumps({"leaf_index": index, "position": row.position, "stream": row.stream,
-                              "version": row.version, "type": row.topic,
-                              "stored": row.state.decode("utf-8")}, sort_keys=True) + "\n")
+        out.write(record_line(index, row))
         written += 1
         if progress is not None:
             progress(1)
     if written != records:
         raise BundleError(f"the log changed while exporting: {written} records, expected {records}")
     return written
+
+
+def record_line(index: int, row: Row) -> str:
+    """A record's line (`stream_marker` finds lines of a stream without parsing them)."""
+    return json.dumps({"leaf_index": index, "position": row.position, "stream": row.stream,
+                       "version": row.version, "type": row.topic,
+                       "stored": row.state.decode("utf-8")}, sort_keys=True) + "\n"
+
+
+def stream_marker(stream: str) -> bytes:
+    """The bytes every record line of `stream` holds, as `record_line` writes them."""
+    return json.dumps({"stream": stream})[1:-1].encode("utf-8")
 
 
 class BundleReader:

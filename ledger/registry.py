@@ -230,6 +230,10 @@ def _require(payload: Mapping[str, Any], names: set[str]) -> None:
                             field=f"payload.{missing[0]}")
 
 
+#: Payload fields of the key registry's records that carry public keys (those `_public` reads).
+KEY_FIELDS = ("root_key", "ledger_key", "public_key")
+
+
 def _public(payload: Mapping[str, Any], name: str) -> Ed25519PublicKey:
     value = payload.get(name)
     try:

@@ -24,10 +24,10 @@ def _begin_at_once(cur: Any) -> None:
     cur.execute("PRAGMA busy_timeout = 0")
     try:
         cur.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+    except sqlite3.Error as exc:  # (the primary code: extended ones add bits above 0xFF)
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             raise StoreBusy("another writer holds the write lock") from exc
-        raise
+        raise StoreError(f"cannot take the write lock: {exc}") from exc
     finally:
         cur.execute(f"PRAGMA busy_timeout = {int(waits)}")
 
@@ -87,17 +87,15 @@ class SQLiteStore(Store):
         with self.datastore.get_connection(commit=True) as conn:
             raw = conn._sqlite_conn
             cur = raw.cursor()
-            try:
-                # IMMEDIATE takes the write lock first: heads read inside are the heads we
-                # append to, and no other writer can slip in between.
-                if wait:
+            # IMMEDIATE takes the write lock first: heads read inside are the heads we append
+            # to, and no other writer can slip in between.
+            if not wait:
+                _begin_at_once(cur)  # StoreBusy if another writer holds it
+            else:
+                try:
                     cur.execute("BEGIN IMMEDIATE")
-                else:
-                    _begin_at_once(cur)
-            except StoreBusy:
-                raise
-            except Exception as exc:
-                raise StoreError(f"cannot take the write lock: {exc}") from exc
+                except Exception as exc:
+                    raise StoreError(f"cannot take the write lock: {exc}") from exc
             try:
                 yield cur
             except BaseException:

@@ -33,7 +33,7 @@ from .store import Row
 from .verify_signatures import checked_ahead
 from .verify_sources import RowSource, Span, Spec
 from .verify_work import Checked, from_wire, reparse
-from .verify_worker import HEADER, frame
+from .verify_worker import frame, read_body
 
 PARALLEL_FROM = 20_000  # records; below this the in-process path is faster
 CHUNK = 2_000  # records a span: small enough to start the replay soon, large enough to amortise
@@ -156,11 +156,9 @@ class _Workers:
         stream = self.procs[w].stdout
         assert stream is not None
         while True:
-            head = stream.read(HEADER)
-            size = int.from_bytes(head, "big") if len(head) == HEADER else -1
-            body = stream.read(size) if size >= 0 else b""
+            body = read_body(stream)
             with self._lock:
-                if size < 0 or len(body) < size or not self._queued[w]:
+                if body is None or not self._queued[w]:
                     self._alive[w] = False
                     failed = list(self._queued[w])
                     if not any(self._alive):  # nobody is left to take the spans not handed out

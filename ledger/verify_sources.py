@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from .bundle import BundleError, BundleReader, line_value, record_row
+from .bundle import BundleError, BundleReader, line_value, record_row, stream_marker
 from .entry import Record
 from .errors import LedgerError
 from .keys import raw_public
@@ -152,7 +152,8 @@ class BundleRows(RowSource):
         found: list[bytes] = []
         with self.path.open("rb") as handle, \
                 mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            at = data.find(b'"stream": "keys"')
+            marker = stream_marker(KEYS_STREAM)
+            at = data.find(marker)
             while at >= 0:
                 begin, end = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
                 try:
@@ -161,7 +162,7 @@ class BundleRows(RowSource):
                 except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError,
                         UnicodeError):
                     pass  # not a record line: nothing to learn from it
-                at = data.find(b'"stream": "keys"', at + 1)
+                at = data.find(marker, at + 1)
         return found
 
 

@@ -27,11 +27,8 @@ from .entry import Entry, Record, payload_digest
 from .errors import LedgerError
 from .keys import key_id, public_from_b64, signature_valid
 from .redaction import REDACTIONS_STREAM
-from .registry import KEYS_STREAM, SignatureCheck
+from .registry import KEY_FIELDS, KEYS_STREAM, SignatureCheck
 from .store import Row
-
-#: Payload fields of the key registry's records that carry public keys.
-KEY_FIELDS = ("root_key", "ledger_key", "public_key")
 
 
 class Checked(NamedTuple):

@@ -20,16 +20,20 @@ from .verify_work import Worker
 HEADER = 8
 
 
-def read_frame(stream: IO[bytes]) -> Any:
-    """The next frame's object; None at the end of the stream."""
+def read_body(stream: IO[bytes]) -> bytes | None:
+    """The next frame's bytes; None at the end of the stream (or a frame cut short)."""
     head = stream.read(HEADER)
     if len(head) < HEADER:
         return None
     size = int.from_bytes(head, "big")
     body = stream.read(size)
-    if len(body) < size:
-        return None
-    return marshal.loads(body)
+    return body if len(body) == size else None
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """The next frame's object; None at the end of the stream."""
+    body = read_body(stream)
+    return None if body is None else marshal.loads(body)
 
 
 def frame(value: Any) -> bytes:
