@@ -32,13 +32,19 @@ def canonical(value: Any) -> bytes:
     (rfc8785), which also refuses what has no canonical form. tests/test_canonical.py checks the two agree.
     """
     try:
-        return orjson.dumps(_jcs_ready(value), option=orjson.OPT_SORT_KEYS)
+        return _fast(value)
     except (_Slow, orjson.JSONEncodeError):
         pass
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise MalformedEntry(f"value has no canonical JSON form: {exc}") from exc
+
+
+def _fast(value: Any) -> bytes:
+    """orjson's bytes of `value`, which are RFC 8785's; raises _Slow (or orjson's error) where
+    only the reference encoder can say."""
+    return orjson.dumps(_jcs_ready(value), option=orjson.OPT_SORT_KEYS)
 
 
 def jcs_ready(value: Any) -> Any:
@@ -124,7 +130,7 @@ def parse_canonical(text: str | bytes, what: str, *, check: bool = True) -> Any:
     # such a value takes the strict path, which refuses it as before). Anything else goes that
     # way, which alone says what is wrong.
     try:
-        if orjson.dumps(_jcs_ready(fast := orjson.loads(raw)), option=orjson.OPT_SORT_KEYS) == raw:
+        if _fast(fast := orjson.loads(raw)) == raw:
             return fast
     except (orjson.JSONDecodeError, orjson.JSONEncodeError, _Slow, RecursionError):
         pass

@@ -113,11 +113,10 @@ def verify_excerpt(lines: Iterable[str], *, root: str | None = None) -> Report:
             except LedgerError as exc:
                 fail("record.parse", exc.message)
                 continue
-            _check_record(checked(row, record, None), registry, tips, origin, root, fail, report,
-                          item.leaf_index)
+            found = checked(row, record, None)
+            _check_record(found, registry, tips, origin, root, fail, report, item.leaf_index)
             try:
-                merkle.verify_inclusion(item.leaf_index, size, merkle.leaf_hash(record.sealed),
-                                        item.proof, tree_root)
+                merkle.verify_inclusion(item.leaf_index, size, found.leaf, item.proof, tree_root)
             except merkle.MerkleError as exc:
                 fail("excerpt.inclusion", f"not in the checkpointed tree of size {size}: {exc}")
     except LedgerError as exc:
