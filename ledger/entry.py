@@ -165,6 +165,22 @@ class Record:
     redacted_by: str | None = None  # hash of the redaction record that removed payload and salt
     checked: bool = True  # parsed with canonical-form checks (False: read from our own store)
 
+    def __getattr__(self, name: str) -> Any:
+        """A record read for views (`_trusted`) keeps its signature and salt as their stored
+        base64 text until one is asked for: a rebuild reads every record and needs neither."""
+        encoded = self.__dict__.get("_encoded")
+        if encoded is None or name not in ("signature", "salt"):
+            raise AttributeError(name)
+        signature, salt = encoded
+        try:
+            decoded = {"signature": binascii.a2b_base64(signature),
+                       "salt": None if salt is None else binascii.a2b_base64(salt)}
+        except binascii.Error as exc:
+            raise MalformedEntry(f"stored record does not decode: {exc}", field="stored") from exc
+        self.__dict__.update(decoded)
+        del self.__dict__["_encoded"]
+        return decoded[name]
+
     @cached_property
     def hash(self) -> str:  # cached: views and rules ask for it several times per record
         return sha256_hex(self.sealed)
@@ -244,10 +260,11 @@ class Record:
             record.__dict__.update(
                 hash=hashlib.sha256(sealed_bytes).hexdigest(), sealed=sealed_bytes, entry=entry,
                 stream=stream if type(stream) is str else str(stream),
-                signature=binascii.a2b_base64(sealed["signature"]),
                 recorded_at=sealed["recorded_at"], payload_text=stored.get("payload"),
-                salt=None if salt is None else binascii.a2b_base64(salt), position=position,
-                redacted_by=stored.get("redacted_by"), checked=False)
+                position=position, redacted_by=stored.get("redacted_by"), checked=False,
+                _encoded=(sealed["signature"], salt))
+            if type(sealed["signature"]) is not str or (salt is not None and type(salt) is not str):
+                raise TypeError("signature and salt are base64 text")
             return record
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
             raise MalformedEntry(f"stored record does not decode: {exc}", field="stored") from exc

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 NAME = "audit_trail"
 _VALUE_FIELDS = ("value", "unit")
 _SAFE_INT = 2**53 - 1
+# Doubles of a lab value orjson writes as RFC 8785 does once integral ones are integers (see
+# ledger.canonical): magnitudes in [1e-4, 2**53 - 1]; NaN and infinities fall outside.
+_DOUBLE_MIN, _DOUBLE_MAX = 1e-4, float(2**53 - 1)
 _STRINGS = itemgetter("record_hash", "stream", "type", "author", "role", "site", "meaning",
                       "observed_at", "recorded_at", "client")
 _STR_TYPE = {str}  # (the stored row's check in `text`)
@@ -92,8 +95,13 @@ def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
         if kind == "lab.resulted" and payload is not None:
             field = f"{payload['visit']}/{payload['analyte']}"
             value, unit = payload.get("value"), payload.get("unit")
+            ready = type(value) is int and abs(value) <= _SAFE_INT
+            if type(value) is float and _DOUBLE_MIN <= abs(value) < _DOUBLE_MAX:
+                # finite, neither tiny nor past 2**53: written as JCS writes it, or an integer
+                value = int(value) if value.is_integer() else value
+                ready = True
             new = {"unit": unit, "value": value}
-            if type(unit) is not str or type(value) is not int or abs(value) > _SAFE_INT:
+            if not ready or type(unit) is not str:
                 new = jcs_ready(new)  # a double, or what only `canonical` writes as JCS does
                 if type(unit) is not str or type(new["value"]) not in _NUMBERS:
                     sort = orjson.OPT_SORT_KEYS  # (an odd value: a list, an object…)

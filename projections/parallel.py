@@ -1,8 +1,10 @@
 """A rebuild shared between processes, for large logs on machines with several cores.
 
-Each worker folds the participant streams of its share of a log prefix (projections/rebuild.py:
-streams dealt out by CRC-32 of their name, every other stream to worker 0; on SQLite the database
-picks a share's rows), writing its rows into the new version's tables. Leaf indexes come from
+Each worker folds the participant streams of its share of a log prefix, writing its rows into
+the new version's tables. On SQLite the parent deals the streams out by their record counts
+(projections/rebuild.py `deal`, one walk of the stream index while the workers start) and hands
+each worker its list; elsewhere each worker takes the streams whose CRC-32 falls to it (`share_of`).
+Every stream that is not a participant's goes to worker 0. Leaf indexes come from
 positions (or each worker's own count of the log), so audit rows need no coordination.
 The one view that crosses shares is the allocation table (a slot is taken on a participant's
 stream and may be invalidated on the allocation stream): workers hand back their allocation rows
@@ -26,9 +28,10 @@ from typing import Any
 
 from ledger.errors import LedgerError
 from ledger.store import Store, open_store
+from ledger.store_sqlite import SQLiteStore
 
 from . import allocation_table
-from .rebuild import fold_into, log_share
+from .rebuild import deal, fold_into, log_share
 from .tables import Tables
 
 PARALLEL_FROM = 100_000  # below this many records, starting processes costs more than it saves
@@ -54,11 +57,14 @@ def auto_workers(store: Store) -> int:
 
 
 def fold_share(url: str, version: int, worker: int, workers: int, upto: int,
-               progress: Callable[[int], None] | None = None) -> Share:
-    """Fold this worker's share of the log up to position `upto` into version `version`."""
+               progress: Callable[[int], None] | None = None,
+               streams: list[tuple[str, int]] | None = None) -> Share:
+    """Fold this worker's share of the log up to position `upto` into version `version`;
+    `streams`, the share as the parent dealt it (None: the worker finds its own)."""
     store = open_store(url)
     try:
-        batch = fold_into(store, version, log_share(store, upto, worker, workers, progress))
+        batch = fold_into(store, version, log_share(store, upto, worker, workers, progress,
+                                                    streams))
         allocation = batch.docs.pop(allocation_table.NAME)
         with store.transaction() as cur:
             Tables(store).write(cur, version, batch.docs)
@@ -95,11 +101,12 @@ def fold_in_parallel(url: str, version: int, workers: int, upto: int,
 def _run_workers(url: str, version: int, workers: int, upto: int,
                  progress: Callable[[int], None] | None, errors: list[Any]) -> list[Share]:
     procs = [subprocess.Popen([sys.executable, "-m", "projections.parallel", url, str(version),
-                               str(w), str(workers), str(upto)],
+                               str(w), str(workers), str(upto)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=errors[w], text=True)
              for w in range(workers)]
     shares = []
     try:
+        _hand_out(url, upto, procs)  # while the workers start their interpreters
         for w, proc in enumerate(procs):
             assert proc.stdout is not None
             share = None
@@ -120,9 +127,33 @@ def _run_workers(url: str, version: int, workers: int, upto: int,
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None and not pipe.closed:
+                    pipe.close()
     return shares
+
+
+def _hand_out(url: str, upto: int, procs: list[subprocess.Popen[str]]) -> None:
+    """Write each worker's streams (JSON, one line: null when it is to find its own, as when
+    the parent cannot open the store: each worker then reports its own error)."""
+    dealt = None
+    try:
+        store = open_store(url)
+    except LedgerError:
+        pass
+    else:
+        try:
+            if isinstance(store, SQLiteStore) and store.shared():
+                dealt = deal(store, upto, len(procs))
+        finally:
+            store.close()
+    for w, proc in enumerate(procs):
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(json.dumps(None if dealt is None else dealt[w]) + "\n")
+            proc.stdin.close()
+        except BrokenPipeError:  # the worker died starting: its exit status says why
+            pass
 
 
 def main(argv: list[str]) -> None:
@@ -133,7 +164,10 @@ def main(argv: list[str]) -> None:
         print(f"progress {count}", flush=True)
 
     try:
-        share = fold_share(url, version, worker, workers, upto, report if worker == 0 else None)
+        dealt = json.loads(sys.stdin.readline() or "null")
+        streams = None if dealt is None else [(str(name), int(n)) for name, n in dealt]
+        share = fold_share(url, version, worker, workers, upto, report if worker == 0 else None,
+                           streams)
     except Exception as exc:  # one line for the parent to report, not a traceback
         print(f"{type(exc).__name__}: {getattr(exc, 'message', exc)}", file=sys.stderr)
         sys.exit(1)

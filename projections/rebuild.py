@@ -39,6 +39,39 @@ def share_of(stream: str, workers: int) -> int:
     return zlib.crc32(stream.encode("utf-8")) % workers
 
 
+def deal(store: SQLiteStore, upto: int, workers: int) -> list[list[tuple[str, int]]] | None:
+    """Each worker's streams and their record counts up to position `upto`, from one walk of
+    the stream index (it holds each row's position; no record is read), or None when positions
+    1..upto have a gap (a record's leaf index must be its position - 1 to read by stream).
+
+    Participant streams are dealt in name order, each to the worker with the fewest records so
+    far (ties to the lowest), so that workers finish together; every other stream (allocation,
+    keys, exports…) goes to worker 0, as in `share_of`."""
+    reader = sqlite3.connect(store.path)
+    try:
+        streams = reader.execute(
+            f"SELECT originator_id, COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ? "
+            f"GROUP BY originator_id ORDER BY originator_id", (upto,)).fetchall()
+    finally:
+        reader.close()
+    if sum(n for _, n in streams) != upto:
+        return None
+    shares: list[list[tuple[str, int]]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for stream, n in streams:
+        if not stream.startswith(participant.STREAM_PREFIX):
+            shares[0].append((stream, n))
+            loads[0] += n
+    for stream, n in streams:
+        if stream.startswith(participant.STREAM_PREFIX):
+            least = loads.index(min(loads))
+            shares[least].append((stream, n))
+            loads[least] += n
+    for share in shares:  # read in stream order (the dealing took two passes)
+        share.sort()
+    return shares
+
+
 class LogShare:
     """(leaf index, record) of one share of the log up to position `upto`; `progress` is told
     how far the read has come, as a position (0..upto).
@@ -49,7 +82,10 @@ class LogShare:
     does not grow with the number of participants. Elsewhere it is read in log order."""
 
     def __init__(self, store: Store, upto: int, worker: int = 0, workers: int = 1,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None,
+                 streams: list[tuple[str, int]] | None = None) -> None:
+        """`streams`: this share's streams and their record counts, when a parent dealt them
+        already (`deal`); otherwise the share walks the stream index itself."""
         self.store, self.upto, self.worker, self.workers = store, upto, worker, workers
         self.progress = progress
         self.path = ""  # the SQLite file read a stream at a time, when `by_stream`
@@ -57,19 +93,10 @@ class LogShare:
         self.counts: list[tuple[str, int]] = []  # the share's streams and their records
         if isinstance(store, SQLiteStore) and store.shared():
             self.path = store.path
-            reader = sqlite3.connect(store.path)
-            try:
-                # Every stream and its records up to `upto`: one walk of the stream index (it
-                # holds each row's position), no record read.
-                streams = reader.execute(
-                    f"SELECT originator_id, COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ? "
-                    f"GROUP BY originator_id ORDER BY originator_id", (upto,)).fetchall()
-            finally:
-                reader.close()
-            # Positions 1..upto without a gap, so that a record's leaf index is its position - 1.
-            self.by_stream = sum(n for _, n in streams) == upto
-            self.counts = [(stream, n) for stream, n in streams
-                           if share_of(stream, workers) == worker]
+            shares = deal(store, upto, workers) if streams is None else [streams]
+            if shares is not None:
+                self.by_stream = True
+                self.counts = shares[worker] if streams is None else streams
 
     def __iter__(self) -> Iterator[tuple[int, Record]]:
         if self.by_stream:
@@ -89,8 +116,9 @@ class LogShare:
 
 
 def log_share(store: Store, upto: int, worker: int = 0, workers: int = 1,
-              progress: Callable[[int], None] | None = None) -> LogShare:
-    return LogShare(store, upto, worker, workers, progress)
+              progress: Callable[[int], None] | None = None,
+              streams: list[tuple[str, int]] | None = None) -> LogShare:
+    return LogShare(store, upto, worker, workers, progress, streams)
 
 
 def _by_stream(reader: sqlite3.Connection, upto: int, counts: list[tuple[str, int]],

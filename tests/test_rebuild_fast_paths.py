@@ -7,7 +7,7 @@ import dataclasses
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import participant
@@ -113,3 +113,41 @@ def test_audit_line_of_an_odd_entry_equals_the_plain_row(trial: Trial,
                 audit_trail.line(record, odd_payload, 9, None)
             continue
         assert audit_trail.line(record, odd_payload, 9, None) == expected
+
+
+def _lab_record(trial: Trial) -> Record:
+    client, _ = treated(trial)
+    client.record_lab("P-001", visit="week_4", analyte="ALT", value=56.5, unit="U/L",
+                      sampled_at=WEEK_4)
+    last = list(trial.services.store.iter_log())[-1]
+    return Record.from_stored(last.state, last.position, check=False)
+
+
+def _same_line(record: Record, payload: dict[str, object]) -> None:
+    try:
+        expected = canonical(audit_trail.row(record, payload, 9, None)).decode()
+    except MalformedEntry:  # no canonical form (not finite): refused both ways
+        with pytest.raises(MalformedEntry):
+            audit_trail.line(record, payload, 9, None)
+        return
+    assert audit_trail.line(record, payload, 9, None) == expected
+
+
+def test_audit_line_of_a_double_lab_value_equals_the_plain_row(trial: Trial) -> None:
+    """A lab value's double is written without the safety walk only where orjson writes it as
+    RFC 8785 does; at and past the edges of that range the plain way decides."""
+    record = _lab_record(trial)
+    payload = record.payload() or {}
+    edges = (1e-4, -1e-4, 9.99e-5, 1e-5, 9.99e-6, 1e-6, -1.5e-6, 1e-7, 0.0, -0.0, 0.1, -3.0, 123.456, 1e16, 1.5e300,
+             float(2**53 - 1), float(2**53), -float(2**53 - 1), 2**53 - 1.5, float("nan"),
+             float("inf"), float("-inf"), 2**53 - 1, 2**53, -(2**53))
+    for value in edges:
+        _same_line(record, {**payload, "value": value})
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.floats() | st.integers() | st.floats(min_value=1e-8, max_value=1e-3)
+           | st.floats(min_value=1e15, max_value=1e22))
+    def any_number(value: float) -> None:
+        _same_line(record, {**payload, "value": value})
+
+    any_number()

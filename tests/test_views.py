@@ -283,3 +283,35 @@ def test_a_fold_that_finds_the_write_lock_held_folds_on_and_writes_later(tmp_pat
         views.tables.drop(cur, version)
     services.close()
     assert HOLD > 1
+
+
+def test_a_parallel_rebuild_deals_streams_by_their_records(sqlite_trial: Trial) -> None:
+    """On SQLite the parent deals the streams out once: every stream to exactly one worker, in
+    stream order, participants so that no worker holds more than one stream's records beyond
+    the least loaded (worker 0 also holds every other stream); a log whose positions 1..upto
+    are not all there is left to be read in log order."""
+    from projections.rebuild import deal, log_share
+
+    from .test_trial_domain import enrol, set_up
+
+    trial = sqlite_trial
+    client = set_up(trial)
+    for n in range(1, 6):
+        enrol(client, f"P-00{n}", randomise=n % 2 == 0)
+    store = trial.services.store
+    upto = store.max_position()
+    shares = deal(store, upto, 3)  # type: ignore[arg-type]
+    assert shares is not None and len(shares) == 3
+    dealt = [pair for share in shares for pair in share]
+    assert sum(n for _, n in dealt) == upto and len({s for s, _ in dealt}) == len(dealt)
+    assert all(s.startswith("participant/") for share in shares[1:] for s, _ in share)
+    assert any(not s.startswith("participant/") for s, _ in shares[0])
+    assert all(share == sorted(share) for share in shares)
+    loads = [sum(n for _, n in share) for share in shares]
+    longest = max(n for s, n in dealt if s.startswith("participant/"))
+    assert all(loads[w] - min(loads) <= longest for w in (1, 2))
+    read = [[r.stream for _, r in log_share(store, upto, w, 3, streams=shares[w])] for w in range(3)]
+    assert sorted(s for part in read for s in part) == \
+        sorted(r.stream for r in trial.services.ledger.records())
+    assert [sorted(set(part)) for part in read] == [[s for s, _ in share] for share in shares]
+    assert deal(store, upto + 1, 2) is None  # a position the log does not hold: not 1..upto
