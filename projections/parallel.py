@@ -14,6 +14,7 @@ as a single fold: the tests compare fingerprints.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -153,7 +154,8 @@ def _hand_out(url: str, upto: int, procs: list[subprocess.Popen[str]]) -> None:
             proc.stdin.write(json.dumps(None if dealt is None else dealt[w]) + "\n")
             proc.stdin.close()
         except BrokenPipeError:  # the worker died starting: its exit status says why
-            pass
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
 
 
 def main(argv: list[str]) -> None:
