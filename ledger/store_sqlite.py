@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from .store import RECORDS_TABLE, REDACTIONS_TABLE, Row, Store, StoreBusy, Store
 
 LOOKUP_MMAP_BYTES = 1 << 30
 LOOKUP_CACHE_KIB = 64 * 1024
+DERIVED_CACHE_KIB = 128 * 1024  # a derived-data writer's page cache: each page written once a commit
+CHECKPOINT_EVERY = 0.25  # seconds between a checkpointer's passes
 
 
 def _begin_at_once(cur: Any) -> None:
@@ -45,6 +48,15 @@ class SQLiteStore(Store):
         self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=30)
         self.recorder = SQLiteApplicationRecorder(self.datastore, RECORDS_TABLE)
         self.tracking = SQLiteTrackingRecorder(self.datastore)
+        self.derived_only = False
+
+    def write_derived_data_only(self) -> None:
+        """This store's writes from now on are derived data that can be made again from the log
+        (a rebuild worker's view rows): commit without waiting for the disk and leave the WAL's
+        checkpoints to a `Checkpointer` in another process or thread. WAL with synchronous
+        NORMAL keeps the database intact on power loss; only the last commits may be lost, and
+        a rebuild that loses them is started again. Never for a process that appends records."""
+        self.derived_only = True
 
     def shared(self) -> bool:
         return self.path != ":memory:" and "mode=memory" not in self.path
@@ -86,6 +98,11 @@ class SQLiteStore(Store):
     def write(self, *, wait: bool = True) -> Iterator[Any]:
         with self.datastore.get_connection(commit=True) as conn:
             raw = conn._sqlite_conn
+            if self.derived_only and not getattr(conn, "derived_only", False):
+                raw.execute("PRAGMA synchronous = NORMAL")
+                raw.execute("PRAGMA wal_autocheckpoint = 0")
+                raw.execute(f"PRAGMA cache_size = -{DERIVED_CACHE_KIB}")
+                conn.derived_only = True  # type: ignore[attr-defined]
             cur = raw.cursor()
             # IMMEDIATE takes the write lock first: heads read inside are the heads we append
             # to, and no other writer can slip in between.
@@ -144,3 +161,41 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         self.datastore.close()
+
+
+class Checkpointer:
+    """Copies the WAL's frames into the database file from a thread of its own, every
+    CHECKPOINT_EVERY seconds while in use and once at its end, for writers that leave
+    checkpoints to it (`SQLiteStore.write_derived_data_only`): the disk syncs a checkpoint
+    waits for are then waited for here, not by them. PASSIVE: it never blocks a reader or a
+    writer, and copies what no reader still needs."""
+
+    def __init__(self, path: str, every: float = CHECKPOINT_EVERY) -> None:
+        self.path, self.every = path, every
+        self.passes = 0
+        self.failures = 0  # passes that raised (a busy database): the next pass tries again
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
+
+    def __enter__(self) -> Checkpointer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path)
+        try:
+            while True:
+                stopping = self._stop.wait(self.every)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.passes += 1
+                except sqlite3.Error:
+                    self.failures += 1
+                if stopping:
+                    return
+        finally:
+            conn.close()

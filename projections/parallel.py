@@ -4,7 +4,9 @@ Each worker folds the participant streams of its share of a log prefix, writing 
 the new version's tables. On SQLite the parent deals the streams out by their record counts
 (projections/rebuild.py `deal`, one walk of the stream index while the workers start) and hands
 each worker its list; elsewhere each worker takes the streams whose CRC-32 falls to it (`share_of`).
-Every stream that is not a participant's goes to worker 0. Leaf indexes come from
+Every stream that is not a participant's goes to worker 0. On SQLite the workers' writes are
+derived data (`write_derived_data_only`: commits do not wait for the disk) and the parent
+checkpoints the WAL from a thread while they run. Leaf indexes come from
 positions (or each worker's own count of the log), so audit rows need no coordination.
 The one view that crosses shares is the allocation table (a slot is taken on a participant's
 stream and may be invalidated on the allocation stream): workers hand back their allocation rows
@@ -29,7 +31,7 @@ from typing import Any
 
 from ledger.errors import LedgerError
 from ledger.store import Store, open_store
-from ledger.store_sqlite import SQLiteStore
+from ledger.store_sqlite import Checkpointer, SQLiteStore
 
 from . import allocation_table
 from .rebuild import deal, fold_into, log_share
@@ -63,6 +65,8 @@ def fold_share(url: str, version: int, worker: int, workers: int, upto: int,
     """Fold this worker's share of the log up to position `upto` into version `version`;
     `streams`, the share as the parent dealt it (None: the worker finds its own)."""
     store = open_store(url)
+    if isinstance(store, SQLiteStore):
+        store.write_derived_data_only()  # the parent checkpoints (`fold_in_parallel`)
     try:
         batch = fold_into(store, version, log_share(store, upto, worker, workers, progress,
                                                     streams))
@@ -78,7 +82,8 @@ def fold_share(url: str, version: int, worker: int, workers: int, upto: int,
 def fold_in_parallel(url: str, version: int, workers: int, upto: int,
                      progress: Callable[[int], None] | None = None) -> tuple[int, list[Share]]:
     """Run the workers (fresh interpreters: nothing of the caller's state is inherited), join the
-    allocation table, write it; returns (participants, shares)."""
+    allocation table, write it; returns (participants, shares). On SQLite the workers leave the
+    WAL's checkpoints to a thread here, which waits for the disk while they fold on."""
     with ExitStack() as stack:  # workers' stderr goes to files: a full pipe never blocks them
         errors = [stack.enter_context(tempfile.TemporaryFile("w+")) for _ in range(workers)]
         shares = _run_workers(url, version, workers, upto, progress, errors)
@@ -99,55 +104,72 @@ def fold_in_parallel(url: str, version: int, workers: int, upto: int,
     return sum(s.participants for s in shares), shares
 
 
+def _plan(url: str, upto: int, workers: int) -> tuple[list[list[tuple[str, int]]] | None, str | None]:
+    """Each worker's streams as dealt here (None: each finds its own, as when this process
+    cannot open the store: each worker then reports its own error), and the SQLite file whose
+    WAL is checkpointed here."""
+    try:
+        store = open_store(url)
+    except LedgerError:
+        return None, None
+    try:
+        if isinstance(store, SQLiteStore) and store.shared():
+            return deal(store, upto, workers), store.path
+        return None, None
+    finally:
+        store.close()
+
+
 def _run_workers(url: str, version: int, workers: int, upto: int,
                  progress: Callable[[int], None] | None, errors: list[Any]) -> list[Share]:
     procs = [subprocess.Popen([sys.executable, "-m", "projections.parallel", url, str(version),
                                str(w), str(workers), str(upto)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=errors[w], text=True)
              for w in range(workers)]
-    shares = []
-    try:
-        _hand_out(url, upto, procs)  # while the workers start their interpreters
-        for w, proc in enumerate(procs):
-            assert proc.stdout is not None
-            share = None
-            for line in proc.stdout:  # worker 0 reports progress; every worker ends with its share
-                kind, _, body = line.partition(" ")
-                if kind == "progress" and progress is not None:
-                    progress(int(body))
-                elif kind == "share":
-                    share = Share(**json.loads(body))
-            if proc.wait() != 0 or share is None:
-                errors[w].seek(0)
-                said = errors[w].read().strip().splitlines() or ["no message"]
-                raise LedgerError(f"rebuild worker {w} failed: {said[-1][:500]}",
-                                  rule="rebuild.worker_failed")
-            shares.append(share)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            for pipe in (proc.stdin, proc.stdout):
-                if pipe is not None and not pipe.closed:
-                    pipe.close()
+    shares: list[Share] = []
+    with ExitStack() as stack:  # the checkpointer stops once the workers are done
+        try:
+            dealt, path = _plan(url, upto, workers)  # while the workers start their interpreters
+            _hand_out(dealt, procs)
+            if path is not None:
+                stack.enter_context(Checkpointer(path))
+            shares = _read_shares(procs, progress, errors)
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                for pipe in (proc.stdin, proc.stdout):
+                    if pipe is not None and not pipe.closed:
+                        pipe.close()
     return shares
 
 
-def _hand_out(url: str, upto: int, procs: list[subprocess.Popen[str]]) -> None:
-    """Write each worker's streams (JSON, one line: null when it is to find its own, as when
-    the parent cannot open the store: each worker then reports its own error)."""
-    dealt = None
-    try:
-        store = open_store(url)
-    except LedgerError:
-        pass
-    else:
-        try:
-            if isinstance(store, SQLiteStore) and store.shared():
-                dealt = deal(store, upto, len(procs))
-        finally:
-            store.close()
+def _read_shares(procs: list[subprocess.Popen[str]], progress: Callable[[int], None] | None,
+                 errors: list[Any]) -> list[Share]:
+    """Each worker's share, in worker order; worker 0 reports progress on the way."""
+    shares = []
+    for w, proc in enumerate(procs):
+        assert proc.stdout is not None
+        share = None
+        for line in proc.stdout:
+            kind, _, body = line.partition(" ")
+            if kind == "progress" and progress is not None:
+                progress(int(body))
+            elif kind == "share":
+                share = Share(**json.loads(body))
+        if proc.wait() != 0 or share is None:
+            errors[w].seek(0)
+            said = errors[w].read().strip().splitlines() or ["no message"]
+            raise LedgerError(f"rebuild worker {w} failed: {said[-1][:500]}",
+                              rule="rebuild.worker_failed")
+        shares.append(share)
+    return shares
+
+
+def _hand_out(dealt: list[list[tuple[str, int]]] | None,
+              procs: list[subprocess.Popen[str]]) -> None:
+    """Write each worker's streams (JSON, one line: null when it is to find its own)."""
     for w, proc in enumerate(procs):
         assert proc.stdin is not None
         try:
