@@ -120,6 +120,11 @@ class Entry:
         return cls(raw=raw, fields=value)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "raw" and "_text" in self.__dict__:
+            # An entry read for views (`Record._trusted`) keeps its text until its bytes are
+            # asked for: only signature checks and exports want them.
+            raw = self.__dict__["raw"] = self.__dict__.pop("_text").encode("utf-8")
+            return raw
         try:
             return self.__dict__["fields"][name]
         except KeyError:
@@ -251,7 +256,7 @@ class Record:
             # Filled in directly: a frozen dataclass's __init__ (one object.__setattr__ a field)
             # costs as much as a parse here, and a rebuild decodes every record of the log.
             entry = object.__new__(Entry)
-            entry.__dict__.update(raw=entry_text.encode("utf-8"), fields=fields)
+            entry.__dict__.update(fields=fields, _text=entry_text)  # `raw` when asked for
             record = object.__new__(cls)
             sealed_bytes = sealed_text.encode("utf-8")
             # `hash` set now: every reader of views asks for it, and the cached property's

@@ -38,6 +38,10 @@ def test_shortcuts_equal_the_plain_code_on_every_record(trial: Trial) -> None:
     for index, row in enumerate(store.iter_log()):
         trusted = Record.from_stored(row.state, row.position, check=False)
         checked = Record.from_stored(row.state, row.position)
+        # Decoded when first asked for: the signed entry's bytes, the signature and the salt.
+        assert "raw" not in vars(trusted.entry) and "signature" not in vars(trusted)
+        assert (trusted.entry.raw, trusted.signature, trusted.salt) == \
+            (checked.entry.raw, checked.signature, checked.salt)
         assert trusted == dataclasses.replace(checked, checked=False)
         assert trusted.entry.fields == checked.entry.fields and trusted.hash == checked.hash
         payload = trusted.payload()
