@@ -16,7 +16,7 @@ from .store import RECORDS_TABLE, REDACTIONS_TABLE, Row, Store, StoreBusy, Store
 
 LOOKUP_MMAP_BYTES = 1 << 30
 LOOKUP_CACHE_KIB = 64 * 1024
-DERIVED_CACHE_KIB = 128 * 1024  # a derived-data writer's page cache: each page written once a commit
+DERIVED_CACHE_KIB = 32 * 1024  # a derived-data writer's page cache: each page written once a commit
 CHECKPOINT_EVERY = 0.25  # seconds between a checkpointer's passes
 
 
