@@ -20,7 +20,8 @@ NAME = "audit_trail"
 _VALUE_FIELDS = ("value", "unit")
 _SAFE_INT = 2**53 - 1
 # Doubles of a lab value orjson writes as RFC 8785 does once integral ones are integers (see
-# ledger.canonical): magnitudes in [1e-4, 2**53 - 1]; NaN and infinities fall outside.
+# ledger.canonical): magnitudes from 1e-4 up to, not including, 2**53 - 1; NaN and
+# infinities fall outside.
 _DOUBLE_MIN, _DOUBLE_MAX = 1e-4, float(2**53 - 1)
 _STRINGS = itemgetter("record_hash", "stream", "type", "author", "role", "site", "meaning",
                       "observed_at", "recorded_at", "client")

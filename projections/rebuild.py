@@ -93,10 +93,11 @@ class LogShare:
         self.counts: list[tuple[str, int]] = []  # the share's streams and their records
         if isinstance(store, SQLiteStore) and store.shared():
             self.path = store.path
-            shares = deal(store, upto, workers) if streams is None else [streams]
-            if shares is not None:
-                self.by_stream = True
-                self.counts = shares[worker] if streams is None else streams
+            if streams is None:
+                dealt = deal(store, upto, workers)
+                streams = None if dealt is None else dealt[worker]
+            if streams is not None:
+                self.by_stream, self.counts = True, streams
 
     def __iter__(self) -> Iterator[tuple[int, Record]]:
         if self.by_stream:
