@@ -3,7 +3,6 @@ when recorded, and why, for every record, keyed by leaf index (log order)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +31,10 @@ _ENTRY_STRINGS = itemgetter("type", "author", "role", "site", "meaning", "occurr
 _FIELDS = 17
 
 
-#: A row's key: its leaf index, zero-padded so that text order is log order (a bound C
-#: method, not a Python function: it is called for every record of the log).
-key: Callable[[int], str] = "{:012d}".format
+def key(leaf_index: int) -> str:
+    """A row's key: its leaf index, zero-padded so that text order is log order (`zfill`: a
+    rebuild makes one for every record, and it costs under half of `format`'s "{:012d}")."""
+    return str(leaf_index).zfill(12)
 
 
 def row(record: Record, payload: dict[str, Any] | None, leaf_index: int,

@@ -160,7 +160,8 @@ def _pages(counts: list[tuple[str, int]]) -> Iterator[list[str]]:
 
 
 class Writes:
-    """A fold's documents written into `version`'s tables a chunk at a time. Workers of a
+    """A fold's documents written into `version`'s new tables a chunk at a time, each row
+    once (inserted, not upserted: `Tables.write(fresh=True)`). Workers of a
     parallel rebuild on SQLite share one write lock: a worker that finds it held folds on and
     tries again a tenth of a chunk later, instead of sleeping in SQLite's busy handler (which
     wakes up to 100 ms after the lock is free); it waits for the lock only once it holds
@@ -173,7 +174,7 @@ class Writes:
 
     def write(self, docs: dict[str, dict[str, Any]]) -> None:
         with self.store.transaction() as cur:
-            self.tables.write(cur, self.version, docs)
+            self.tables.write(cur, self.version, docs, fresh=True)
 
     def chunk(self, views: tuple[str, ...], pending: int, size: int) -> None:
         """Write the batch's documents of `views` if `pending` (how many) has reached `size`."""
@@ -182,7 +183,7 @@ class Writes:
         docs = {name: self.batch.docs[name] for name in views}
         try:
             with self.store.transaction(wait=pending >= size * HOLD) as cur:
-                self.tables.write(cur, self.version, docs)
+                self.tables.write(cur, self.version, docs, fresh=True)
         except StoreBusy:
             self.next[views] = pending + max(1, size // 10)
             return

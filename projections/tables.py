@@ -88,10 +88,13 @@ class Tables:
         row = cur.fetchone()
         return None if row is None else str(row["doc"])
 
-    def write(self, cur: Any, version: int, docs: Mapping[str, Mapping[str, Any]]) -> None:
+    def write(self, cur: Any, version: int, docs: Mapping[str, Mapping[str, Any]], *,
+              fresh: bool = False) -> None:
         """Upsert documents (view -> key -> JSON value), each as its canonical text. Views in one
         order and keys sorted: two runners racing for the same page take row locks in the same
-        order, so PostgreSQL never sees them deadlock (the loser fails on the tracking insert)."""
+        order, so PostgreSQL never sees them deadlock (the loser fails on the tracking insert).
+        `fresh`: rows of a fold from zero, each written once: inserted, not upserted (SQLite
+        then searches a key's index once, not twice; a key written twice is an error)."""
         for view in sorted(docs):
             changed = docs[view]
             encode = TEXT.get(view, _canonical_text)
@@ -100,14 +103,14 @@ class Tables:
                 params: list[str] = [""] * (2 * len(keys))  # key, text, key, text…
                 params[0::2] = keys
                 params[1::2] = [encode(changed[key]) for key in keys]
-                self._upsert(cur, self.name(view, version), params)
+                self._upsert(cur, self.name(view, version), params, fresh)
 
-    def _upsert(self, cur: Any, table: str, params: list[str]) -> None:
+    def _upsert(self, cur: Any, table: str, params: list[str], fresh: bool) -> None:
         """Many rows per statement: SQLite inserts a row about a quarter faster than when it
         steps a one-row statement per row (a rebuild writes a row per record of the log)."""
         p = self.store.param
         head = f"INSERT INTO {table} (key, doc) VALUES "
-        tail = " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+        tail = "" if fresh else " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
         step = 2 * ROWS_PER_STATEMENT
         full = head + ",".join([f"({p}, {p})"] * ROWS_PER_STATEMENT) + tail
         for start in range(0, len(params), step):

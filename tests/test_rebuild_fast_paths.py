@@ -155,3 +155,8 @@ def test_audit_line_of_a_double_lab_value_equals_the_plain_row(trial: Trial) -> 
         _same_line(record, {**payload, "value": value})
 
     any_number()
+
+
+@given(st.integers(min_value=0, max_value=10**13))
+def test_an_audit_key_is_the_zero_padded_leaf_index(leaf_index: int) -> None:
+    assert audit_trail.key(leaf_index) == f"{leaf_index:012d}"

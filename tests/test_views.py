@@ -285,6 +285,33 @@ def test_a_fold_that_finds_the_write_lock_held_folds_on_and_writes_later(tmp_pat
     assert HOLD > 1
 
 
+def test_a_fold_from_zero_inserts_its_rows_and_the_runner_upserts(tmp_path: Path) -> None:
+    """A rebuild writes each row of its new tables once, so it inserts (one search of the key's
+    index, not two); a key written twice there is an error, never a silent overwrite. The
+    runner, which writes a participant again on every page, upserts."""
+    from api.bootstrap import bootstrap
+    from projections import audit_trail
+    from projections.fold import Batch
+    from projections.rebuild import Writes
+
+    services = bootstrap(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store, views = services.store, services.views
+    views.create_table()
+    with store.transaction() as cur:
+        version = views.active(cur) + 1
+        views.tables.create(cur, version)
+    writes = Writes(store, version, Batch())
+    writes.write({audit_trail.NAME: {audit_trail.key(1): '{"leaf_index":1}'}})
+    with pytest.raises(Exception, match="UNIQUE"):
+        writes.write({audit_trail.NAME: {audit_trail.key(1): '{"leaf_index":2}'}})
+    with store.transaction() as cur:
+        assert views.tables.rows(cur, version, audit_trail.NAME) == \
+            [(audit_trail.key(1), '{"leaf_index":1}')]
+        views.tables.write(cur, version, {audit_trail.NAME: {audit_trail.key(1): '{"a":3}'}})
+        assert views.tables.rows(cur, version, audit_trail.NAME) == [(audit_trail.key(1), '{"a":3}')]
+    services.close()
+
+
 def test_a_parallel_rebuild_deals_streams_by_their_records(sqlite_trial: Trial) -> None:
     """On SQLite the parent deals the streams out once: every stream to exactly one worker, in
     stream order, participants so that no worker holds more than one stream's records beyond
