@@ -57,10 +57,13 @@ def visit_scores(state: ParticipantState, visit: str) -> dict[str, Any]:
     labs = {v["analyte"]: v for k, v in state.labs.items()
             if k.startswith(prefix) and v.get("value") is not None}
     assessment = state.assessments.get(visit)
-    value = {a: to_score_units(a, float(v["value"]), str(v["unit"])) for a, v in labs.items()}
+    # In score units only when a score can be computed: a visit without its assessment (most,
+    # until it is recorded) lists what is missing and needs no conversion.
+    value = {} if assessment is None else \
+        {a: to_score_units(a, float(v["value"]), str(v["unit"])) for a, v in labs.items()}
     out: dict[str, Any] = {}
     for algorithm, needed in NEEDS.items():
-        missing = [a for a in needed if a not in value]
+        missing = [a for a in needed if a not in labs]
         if assessment is None:  # dialysis (MELD family) and the clinical findings (Child-Pugh)
             missing.append("assessment")
         if algorithm == "MELD 3.0" and (state.sex is None or state.date_of_birth is None):
