@@ -120,9 +120,13 @@ def measure_apart(kind: str, db: Path,
 
 
 def warm(db: Path) -> None:
-    """Read the database file once, untimed, so that the first measurement does not pay alone
-    for bringing it from disk into the OS page cache (after another large file pushed it out,
-    a first plain read took 13.1 CPU seconds against 8.8 for the one after the rebuilds)."""
+    """Read the database file, untimed, so that a measurement does not pay for bringing it from
+    disk into the OS page cache. Before each measurement, not once: after another large file
+    pushed it out, a first plain read took 13.1 CPU seconds against 8.8 for the one after the
+    rebuilds; and these machines' page cache drains while nothing reads (seen: 2.93 GB cached
+    after a read of the file, 2.63 GB a minute later), which costs a rebuild, reading a stream
+    at a time, far more than the plain read in log order (a parallel rebuild 30 s after its
+    file was last read: 76,164 records/s; at once after: 89,020)."""
     for path in (db, db.with_name(db.name + "-wal")):
         if path.exists():
             with path.open("rb") as file:
@@ -155,11 +159,11 @@ def main() -> None:
         generate(args.db, args.records, args.participants)
     results: dict[str, Any] = {"machine": f"{platform.machine()} {os.cpu_count()} cores, "
                                f"Python {platform.python_version()}"}
-    warm(args.db)
     kinds = {"plain": "plain", "rebuild": "rebuild", "fingerprint_single": "fingerprints",
              "rebuild_parallel": f"rebuild:{args.workers}", "fingerprint_parallel": "fingerprints",
              "plain_after": "plain"}
     for name, kind in kinds.items():
+        warm(args.db)  # each measurement starts with the file in the page cache (see `warm`)
         results[name] = measure_apart(kind, args.db)
     # The baseline is the mean of the plain read before and after the rebuilds, so that a change
     # in the machine's load (or in what its page cache holds) during the run moves both sides.
