@@ -238,25 +238,32 @@ def test_a_failed_rebuild_worker_is_reported_with_its_error(tmp_path: Path) -> N
         fold_in_parallel(f"sqlite:///{tmp_path}/missing/ledger.db", 2, 2, 10)
 
 
+def _new_version(tmp_path: Path, ahead: int) -> tuple[Any, int]:
+    """A SQLite ledger with its views, and the tables of the version `ahead` of the active one."""
+    from api.bootstrap import bootstrap
+
+    services = bootstrap(f"sqlite:///{tmp_path / 'ledger.db'}")
+    services.views.create_table()
+    with services.store.transaction() as cur:
+        version = services.views.active(cur) + ahead
+        services.views.tables.create(cur, version)
+    return services, version
+
+
 def test_a_fold_that_finds_the_write_lock_held_folds_on_and_writes_later(tmp_path: Path) -> None:
     """Workers of a parallel rebuild on SQLite share one write lock: a chunk whose write finds
     it held stays with the fold and is tried again later, and nothing is lost or doubled."""
     import sqlite3
     import time
 
-    from api.bootstrap import bootstrap
     from ledger.store import StoreBusy
     from projections import audit_trail
     from projections.fold import Batch
     from projections.rebuild import AUDIT, HOLD, Writes
 
     # SQLite only: PostgreSQL's side tables take row locks, there is no one lock to find held.
-    services = bootstrap(f"sqlite:///{tmp_path / 'ledger.db'}")
+    services, version = _new_version(tmp_path, 7)
     store, views = services.store, services.views
-    views.create_table()
-    with store.transaction() as cur:
-        version = views.active(cur) + 7
-        views.tables.create(cur, version)
     batch = Batch()
     writes = Writes(store, version, batch)
     other = sqlite3.connect(store.path, isolation_level=None)
@@ -289,17 +296,12 @@ def test_a_fold_from_zero_inserts_its_rows_and_the_runner_upserts(tmp_path: Path
     """A rebuild writes each row of its new tables once, so it inserts (one search of the key's
     index, not two); a key written twice there is an error, never a silent overwrite. The
     runner, which writes a participant again on every page, upserts."""
-    from api.bootstrap import bootstrap
     from projections import audit_trail
     from projections.fold import Batch
     from projections.rebuild import Writes
 
-    services = bootstrap(f"sqlite:///{tmp_path / 'ledger.db'}")
+    services, version = _new_version(tmp_path, 1)
     store, views = services.store, services.views
-    views.create_table()
-    with store.transaction() as cur:
-        version = views.active(cur) + 1
-        views.tables.create(cur, version)
     writes = Writes(store, version, Batch())
     writes.write({audit_trail.NAME: {audit_trail.key(1): '{"leaf_index":1}'}})
     with pytest.raises(Exception, match="UNIQUE"):
