@@ -203,9 +203,16 @@ class Record:
         return str(self.entry.fields["type"])
 
     def payload(self) -> dict[str, Any] | None:
-        if self.payload_text is None:
+        text = self.payload_text
+        if text is None:
             return None
-        value = parse_canonical(self.payload_text, "payload", check=self.checked)
+        if self.checked:
+            value = parse_canonical(text, "payload")
+        else:  # our own stored text, read for views: parsed, not judged (a rebuild's every record)
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                raise MalformedEntry(f"payload is not valid JSON: {exc}", field="payload") from exc
         return value if isinstance(value, dict) else None
 
     @classmethod

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .fold import Batch
 
 NAME = "allocation"
+KINDS = frozenset(("participant.randomised", "slot.invalidated"))  # the records it reads
 
 
 def key(stratum: str, slot: int) -> str:
@@ -27,7 +28,7 @@ def key(stratum: str, slot: int) -> str:
 
 def apply(batch: Batch, record: Record, payload: dict[str, Any] | None, leaf_index: int) -> None:
     kind = record.entry.fields["type"]
-    if payload is None or kind not in ("participant.randomised", "slot.invalidated"):
+    if payload is None or kind not in KINDS:
         return
     if kind == "participant.randomised":
         slot = key(payload["stratum"], payload["slot"])

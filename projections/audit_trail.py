@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from .fold import Batch
 
 NAME = "audit_trail"
+#: Records whose row names the value they replace (read from the participant's state).
+REPLACING = frozenset(("lab.corrected", "lab.removed"))
 _VALUE_FIELDS = ("value", "unit")
 _SAFE_INT = 2**53 - 1
 # Doubles of a lab value orjson writes as RFC 8785 does once integral ones are integers (see
@@ -50,7 +52,7 @@ def row(record: Record, payload: dict[str, Any] | None, leaf_index: int,
         "redacted": record.redacted_by is not None, "field": None, "previous": None, "new": None}
     if payload is None:
         return out
-    if kind in ("lab.corrected", "lab.removed"):
+    if kind in REPLACING:
         before = replaced or {}
         out["field"] = f"{before.get('visit', '?')}/{before.get('analyte', '?')}"
         out["previous"] = {k: before.get(k) for k in _VALUE_FIELDS}
@@ -65,7 +67,7 @@ def row(record: Record, payload: dict[str, Any] | None, leaf_index: int,
 
 def apply(batch: Batch, record: Record, payload: dict[str, Any] | None, leaf_index: int) -> None:
     replaced = None
-    if payload is not None and record.entry.fields["type"] in ("lab.corrected", "lab.removed"):
+    if payload is not None and record.entry.fields["type"] in REPLACING:
         state = batch.participant(participant.participant_id_of(record.stream))
         replaced = next((v for v in state.labs.values()
                          if v["record_hash"] == payload.get("supersedes")), None)
@@ -106,7 +108,7 @@ def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
                 new = jcs_ready(new)  # a double, or what only `canonical` writes as JCS does
                 if type(unit) is not str or type(new["value"]) not in _NUMBERS:
                     sort = orjson.OPT_SORT_KEYS  # (an odd value: a list, an object…)
-        elif kind in ("lab.corrected", "lab.removed") and payload is not None:
+        elif kind in REPLACING and payload is not None:
             return text(row(record, payload, leaf_index, replaced)).decode()
         elif payload is not None:
             new = jcs_ready(payload)

@@ -121,13 +121,20 @@ class Batch:
 
 
 def apply(batch: Batch, record: Record, leaf_index: int) -> None:
-    """Fold one record (the `leaf_index`-th of the log) into every view."""
+    """Fold one record (the `leaf_index`-th of the log) into every view. Each view is called
+    for the records it reads (a rebuild calls this for every record of the log)."""
     payload = record.payload()
-    fact = to_fact(record, payload) if record.stream.startswith(participant.STREAM_PREFIX) else None
-    audit_trail.apply(batch, record, payload, leaf_index)  # first: it reads the value replaced
-    if fact is not None:
-        participants.apply(batch, record, fact)
-    allocation_table.apply(batch, record, payload, leaf_index)
+    kind = record.entry.fields["type"]
+    if kind in audit_trail.REPLACING:  # first: its row reads the value replaced
+        audit_trail.apply(batch, record, payload, leaf_index)
+    else:
+        batch.docs[audit_trail.NAME][audit_trail.key(leaf_index)] = \
+            audit_trail.line(record, payload, leaf_index, None)
+    stream = record.stream
+    if stream.startswith(participant.STREAM_PREFIX):
+        batch.add(participant.participant_id_of(stream), to_fact(record, payload))
+    if kind in allocation_table.KINDS:
+        allocation_table.apply(batch, record, payload, leaf_index)
 
 
 def finish(batch: Batch, pids: Iterable[str] | None = None) -> None:

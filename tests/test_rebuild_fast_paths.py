@@ -160,3 +160,20 @@ def test_audit_line_of_a_double_lab_value_equals_the_plain_row(trial: Trial) -> 
 @given(st.integers(min_value=0, max_value=10**13))
 def test_an_audit_key_is_the_zero_padded_leaf_index(leaf_index: int) -> None:
     assert audit_trail.key(leaf_index) == f"{leaf_index:012d}"
+
+
+def test_a_payload_read_for_views_is_parsed_and_broken_text_named(trial: Trial) -> None:
+    """Records read for views parse their payload without judging its form (`check=False`),
+    and still name a payload that is not JSON; a payload that is not an object reads as none."""
+    client, _ = treated(trial)
+    client.record_lab("P-001", visit="week_4", analyte="ALT", value=56.0, unit="U/L",
+                      sampled_at=WEEK_4)
+    row = list(trial.services.store.iter_log())[-1]
+    trusted = Record.from_stored(row.state, row.position, check=False)
+    checked = Record.from_stored(row.state, row.position)
+    assert trusted.payload() == checked.payload() and trusted.payload()["analyte"] == "ALT"
+    broken = dataclasses.replace(trusted, payload_text='{"analyte": ')
+    with pytest.raises(MalformedEntry) as caught:
+        broken.payload()
+    assert caught.value.field == "payload"
+    assert dataclasses.replace(trusted, payload_text="[1, 2]").payload() is None
