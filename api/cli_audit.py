@@ -174,21 +174,36 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
                                     witnesses=witness or ())
         finally:
             reader.close()
-        projections = _bundle_projections(path, report.tree_size, report.root) if report.ok else None
+        projections = None
+        if report.ok:  # the views rebuilt from the bundle: as long again as the check, so shown too
+            with progress_bar("rebuilding views", report.records, as_json) as advance:
+                projections = _bundle_projections(path, report.tree_size, report.root, advance)
     except LedgerError as exc:
         fail(exc.message)
     _print(report, as_json, projections)
 
 
-def _bundle_projections(path: Path, size: int, root: str) -> list[dict[str, Any]]:
-    """Rebuild the views from the bundle itself, so they can be compared with the live system."""
+def _bundle_projections(path: Path, size: int, root: str,
+                        progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    """Rebuild the views from the bundle itself, so they can be compared with the live system;
+    `progress` is told of every PROGRESS records folded (and of the rest at the end)."""
     from ledger.entry import Record
+    from projections.rebuild import PROGRESS
     from projections.replay import replay
     from projections.status import folded_status
 
+    def records(reader: BundleReader) -> Iterator[Record]:
+        count = 0
+        for count, row in enumerate(reader.rows(), 1):
+            yield Record.from_stored(row.state, row.position)
+            if progress is not None and count % PROGRESS == 0:
+                progress(PROGRESS)
+        if progress is not None and count % PROGRESS:
+            progress(count % PROGRESS)
+
     reader = BundleReader(path)
     try:
-        folded = replay(Record.from_stored(row.state, row.position) for row in reader.rows())
+        folded = replay(records(reader))
     finally:
         reader.close()
     return folded_status(folded, tree_size=size, root=root)
