@@ -37,3 +37,18 @@ def test_the_transparency_benchmark_runs(tmp_path: Path) -> None:
     proofs = result["proofs"]
     assert isinstance(proofs, list) and [p["leaves"] for p in proofs] == [64, 200]
     assert "ledger" in result
+
+
+def test_a_measurement_reports_its_own_peak_memory_not_its_starters() -> None:
+    """A measurement started by a large process (the suite, after generating a log) reports its
+    own peak RSS: on Linux `ru_maxrss` carries the starter's high-water mark across exec."""
+    child = ("import sys, resource; sys.path[:0] = ['benchmarks']; import rebuild; "
+             "print(rebuild.own_peak_rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)")
+    starter = ("import subprocess, sys; held = b'x' * (400 << 20); "
+               f"print(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, "
+               "text=True, check=True).stdout)")
+    done = subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    own, maxrss = map(int, done.stdout.split())
+    assert own < 200 << 20 and maxrss >= own  # its own, not the 400 MiB its starter held
