@@ -121,19 +121,14 @@ class Batch:
 
 
 def apply(batch: Batch, record: Record, leaf_index: int) -> None:
-    """Fold one record (the `leaf_index`-th of the log) into every view. Each view is called
-    for the records it reads (a rebuild calls this for every record of the log)."""
+    """Fold one record (the `leaf_index`-th of the log) into every view that reads it (a
+    rebuild calls this for every record of the log)."""
     payload = record.payload()
-    kind = record.entry.fields["type"]
-    if kind in audit_trail.REPLACING:  # first: its row reads the value replaced
-        audit_trail.apply(batch, record, payload, leaf_index)
-    else:
-        batch.docs[audit_trail.NAME][audit_trail.key(leaf_index)] = \
-            audit_trail.line(record, payload, leaf_index, None)
+    audit_trail.apply(batch, record, payload, leaf_index)  # first: it reads the value replaced
     stream = record.stream
     if stream.startswith(participant.STREAM_PREFIX):
         batch.add(participant.participant_id_of(stream), to_fact(record, payload))
-    if kind in allocation_table.KINDS:
+    if record.entry.fields["type"] in allocation_table.KINDS:
         allocation_table.apply(batch, record, payload, leaf_index)
 
 

@@ -103,11 +103,12 @@ class Tables:
                 params: list[str] = [""] * (2 * len(keys))  # key, text, key, text…
                 params[0::2] = keys
                 params[1::2] = [encode(changed[key]) for key in keys]
-                self._upsert(cur, self.name(view, version), params, fresh)
+                self._insert(cur, self.name(view, version), params, fresh)
 
-    def _upsert(self, cur: Any, table: str, params: list[str], fresh: bool) -> None:
-        """Many rows per statement: SQLite inserts a row about a quarter faster than when it
-        steps a one-row statement per row (a rebuild writes a row per record of the log)."""
+    def _insert(self, cur: Any, table: str, params: list[str], fresh: bool) -> None:
+        """Insert (upsert unless `fresh`) many rows per statement: SQLite inserts a row about a
+        quarter faster than when it steps a one-row statement per row (a rebuild writes a row
+        per record of the log)."""
         p = self.store.param
         head = f"INSERT INTO {table} (key, doc) VALUES "
         tail = "" if fresh else " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
