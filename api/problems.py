@@ -21,6 +21,7 @@ from ledger.errors import (
 from ledger.ledger import BatchError
 from ledger.tree import ProofError
 from projections.asof import CutError
+from projections.audit_trail import ViewMismatch
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -33,6 +34,7 @@ _STATUS: list[tuple[type[LedgerError], int, str]] = [
     (CutError, 422, "Invalid as-of"),
     (SignatureRefused, 422, "Signature refused"),
     (RuleViolation, 422, "Rule violated"),
+    (ViewMismatch, 500, "View does not match the log"),
 ]
 
 

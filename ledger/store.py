@@ -151,6 +151,14 @@ class Store(ABC):
         r = cursor.fetchone()
         return None if r is None else Row(position, r["s"], r["v"], r["topic"], stored_bytes(r["state"]))
 
+    def states_between(self, cursor: Any, first: int, last: int) -> dict[int, bytes]:
+        """Stored records at positions `first`..`last` (position -> state), in the caller's
+        transaction: a page of records read with one query."""
+        cursor.execute(f"SELECT {self.position_column} AS p, state FROM {self._table} WHERE "
+                       f"{self.position_column} BETWEEN {self.param} AND {self.param}",
+                       (first, last))
+        return {int(r["p"]): stored_bytes(r["state"]) for r in cursor.fetchall()}
+
     def latest_row(self, cursor: Any) -> Row | None:
         """The log's last record (highest position), read in the caller's transaction."""
         cursor.execute(f"SELECT {self.position_column} AS p, originator_id AS s, originator_version AS v, "

@@ -205,6 +205,14 @@ class Tree:
         r = cur.fetchone()
         return None if r is None else Leaf(int(r["leaf_index"]), int(r["position"]), r["record_hash"])
 
+    def positions_in(self, cur: Any, first: int, last: int) -> dict[int, int]:
+        """Log positions of leaves `first`..`last` (leaf index -> position), read inside the
+        caller's transaction."""
+        p = self.store.param
+        cur.execute(f"SELECT leaf_index, position FROM {self._leaves} "
+                    f"WHERE leaf_index BETWEEN {p} AND {p}", (first, last))
+        return {int(r["leaf_index"]): int(r["position"]) for r in cur.fetchall()}
+
     def size_at_position(self, position: int) -> int:
         """How many leaves the log had once the record at `position` was in it."""
         with self.store.lookup() as cur:

@@ -1,5 +1,12 @@
 """The audit trail (R2): who, role, site, what, which field, previous and new value, when observed,
-when recorded, and why, for every record, keyed by leaf index (log order)."""
+when recorded, and why, for every record, keyed by leaf index (log order).
+
+The view keeps, per record, what folding the log decides: which field the record changed, the
+previous and the new value, and the hash of the record that changed it (a `change`). Who, role,
+site, what, when and why are the record's own signed fields: a row is shown (`shown`) with them
+read from the record itself, which the stored hash must match, never from a copy of them. So the
+fingerprint covers every field shown (the record hash commits to the signed ones), and a rebuild
+writes a short document per record instead of a second copy of the log."""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import orjson
 from domain import participant
 from ledger.canonical import NotFast, canonical, jcs_ready
 from ledger.entry import Record
+from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
     from .fold import Batch
@@ -24,13 +32,15 @@ _SAFE_INT = 2**53 - 1
 # ledger.canonical): magnitudes from 1e-4 up to, not including, 2**53 - 1; NaN and
 # infinities fall outside.
 _DOUBLE_MIN, _DOUBLE_MAX = 1e-4, float(2**53 - 1)
-_STRINGS = itemgetter("record_hash", "stream", "type", "author", "role", "site", "meaning",
-                      "observed_at", "recorded_at", "client")
-_STR_TYPE = {str}  # (the stored row's check in `text`)
 _NUMBERS = (int, float)
-_ENTRY_STRINGS = itemgetter("type", "author", "role", "site", "meaning", "occurred_at", "client",
-                            "stream")
-_FIELDS = 17
+_SIGNED = itemgetter("author", "client", "meaning", "occurred_at", "reason", "role", "site",
+                     "stream", "type", "version")
+
+
+class ViewMismatch(LedgerError):
+    """A stored view row does not match the log it claims to come from (rebuild the views)."""
+
+    rule = "views.mismatch"
 
 
 def key(leaf_index: int) -> str:
@@ -39,17 +49,13 @@ def key(leaf_index: int) -> str:
     return str(leaf_index).zfill(12)
 
 
-def row(record: Record, payload: dict[str, Any] | None, leaf_index: int,
-        replaced: dict[str, Any] | None) -> dict[str, Any]:
-    """One row; `replaced` is the current lab value a correction or removal supersedes."""
-    e = record.entry.fields
-    kind = e["type"]
-    out: dict[str, Any] = {
-        "leaf_index": leaf_index, "record_hash": record.hash, "stream": e["stream"],
-        "version": e["version"], "type": kind, "author": e["author"], "role": e["role"],
-        "site": e["site"], "meaning": e["meaning"], "observed_at": e["occurred_at"],
-        "recorded_at": record.recorded_at, "reason": e["reason"], "client": e["client"],
-        "redacted": record.redacted_by is not None, "field": None, "previous": None, "new": None}
+def change(record: Record, payload: dict[str, Any] | None,
+           replaced: dict[str, Any] | None) -> dict[str, Any]:
+    """What the record changed, as the view keeps it; `replaced` is the current lab value a
+    correction or removal supersedes."""
+    kind = record.entry.fields["type"]
+    out: dict[str, Any] = {"field": None, "new": None, "previous": None,
+                           "record_hash": record.hash}
     if payload is None:
         return out
     if kind in REPLACING:
@@ -65,6 +71,39 @@ def row(record: Record, payload: dict[str, Any] | None, leaf_index: int,
     return out
 
 
+def full(record: Record, leaf_index: int, changed: dict[str, Any]) -> dict[str, Any]:
+    """The row as R2 shows it (keys in RFC 8785 order): the record's signed fields beside what
+    it changed."""
+    (author, client, meaning, observed, reason, role, site, stream, kind,
+     version) = _SIGNED(record.entry.fields)
+    return {
+        "author": author, "client": client, "field": changed["field"], "leaf_index": leaf_index,
+        "meaning": meaning, "new": changed["new"], "observed_at": observed,
+        "previous": changed["previous"], "reason": reason, "record_hash": record.hash,
+        "recorded_at": record.recorded_at, "redacted": record.redacted_by is not None,
+        "role": role, "site": site, "stream": stream, "type": kind, "version": version}
+
+
+def row(record: Record, payload: dict[str, Any] | None, leaf_index: int,
+        replaced: dict[str, Any] | None) -> dict[str, Any]:
+    """The row a record gives, folded and shown in one step."""
+    return full(record, leaf_index, change(record, payload, replaced))
+
+
+def shown(record: Record, leaf_index: int, stored: str) -> dict[str, Any]:
+    """The row for the stored document `stored` of leaf `leaf_index`, whose record is `record`."""
+    try:
+        changed = orjson.loads(stored)
+        if changed["record_hash"] != record.hash:
+            raise ViewMismatch(f"audit trail row {leaf_index} names record "
+                               f"{str(changed['record_hash'])[:16]}…, but leaf {leaf_index} is "
+                               f"{record.hash[:16]}…: rebuild the views", field="audit_trail")
+        return full(record, leaf_index, changed)
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ViewMismatch(f"audit trail row {leaf_index} does not read: {exc}",
+                           field="audit_trail") from exc
+
+
 def apply(batch: Batch, record: Record, payload: dict[str, Any] | None, leaf_index: int) -> None:
     replaced = None
     if payload is not None and record.entry.fields["type"] in REPLACING:
@@ -73,29 +112,22 @@ def apply(batch: Batch, record: Record, payload: dict[str, Any] | None, leaf_ind
                          if v["record_hash"] == payload.get("supersedes")), None)
     # Kept as its text: a row is written once and never read back from the batch, and a text
     # costs less to hold (and free) than the row's dictionary.
-    batch.docs[NAME][key(leaf_index)] = line(record, payload, leaf_index, replaced)
+    batch.docs[NAME][key(leaf_index)] = line(record, payload, replaced)
 
 
-def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
+def line(record: Record, payload: dict[str, Any] | None,
          replaced: dict[str, Any] | None) -> str:
-    """`canonical(row(...))` as text, made without the row's dictionary and its checks: the
-    fields come straight from the entry into an object whose keys are already in RFC 8785 order.
-    The entry's own fields are checked flat (strings where the format says so, safe integers);
-    only the two values taken from payloads are walked. Anything unexpected (a store edited by
-    hand) takes the plain way. A rebuild makes one of these for every record of the log."""
-    e = record.entry.fields
+    """`canonical(change(...))` as text, made without the safety walk where the document is
+    known to be RFC 8785 already as orjson writes it: a lab result's number and unit checked
+    flat, the object's keys in RFC 8785 order. Anything else takes the plain way. A rebuild
+    makes one of these for every record of the log."""
+    kind = record.entry.fields["type"]
     try:
-        strings = _ENTRY_STRINGS(e)
-        "".join(strings)  # each one a string (TypeError otherwise: the plain way)
-        kind, author, role, site, meaning, observed, client, stream = strings
-        version, reason, recorded = e["version"], e["reason"], record.recorded_at
-        if not (type(version) is int and 0 <= version <= _SAFE_INT
-                and (reason is None or type(reason) is str) and type(leaf_index) is int
-                and 0 <= leaf_index <= _SAFE_INT and type(recorded) is str):
-            raise NotFast
         field = new = None
         sort = 0  # the object below is in RFC 8785 order already, and so is a lab value
-        if kind == "lab.resulted" and payload is not None:
+        if payload is None:
+            pass
+        elif kind == "lab.resulted":
             field = f"{payload['visit']}/{payload['analyte']}"
             value, unit = payload.get("value"), payload.get("unit")
             ready = type(value) is int and abs(value) <= _SAFE_INT
@@ -108,42 +140,18 @@ def line(record: Record, payload: dict[str, Any] | None, leaf_index: int,
                 new = jcs_ready(new)  # a double, or what only `canonical` writes as JCS does
                 if type(unit) is not str or type(new["value"]) not in _NUMBERS:
                     sort = orjson.OPT_SORT_KEYS  # (an odd value: a list, an object…)
-        elif kind in REPLACING and payload is not None:
-            return text(row(record, payload, leaf_index, replaced)).decode()
-        elif payload is not None:
+        elif kind in REPLACING:
+            return canonical(change(record, payload, replaced)).decode()
+        else:
             new = jcs_ready(payload)
             sort = orjson.OPT_SORT_KEYS
-        return orjson.dumps({
-            "author": author, "client": client, "field": field, "leaf_index": leaf_index,
-            "meaning": meaning, "new": new, "observed_at": observed, "previous": None,
-            "reason": reason, "record_hash": record.hash, "recorded_at": recorded,
-            "redacted": record.redacted_by is not None, "role": role, "site": site,
-            "stream": stream, "type": kind, "version": version,
-        }, option=sort).decode()
+        return orjson.dumps({"field": field, "new": new, "previous": None,
+                             "record_hash": record.hash}, option=sort).decode()
     except (NotFast, orjson.JSONEncodeError, KeyError, TypeError):
         pass
-    return canonical(row(record, payload, leaf_index, replaced)).decode()
+    return canonical(change(record, payload, replaced)).decode()
 
 
 def stored(doc: dict[str, Any] | str) -> str:
     """A row's stored text: rows folded from the log are kept as their text already."""
-    return doc if isinstance(doc, str) else text(doc).decode()
-
-
-def text(row: dict[str, Any]) -> bytes:
-    """The row's RFC 8785 bytes, as `canonical(row)` gives them, with the safety walk only over
-    the two values taken from payloads: the other fields are strings, null, booleans and safe
-    integers, as the entry format fixes them, which orjson writes as RFC 8785 does. Their types
-    are checked flat; a row holding anything else (a store edited by hand) goes to `canonical`."""
-    version, reason, field = row["version"], row["reason"], row["field"]
-    if (len(row) == _FIELDS and set(map(type, _STRINGS(row))) == _STR_TYPE
-            and type(version) is int and -_SAFE_INT <= version <= _SAFE_INT
-            and type(row["leaf_index"]) is int and 0 <= row["leaf_index"] <= _SAFE_INT
-            and (reason is None or type(reason) is str) and (field is None or type(field) is str)
-            and type(row["redacted"]) is bool):
-        try:
-            return orjson.dumps({**row, "previous": jcs_ready(row["previous"]),
-                                 "new": jcs_ready(row["new"])}, option=orjson.OPT_SORT_KEYS)
-        except (NotFast, orjson.JSONEncodeError):
-            pass
-    return canonical(row)
+    return doc if isinstance(doc, str) else canonical(doc).decode()

@@ -124,7 +124,7 @@ class Views:
             return
         redacted = Record.from_stored(found.state, found.position, check=False)
         batch.put(audit_trail.NAME, audit_trail.key(leaf.leaf_index),
-                  audit_trail.row(redacted, None, leaf.leaf_index, None))
+                  audit_trail.change(redacted, None, None))
         if not found.stream.startswith(participant.STREAM_PREFIX):
             return
         # Records after the redaction are applied in their turn.
@@ -211,9 +211,32 @@ class Views:
         return self.docs(allocation_table.NAME)
 
     def docs(self, view: str, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """A view's documents in key order; the audit trail's as its rows are shown (each
+        stored change beside its record's signed fields, read in the same snapshot)."""
         with self.store.read() as cur:
             rows = self.tables.rows(cur, self.active(cur), view, offset=offset, limit=limit)
+            if view == audit_trail.NAME:
+                return self._audit_rows(cur, rows)
         return [orjson.loads(doc) for _, doc in rows]
+
+    def _audit_rows(self, cur: Any, rows: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Stored audit changes shown with their records: leaves and records of the page read
+        with one query each."""
+        if not rows:
+            return []
+        leaves = self.tree.positions_in(cur, int(rows[0][0]), int(rows[-1][0]))
+        states = self.store.states_between(cur, min(leaves.values(), default=0),
+                                           max(leaves.values(), default=0))
+        shown = []
+        for key, doc in rows:
+            leaf = int(key)
+            state = states.get(leaves.get(leaf, -1))
+            if state is None:
+                raise audit_trail.ViewMismatch(f"audit trail row {leaf} has no record in the "
+                                               "log: rebuild the views", field="audit_trail")
+            record = Record.from_stored(state, leaves[leaf], check=False)
+            shown.append(audit_trail.shown(record, leaf, doc))
+        return shown
 
     def _doc(self, view: str, key: str) -> Any | None:
         with self.store.read() as cur:

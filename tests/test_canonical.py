@@ -71,29 +71,6 @@ def test_doubles_in_the_fast_range_agree(x: float) -> None:
     assert canonical([x]) == rfc8785.dumps([x])
 
 
-audit_rows = st.fixed_dictionaries({
-    "leaf_index": st.integers(min_value=0, max_value=2**53 - 1), "record_hash": st.text(),
-    "stream": st.text(), "version": st.integers(min_value=-(2**60), max_value=2**60) | st.floats(),
-    "type": st.text(), "author": st.text(), "role": st.text(), "site": st.text(),
-    "meaning": st.text(), "observed_at": st.text() | st.floats(), "recorded_at": st.text(),
-    "reason": st.none() | st.text(), "client": st.text(), "redacted": st.booleans(),
-    "field": st.none() | st.text(), "previous": st.none() | json_values, "new": st.none() | json_values,
-})
-
-
-@settings(max_examples=2000)
-@given(audit_rows)
-def test_audit_rows_are_written_as_canonical_writes_them(row: dict[str, Any]) -> None:
-    from projections.audit_trail import text
-
-    expected = reference(row)
-    if expected is None:
-        with pytest.raises(MalformedEntry):
-            text(row)
-    else:
-        assert text(row) == expected
-
-
 def strict_only(text: str | bytes) -> Any:
     """parse_canonical as it was before its orjson path: the strict json module alone."""
     import json

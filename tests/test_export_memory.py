@@ -1,8 +1,8 @@
 """The audit export streams: its peak memory stays flat from 10,000 to 100,000 audit rows.
 
-The rows are written straight into the stored audit view (the export reads nothing else), in
-the shape the fold writes them, so the test measures the export's own streaming, not the time it
-takes to sign 100,000 entries. Each export runs in its own process, which reports its peak RSS."""
+Copies of a record are written straight into the log and the Merkle tree, and the views' runner
+folds them, so the test measures the export's own streaming, not the time it takes to sign
+100,000 entries. Each export runs in its own process, which reports its peak RSS."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
-from projections import audit_trail
+from ledger.entry import Record, format_time, parse_time
+from ledger.store import RECORDS_TABLE
 
 from .conftest import LEDGER_PASS, Trial
 from .test_trial_domain import set_up
@@ -35,23 +37,41 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _fill(trial: Trial, upto: int) -> None:
-    views = trial.services.views
-    template = views.docs(audit_trail.NAME, 0, 1)[0]
-    start = trial.services.ledger.tree.size() + 1_000_000  # far beyond the real leaves
-    have = len(views.docs(audit_trail.NAME, 0, 10**9))
-    with trial.services.store.transaction() as cur:
+    """Copies of the last record (each recorded a microsecond apart, so each has its own hash)
+    appended straight into the log and the Merkle tree, up to `upto` copies in all; the views'
+    runner then folds them into the audit trail."""
+    store, tree = trial.services.store, trial.services.ledger.tree
+    last = list(store.iter_log())[-1]
+    record = Record.from_stored(last.state, last.position)
+    moment = parse_time(record.recorded_at)
+    grown = None
+    with store.transaction() as cur:
+        cur.execute(f"SELECT COUNT(*) AS n FROM {RECORDS_TABLE} WHERE originator_id LIKE 'copy/%'")
+        have = int(cur.fetchone()["n"])
         for first in range(have, upto, 10_000):
-            docs = {audit_trail.key(start + i): {**template, "leaf_index": start + i,
-                                                 "reason": f"row {i} of a long trial"}
-                    for i in range(first, min(first + 10_000, upto))}
-            views.tables.write(cur, views.active(cur), {audit_trail.NAME: docs})
+            copies = [Record.seal(record.entry, record.signature,
+                                  format_time(moment + timedelta(microseconds=i + 1)),
+                                  record.payload_text or "", record.salt or b"")
+                      for i in range(first, min(first + 10_000, upto))]
+            cur.executemany(f"INSERT INTO {RECORDS_TABLE} (originator_id, originator_version, "
+                            "topic, state) VALUES (?, 1, ?, ?)",
+                            [(f"copy/{first + i}", last.topic, copy.stored_bytes())
+                             for i, copy in enumerate(copies)])
+            cur.execute(f"SELECT rowid AS p FROM {RECORDS_TABLE} ORDER BY rowid DESC LIMIT ?",
+                        (len(copies),))
+            positions = sorted(int(r["p"]) for r in cur.fetchall())
+            grown = tree.append(cur, [(position, copy.hash, copy.sealed)
+                                      for position, copy in zip(positions, copies, strict=True)])
+    if grown is not None:
+        tree.committed(grown)
+    trial.services.views.catch_up()
 
 
 def _peak(trial: Trial, out: Path) -> int:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run([sys.executable, "-c", EXPORT, trial.services.store.url, str(trial.home),
-                           LEDGER_PASS, str(out)], capture_output=True, text=True, env=env,
-                          check=True)
+                           LEDGER_PASS, str(out)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
     return int(done.stdout.strip().splitlines()[-1])
 
 

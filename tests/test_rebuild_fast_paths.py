@@ -46,9 +46,10 @@ def test_shortcuts_equal_the_plain_code_on_every_record(trial: Trial) -> None:
         assert trusted.entry.fields == checked.entry.fields and trusted.hash == checked.hash
         payload = trusted.payload()
         replaced = {"visit": "week_4", "value": 1.5}
-        audit = audit_trail.row(trusted, payload, index, replaced)
-        assert audit_trail.text(audit) == canonical(audit)
-        assert audit_trail.line(trusted, payload, index, replaced) == canonical(audit).decode()
+        change = audit_trail.change(trusted, payload, replaced)
+        assert audit_trail.line(trusted, payload, replaced) == canonical(change).decode()
+        assert audit_trail.shown(trusted, index, canonical(change).decode()) == \
+            audit_trail.row(checked, payload, index, replaced)
         if not row.stream.startswith(participant.STREAM_PREFIX):
             continue
         fact = to_fact(trusted, payload)
@@ -97,9 +98,10 @@ def test_recorded_text_leaves_other_forms_to_isoformat(text: str) -> None:
 @pytest.mark.parametrize("change", [
     {"version": 1.0}, {"version": 2**60}, {"author": 7}, {"reason": 1.5},
     {"client": None}, {"stream": ["participant/P-001"]}])
-def test_audit_line_of_an_odd_entry_equals_the_plain_row(trial: Trial,
-                                                         change: dict[str, object]) -> None:
-    """An entry edited by hand into shapes the entry format refuses still gets RFC 8785 text."""
+def test_audit_line_of_an_odd_entry_equals_the_plain_change(trial: Trial,
+                                                            change: dict[str, object]) -> None:
+    """An entry edited by hand into shapes the entry format refuses, with payloads of odd
+    shapes, still gets RFC 8785 text of its change."""
     client, _ = treated(trial)
     client.record_lab("P-001", visit="week_4", analyte="ALT", value=56.5, unit="U/L",
                       sampled_at=WEEK_4)
@@ -111,12 +113,12 @@ def test_audit_line_of_an_odd_entry_equals_the_plain_row(trial: Trial,
                   {"value": [2.0, {"z": 1, "y": None}]}, {"unit": {"z": 1, "a": 1}}, {"value": True})
     for odd_payload in (payload, *({**(payload or {}), **odd} for odd in odd_values)):
         try:
-            expected = canonical(audit_trail.row(record, odd_payload, 9, None)).decode()
+            expected = canonical(audit_trail.change(record, odd_payload, None)).decode()
         except MalformedEntry:  # no canonical form (an integer past 2**53): refused both ways
             with pytest.raises(MalformedEntry):
-                audit_trail.line(record, odd_payload, 9, None)
+                audit_trail.line(record, odd_payload, None)
             continue
-        assert audit_trail.line(record, odd_payload, 9, None) == expected
+        assert audit_trail.line(record, odd_payload, None) == expected
 
 
 def _lab_record(trial: Trial) -> Record:
@@ -129,12 +131,12 @@ def _lab_record(trial: Trial) -> Record:
 
 def _same_line(record: Record, payload: dict[str, object]) -> None:
     try:
-        expected = canonical(audit_trail.row(record, payload, 9, None)).decode()
+        expected = canonical(audit_trail.change(record, payload, None)).decode()
     except MalformedEntry:  # no canonical form (not finite): refused both ways
         with pytest.raises(MalformedEntry):
-            audit_trail.line(record, payload, 9, None)
+            audit_trail.line(record, payload, None)
         return
-    assert audit_trail.line(record, payload, 9, None) == expected
+    assert audit_trail.line(record, payload, None) == expected
 
 
 def test_audit_line_of_a_double_lab_value_equals_the_plain_row(trial: Trial) -> None:
