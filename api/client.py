@@ -39,13 +39,19 @@ class LedgerClientError(Exception):
         super().__init__(f"{status} {self.rule}: {problem.get('detail', '')}")
 
 
+CONNECT_RETRIES = 3
+
+
 class LedgerClient:
     def __init__(self, base_url: str = "", *, signer: Signer, token: str,
                  http: httpx.Client | None = None, max_retries: int = 5,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.signer = signer
         self.clock = clock or _utc_now  # when things are observed (a simulation brings its own)
-        self.http = http or httpx.Client(base_url=base_url, timeout=30.0)
+        # A connection that could not be made carried no request: httpx tries it again (it
+        # retries connect failures only, never a request that may have reached the server).
+        self.http = http or httpx.Client(base_url=base_url, timeout=30.0,
+                                         transport=httpx.HTTPTransport(retries=CONNECT_RETRIES))
         self.http.headers["Authorization"] = f"Bearer {token}"
         self.max_retries = max_retries
         self._origin: str | None = None

@@ -50,7 +50,7 @@ class Views:
             if cur.fetchone() is None:
                 cur.execute(f"INSERT INTO {self.versions} (name, version) VALUES "
                             f"({self.store.param}, 1)", (NAME,))
-            self.tables.create(cur, 1)
+            self.tables.create(cur, self.active(cur))  # (not version 1's again once rebuilt)
 
     @staticmethod
     def _tracking(version: int) -> str:

@@ -27,6 +27,7 @@ ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False fo
 LABS = (("ALT", 31.0, "U/L"), ("AST", 28.0, "U/L"), ("ALP", 90.0, "U/L"))
 #: Retries on 409 before the SDK gives up; 50 clients on a few shared streams need more than 5.
 MAX_RETRIES = 200
+CONNECT_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,13 @@ class Worker:
         self.investigator = self._client(base_url, investigator, timeout)
         self.monitor = self._client(base_url, monitor, timeout)
         self.server_gone = False
+        self.gone_because = ""  # the transport error that ended the worker
 
     def _client(self, base_url: str, who: Identity, timeout: float) -> LedgerClient:
+        # Connect failures are tried again, as the SDK's own client does (nothing was sent): on
+        # two busy cores a live server may refuse a connection once; a killed one keeps refusing.
         http = httpx.Client(base_url=base_url, timeout=timeout,
+                            transport=httpx.HTTPTransport(retries=CONNECT_RETRIES),
                             event_hooks={"request": [self._on_request], "response": [self._on_response]})
         return LedgerClient(signer=who.signer, token=who.token, http=http, max_retries=MAX_RETRIES)
 
@@ -109,6 +114,7 @@ class Worker:
                 n += 1
         except httpx.TransportError as exc:
             self.server_gone = True
+            self.gone_because = repr(exc)
             # A refused connection never carried the request: only the others are in doubt.
             if self.pending is not None and not isinstance(exc, httpx.ConnectError):
                 self.tally.unacked.append(self.pending)

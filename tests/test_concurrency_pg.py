@@ -50,6 +50,8 @@ def test_two_workers_fifty_clients_lose_nothing_and_never_share_a_slot(
         for w in workers:
             tally.merge(w.tally)
         assert a.proc.poll() is None and b.proc.poll() is None, "a worker died"
+    lost = [f"{w.prefix}: {w.gone_because}" for w in workers if w.server_gone]
+    assert not lost, f"clients lost their server while it ran (transport errors): {lost}"
     assert not tally.refused, tally.refused[:5]
     assert not tally.unacked  # nobody was killed: every request got its answer
     entries = CLIENTS * PARTICIPANTS * (4 + 3 + QUERIES)  # register … randomise, 3 labs, queries

@@ -344,3 +344,15 @@ def test_a_parallel_rebuild_deals_streams_by_their_records(sqlite_trial: Trial) 
         sorted(r.stream for r in trial.services.ledger.records())
     assert [sorted(set(part)) for part in read] == [[s for s, _ in share] for share in shares]
     assert deal(store, upto + 1, 2) is None  # a position the log does not hold: not 1..upto
+
+
+def test_opening_the_views_after_a_rebuild_makes_no_tables_for_an_old_version(
+        sqlite_trial: Trial) -> None:
+    views, store = sqlite_trial.services.views, sqlite_trial.services.store
+    views.rebuild(sqlite_trial.services.ledger.records())
+    views.create_table()  # as every start-up does
+    with store.read() as cur:
+        cur.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'view_%'")
+        tables = {row["name"] for row in cur.fetchall()}
+    assert tables == {"view_versions"} | {f"view_{name}_v{views.active()}" for name in
+                                          ("participants", "scores", "allocation", "audit_trail")}
