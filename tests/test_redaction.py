@@ -75,6 +75,12 @@ def test_r07_redaction_hides_content_keeps_who_when_why_and_every_proof(trial: T
     _, token = trial.user("mon-001", role="monitor")
     shown = trial.http.get(f"/v1/records/{target}", headers={"Authorization": f"Bearer {token}"}).json()
     assert shown["record"]["payload"] is None and shown["record"]["redacted_by"] == receipt["record_hash"]
+    rows = trial.http.get("/v1/audit", params={"limit": 1000},
+                          headers={"Authorization": f"Bearer {token}"}).json()["rows"]
+    row = next(r for r in rows if r["record_hash"] == target)  # who, when, why stay; content goes
+    assert row["redacted"] is True and row["new"] is None
+    assert (row["type"], row["author"], row["recorded_at"]) == \
+        ("participant.registered", after.entry.fields["author"], after.recorded_at)
 
 
 @pytest.mark.parametrize(("who", "payload", "reason", "rule"), [
