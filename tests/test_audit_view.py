@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import orjson
 
+from api.client import LedgerClient
 from ledger.entry import Record
 from projections import audit_trail
 from projections.replay import replay
@@ -14,19 +15,21 @@ from .test_labs import WEEK_4, treated
 from .test_projection_participants import fingerprints
 
 
-def _corrected(trial: Trial) -> str:
+def corrected(trial: Trial) -> tuple[LedgerClient, str]:
+    """A treated participant's lab value recorded, then corrected: (the investigator's client,
+    the correction's record hash)."""
     client, _ = treated(trial)
     first = client.record_lab("P-001", visit="week_4", analyte="ALT", value=560.0, unit="U/L",
                               sampled_at=WEEK_4)
     fixed = client.correct_lab("P-001", supersedes=first["record_hash"], value=56.0, unit="U/L",
                                reason="transcription error")
     trial.services.views.catch_up()
-    return str(fixed["record_hash"])
+    return client, str(fixed["record_hash"])
 
 
 def test_the_audit_view_keeps_each_change_and_shows_the_records_signed_fields(
         trial: Trial) -> None:
-    fixed = _corrected(trial)
+    _, fixed = corrected(trial)
     store, views = trial.services.store, trial.services.views
     with store.read() as cur:
         stored = views.tables.rows(cur, views.active(cur), audit_trail.NAME)
@@ -53,7 +56,7 @@ def test_the_audit_view_keeps_each_change_and_shows_the_records_signed_fields(
 
 def test_an_audit_row_naming_another_record_is_refused_and_changes_the_fingerprint(
         trial: Trial) -> None:
-    fixed = _corrected(trial)
+    _, fixed = corrected(trial)
     store, views = trial.services.store, trial.services.views
     table = views.tables.name(audit_trail.NAME, views.active())
     with store.transaction() as cur:  # leaf 1's row now claims the correction's change
@@ -78,7 +81,7 @@ def test_an_audit_row_naming_another_record_is_refused_and_changes_the_fingerpri
 def test_audit_rows_stored_whole_by_an_earlier_version_still_show_the_same(trial: Trial) -> None:
     """Views built before the audit trail kept only changes held each row whole; such a row
     (a superset of its change) shows as before, until a rebuild writes the change alone."""
-    _corrected(trial)
+    corrected(trial)
     store, views = trial.services.store, trial.services.views
     shown = views.docs(audit_trail.NAME)
     table = views.tables.name(audit_trail.NAME, views.active())

@@ -16,6 +16,7 @@ from ledger import merkle
 from projections.replay import replay
 
 from .conftest import Trial
+from .test_audit_view import corrected
 from .test_labs import WEEK_4, treated
 from .test_projection_participants import fingerprints
 
@@ -142,13 +143,9 @@ def test_a_background_runner_keeps_the_view_current(trial: Trial) -> None:
 
 
 def test_r02_audit_trail_shows_who_what_field_previous_and_new_value_when_and_why(trial: Trial) -> None:
-    client, _ = treated(trial)
-    first = client.record_lab("P-001", visit="week_4", analyte="ALT", value=560.0, unit="U/L",
-                              sampled_at=WEEK_4)
-    fixed = client.correct_lab("P-001", supersedes=first["record_hash"], value=56.0, unit="U/L",
-                               reason="transcription error")
+    client, fixed = corrected(trial)
     rows = client.http.get("/v1/audit", params={"limit": 1000}).json()["rows"]
-    row = next(r for r in rows if r["record_hash"] == fixed["record_hash"])
+    row = next(r for r in rows if r["record_hash"] == fixed)
     assert (row["author"], row["role"], row["site"]) == ("inv-001", "investigator", "site-01")
     assert row["field"] == "week_4/ALT" and row["reason"] == "transcription error"
     assert row["previous"] == {"value": 560.0, "unit": "U/L"} and row["new"]["value"] == 56.0
