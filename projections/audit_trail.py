@@ -84,12 +84,6 @@ def full(record: Record, leaf_index: int, changed: dict[str, Any]) -> dict[str, 
         "role": role, "site": site, "stream": stream, "type": kind, "version": version}
 
 
-def row(record: Record, payload: dict[str, Any] | None, leaf_index: int,
-        replaced: dict[str, Any] | None) -> dict[str, Any]:
-    """The row a record gives, folded and shown in one step."""
-    return full(record, leaf_index, change(record, payload, replaced))
-
-
 def shown(record: Record, leaf_index: int, stored: str) -> dict[str, Any]:
     """The row for the stored document `stored` of leaf `leaf_index`, whose record is `record`."""
     try:
@@ -122,6 +116,8 @@ def line(record: Record, payload: dict[str, Any] | None,
     flat, the object's keys in RFC 8785 order. Anything else takes the plain way. A rebuild
     makes one of these for every record of the log."""
     kind = record.entry.fields["type"]
+    if payload is not None and kind in REPLACING:  # the value replaced: a few records in a log
+        return canonical(change(record, payload, replaced)).decode()
     try:
         field = new = None
         sort = 0  # the object below is in RFC 8785 order already, and so is a lab value
@@ -140,8 +136,6 @@ def line(record: Record, payload: dict[str, Any] | None,
                 new = jcs_ready(new)  # a double, or what only `canonical` writes as JCS does
                 if type(unit) is not str or type(new["value"]) not in _NUMBERS:
                     sort = orjson.OPT_SORT_KEYS  # (an odd value: a list, an object…)
-        elif kind in REPLACING:
-            return canonical(change(record, payload, replaced)).decode()
         else:
             new = jcs_ready(payload)
             sort = orjson.OPT_SORT_KEYS

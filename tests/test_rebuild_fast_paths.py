@@ -49,7 +49,7 @@ def test_shortcuts_equal_the_plain_code_on_every_record(trial: Trial) -> None:
         change = audit_trail.change(trusted, payload, replaced)
         assert audit_trail.line(trusted, payload, replaced) == canonical(change).decode()
         assert audit_trail.shown(trusted, index, canonical(change).decode()) == \
-            audit_trail.row(checked, payload, index, replaced)
+            audit_trail.full(checked, index, audit_trail.change(checked, checked.payload(), replaced))
         if not row.stream.startswith(participant.STREAM_PREFIX):
             continue
         fact = to_fact(trusted, payload)
