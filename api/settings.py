@@ -28,7 +28,6 @@ KNOWN: dict[str, str] = {
     "TRIAL_LEDGER_TOKEN_DAYS": "lifetime of a standing API token",
     "TRIAL_LEDGER_TOKEN": "the SDK's API token (client side)",
     "TRIAL_LEDGER_TEST_PG": "PostgreSQL URL for the test suite",
-    "TRIAL_LEDGER_SHARED": "folder of reference files for the test suite",
 }
 RULE = "no setting disables or changes auditing; unknown settings are refused"
 

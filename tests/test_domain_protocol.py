@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 from datetime import date, timedelta
 from importlib import resources
@@ -17,8 +16,8 @@ from pydantic import ValidationError
 from domain.facts import Rejection
 from domain.protocol import Protocol, arm, is_blinded, load_protocol, visit_window
 
-SHARED = Path(os.environ.get("TRIAL_LEDGER_SHARED") or Path(__file__).resolve().parents[2] / "shared")
-SEED = (SHARED / "seeds" / "000_8170579a0f56c4cb.txt").read_text(encoding="utf-8")
+DATA = Path(__file__).resolve().parent / "data"
+SEED = (DATA / "seeds" / "nct06167473-registration.txt").read_text(encoding="utf-8")
 DOCUMENT: dict[str, Any] = json.loads(
     resources.files("domain.protocols").joinpath("nct06167473.json").read_text(encoding="utf-8"))
 PROTOCOL = load_protocol(DOCUMENT)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,7 @@ from hypothesis import strategies as st
 from ledger import merkle as m
 from ledger import merkle_subtree as ms
 
-SHARED = Path(os.environ.get("TRIAL_LEDGER_SHARED") or Path(__file__).resolve().parents[2] / "shared")
-REFERENCE = SHARED / "reference"
+REFERENCE = Path(__file__).resolve().parent / "data"
 TLOG = REFERENCE / "tlog-testdata"
 VECTORS: dict[str, Any] = json.loads((REFERENCE / "rfc9162-vectors.json").read_text())
 LEAVES = [m.leaf_hash(bytes.fromhex(x)) for x in VECTORS["leaf_inputs_hex"]]

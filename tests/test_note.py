@@ -6,7 +6,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,7 @@ from ledger.note import (
     sign_note,
 )
 
-SHARED = Path(os.environ.get("TRIAL_LEDGER_SHARED") or Path(__file__).resolve().parents[2] / "shared")
-REFERENCE = SHARED / "reference"
+REFERENCE = Path(__file__).resolve().parent / "data"
 
 
 def _vector_values(text: str) -> dict[str, list[list[str]]]:

@@ -4,7 +4,6 @@ signatures show printed name, time and meaning; blinded roles get a masked file.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -17,8 +16,7 @@ from api.simulation import PASSPHRASE
 
 from .conftest import DemoTrial
 
-SHARED = Path(os.environ.get("TRIAL_LEDGER_SHARED") or Path(__file__).resolve().parents[2] / "shared")
-XSD = SHARED / "reference" / "odm-1.3.2" / "ODM1-3-2.xsd"
+XSD = Path(__file__).resolve().parent / "data" / "odm-1.3.2" / "ODM1-3-2.xsd"
 NS = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
 TX = ("Insert", "Update", "Remove")
 
@@ -26,7 +24,7 @@ TX = ("Insert", "Update", "Remove")
 @pytest.fixture(scope="module")
 def schema() -> etree.XMLSchema:
     if not XSD.exists():
-        pytest.fail(f"the ODM 1.3.2 schema is missing at {XSD} (set TRIAL_LEDGER_SHARED)")
+        pytest.fail(f"the ODM 1.3.2 schema is missing at {XSD}")
     return etree.XMLSchema(etree.parse(str(XSD)))
 
 
