@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import getpass
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 import typer
+from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 
 from ledger.errors import LedgerError
 from ledger.keys import generate, key_id, public_b64, read_public_key, save_private_key, write_public_key
+from ledger.ledger import Clock, system_clock
 from ledger.signer import Signer
 
 from .bootstrap import (
@@ -34,6 +38,7 @@ keys_app = typer.Typer(help="Ed25519 key pairs, kept on the signer's own machine
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 out = Console(soft_wrap=True)
+DATABASE_ERRORS = (PersistenceError, psycopg.Error, sqlite3.Error)
 err = Console(stderr=True)
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL: sqlite:///FILE (default "
@@ -44,7 +49,7 @@ HomeOpt = Annotated[Path | None, typer.Option("--home", help="Folder for the led
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # one line, any width
     raise typer.Exit(code)
 
 
@@ -58,10 +63,16 @@ def passphrase(env: str, prompt: str, *, confirm: bool = False) -> str:
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
 
 
-def open_services(db: str | None, *, initialised: bool = True) -> Services:
-    """Open the ledger; unless creating one, refuse a database that holds none."""
+def open_services(db: str | None, *, initialised: bool = True,
+                  clock: Clock | None = None) -> Services:
+    """Open the ledger; unless creating one, refuse a database that holds none. A database that
+    cannot be reached is named with the cause, before the store's pool waits on it."""
+    from .reachability import unreachable
+
+    if (why := unreachable(database_url(db))) is not None:
+        fail(why)
     try:
-        services = bootstrap(database_url(db))
+        services = bootstrap(database_url(db), clock=clock or system_clock)
         if initialised and not services.store.is_initialised():
             services.close()
             fail(f"{database_url(db)} holds no ledger: run `trial-ledger init` first")
@@ -279,8 +290,16 @@ def main() -> None:
     try:
         app()
     except LedgerError as exc:  # anything a command did not translate itself
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(1)
+    except DATABASE_ERRORS as exc:  # a database lost mid-command: the cause, not a traceback
+        err.print(f"[red]error:[/red] database: {one_line(exc)}", highlight=False,
+                  soft_wrap=True)
+        sys.exit(1)
+
+
+def one_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 # Registers the audit and trial commands on `app` (they import what is defined above).

@@ -132,16 +132,11 @@ def demo(db: DbOpt = None, home: HomeOpt = None,
     bundle; the same seed gives the same bundle, byte for byte."""
     from datetime import timedelta
 
-    from .bootstrap import bootstrap, database_url
     from .cli_audit import write_bundle_file
     from .simulation import START, SimClock, run_simulation
 
     clock = SimClock(START - timedelta(days=1))
-    try:
-        services = bootstrap(database_url(db), clock=clock)
-    except LedgerError as exc:
-        fail(exc.message)
-        return
+    services = open_services(db, initialised=False, clock=clock)
     try:
         if services.store.is_initialised():
             fail(f"{services.store.url} holds a ledger already: the demo needs an empty database")
