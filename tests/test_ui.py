@@ -8,6 +8,7 @@ import html
 import re
 import warnings
 from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,8 +25,10 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 ARM = re.compile(r"(?<![0-9A-Za-z+/_-])(low|medium_high)(?![0-9A-Za-z+/_-])")
-# A dose as a number (as the API's dose scan looks for it), not digits inside a hash or base64.
-DOSE = re.compile(r"(?<![0-9A-Za-z+/])(1000000|1500000|3000000|4500000|\d(\.\d+)?e\+06)(?![0-9A-Za-z])")
+# A dose as a number (as the API's dose scan looks for it), not digits inside a hash or base64,
+# or as the viewer words it ("3 × 10⁶ cells/kg").
+DOSE = re.compile(r"(?<![0-9A-Za-z+/])(1000000|1500000|3000000|4500000|\d(\.\d+)?e\+06"
+                  r"|\d(\.\d+)? × 10⁶)(?![0-9A-Za-z])")
 LINK = re.compile(r'href="(/ui/[^"#]*)')
 CORRECTED = "lab.corrected"
 
@@ -177,7 +180,7 @@ def test_every_page_renders_for_an_inspector_with_arms_and_doses(demo: DemoTrial
     assert 'data-testid="proof"' in proof and demo.services.ledger.tree.latest_checkpoint() is not None
     assert demo.services.ledger.tree.latest_checkpoint().note.splitlines()[2] in proof  # type: ignore[union-attr]
     audit = http.get("/ui/audit", params={"type": CORRECTED}).text
-    assert audit.count("<td>lab.corrected</td>") == sum(
+    assert audit.count('<span class="type">lab.corrected</span>') == sum(
         len(record_hashes(demo, f"P-00{n}", CORRECTED)) for n in range(1, 7))
 
 
@@ -221,9 +224,10 @@ def test_r27_a_blinded_role_never_sees_an_arm_or_a_dose_on_any_page(demo: DemoTr
         assert ARM.search(text) is None, (path, ARM.findall(text)[:3])
         dose = DOSE.search(text)
         assert dose is None, (path, text[max(0, dose.start() - 150): dose.end() + 150])
-        for field in ("cells_per_kg", "total_cells"):
-            assert re.search(rf"{field}</dt><dd>(?!masked)", text) is None, (path, field)
-        assert not re.search(r"\d cells/kg", text), path
+        for label in ("Dose", "Total cells"):  # cells_per_kg, total_cells
+            assert re.search(rf"{label}</dt><dd>(?!<span class=\"masked\">masked<)", text) is None, \
+                (path, label)
+        assert not re.search(r"[\d⁰¹²³⁴⁵⁶⁷⁸⁹] cells(/kg)?\b", text), path
     withheld = [p for p in pages.values() if 'data-testid="withheld"' in p]
     assert withheld, "infusion and randomisation records are shown, their payload withheld"
 
@@ -273,6 +277,12 @@ def _row(page: str, version: int) -> str:
     return page.split(f'<tr id="v{version}"')[1].split("</tr>")[0]
 
 
+def _at(iso: str) -> str:
+    """A time as the viewer shows it: UTC to the second, the recorded text kept in the markup."""
+    moment = datetime.fromisoformat(iso).astimezone(UTC)
+    return f'<time datetime="{iso}">{moment:%Y-%m-%d %H:%M:%S} UTC</time>'
+
+
 @pytest.mark.parametrize("author", ["insp-01", "mon-01"])
 def test_r13_viewer_shows_name_time_and_meaning_for_every_record(demo: DemoTrial, author: str) -> None:
     """Every record the viewer shows carries the signer's printed name (as registered with the
@@ -287,14 +297,14 @@ def test_r13_viewer_shows_name_time_and_meaning_for_every_record(demo: DemoTrial
             name = keys[e["key"]].name
             row = _row(page, record.version)
             assert f"<strong>{html.escape(name)}</strong>" in row, (pid, record.version)
-            assert f'<td class="time">{record.recorded_at}</td>' in row
-            assert f'<td class="time">{e["occurred_at"]}</td>' in row
+            assert f'<td class="time">{_at(record.recorded_at)}</td>' in row
+            assert f'<td class="time">{_at(e["occurred_at"])}</td>' in row
             assert record.recorded_at.endswith("Z") and f'<td class="meaning">{e["meaning"]}</td>' in row
             meanings.add(e["meaning"])
             if record.type in (CORRECTED, "signoff.signed", "infusion.administered"):
                 detail = http.get(f"/ui/records/{record.hash}").text
                 assert f'data-testid="printed-name">{html.escape(name)}<' in detail
-                assert f'data-testid="recorded-at">{record.recorded_at}<' in detail
+                assert f'data-testid="recorded-at">{_at(record.recorded_at)}<' in detail
                 assert f'data-testid="meaning">{e["meaning"]}<' in detail
     assert {"authorship", "approval", "verification"} <= meanings
 
@@ -321,12 +331,16 @@ def test_audit_search_uses_the_export_filters(demo: DemoTrial) -> None:
                                          "until": "2024-07-21"}).text
     leaves = re.findall(r'<td><a href="/ui/records/[0-9a-f]{64}">(\d+)</a></td>', rows)
     assert leaves and "lab.corrected" in rows and "participant/P-001" not in rows
-    by_user = http.get("/ui/audit", params={"user": "mon-01"}).text
+    by_user = _table(http.get("/ui/audit", params={"user": "mon-01"}).text)
     assert "Hana Sato" in by_user and "Dr Lan Nguyen" not in by_user
     first = http.get("/ui/audit").text
     assert 'data-testid="next"' in first and "page=2" in first
     second = http.get("/ui/audit", params={"page": 2}).text
     assert re.findall(r"/ui/records/([0-9a-f]{64})", first)[0] not in second
+
+
+def _table(page: str) -> str:
+    return page.split('data-testid="audit"')[1].split("</table>")[0]
 
 
 def test_looking_writes_nothing(demo: DemoTrial) -> None:

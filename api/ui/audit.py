@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from itertools import islice
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -17,15 +16,20 @@ from fastapi.responses import HTMLResponse
 from domain.trial import PROTOCOL_STREAM
 from ledger.registry import KEYS_STREAM
 
+from .. import blinding
 from ..deps import ServicesDep
 from ..exports import AuditFilter, audit_rows
 from ..sites import other_sites_rows
 from .auth import ViewerDep
 from .render import UIError, UIRoute, page
+from .schedule import Schedule
+from .timeline import RecordLinks
+from .wording import Words
 
 router = APIRouter(route_class=UIRoute)
 Text = Annotated[str, Query(max_length=100)]
 PAGE = 100
+PARTICIPANT = "participant/"
 # Long documents (the protocol, key registrations) are linked, not spelt out in a table cell.
 DOCUMENTS = frozenset({PROTOCOL_STREAM, KEYS_STREAM})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/-]{0,99}$")
@@ -40,15 +44,59 @@ def audit(request: Request, viewer: ViewerDep, services: ServicesDep, since: Tex
     wanted = AuditFilter(_time(since, "since", start=True), _time(until, "until", start=False),
                          _name(user, "user"), _name(participant, "participant"),
                          _kind(type), _name(site, "site"))
-    rows = audit_rows(services, viewer.user.role, wanted, other_sites_rows(services, viewer.user))
-    shown = list(islice(rows, (page_no - 1) * PAGE, page_no * PAGE + 1))
-    more = len(shown) > PAGE
+    # One pass over every row this user may see: the choices come from all of them (so a filter
+    # never hides the other values), the total and the page from those the filter keeps.
+    seen = audit_rows(services, viewer.user.role, AuditFilter(), other_sites_rows(services, viewer.user))
+    choices, first = Choices(), (page_no - 1) * PAGE
+    shown: list[dict[str, Any]] = []
+    total = 0
+    for row in seen:
+        choices.add(row)
+        if wanted.keeps(row):
+            if first <= total < first + PAGE:
+                shown.append(row)
+            total += 1
     names = {k.author: k.name for k in services.ledger.registry().keys.values()}
     filters = {"since": since, "until": until, "user": user, "participant": participant,
                "type": type, "site": site}
-    return page(request, "audit.html", viewer=viewer, rows=[_row(r, names) for r in shown[:PAGE]],
+    protocol = blinding.protocol(services)
+    return page(request, "audit.html", viewer=viewer, rows=[_row(r, names) for r in shown],
                 filters=filters, q=urlencode({k: v for k, v in filters.items() if v}),
-                page_no=page_no, more=more, page_size=PAGE)
+                choices=choices.offered(filters, names), page_no=page_no, page_size=PAGE,
+                first=first + 1, last=first + len(shown), total=total,
+                more=first + len(shown) < total, words=Words(protocol),
+                schedule=Schedule(protocol), is_hash=RecordLinks(services))
+
+
+class Choices:
+    """The values the filters offer, taken from the rows the user may see (masked and site-scoped
+    as the rows themselves), so a choice never names what the table would not show."""
+
+    def __init__(self) -> None:
+        self.types: set[str] = set()
+        self.users: set[str] = set()
+        self.sites: set[str] = set()
+        self.participants: set[str] = set()
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.types.add(row["type"])
+        self.users.add(row["author"])
+        self.sites.add(row["site"])
+        if row["stream"].startswith(PARTICIPANT):
+            self.participants.add(row["stream"].removeprefix(PARTICIPANT))
+
+    def offered(self, filters: dict[str, str], names: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
+        """(value, label) per filter, sorted; a value asked for but not seen is still offered, so
+        the form shows what was searched."""
+        def listed(values: set[str], asked: str, label: Any = str) -> list[tuple[str, str]]:
+            chosen = values | ({asked} if asked else set())
+            return [(v, label(v)) for v in sorted(chosen)]
+
+        return {"type": listed(self.types, filters["type"]),
+                "user": listed(self.users, filters["user"],
+                               lambda a: f"{names[a]} ({a})" if names.get(a) else a),
+                "site": listed(self.sites, filters["site"]),
+                "participant": listed(self.participants, filters["participant"])}
 
 
 def _row(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
@@ -57,7 +105,7 @@ def _row(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 
 def _time(text: str, what: str, *, start: bool) -> str | None:
     """A day or a UTC time, as the recorded_at text it is compared with (…Z, microseconds)."""
-    text = text.strip()
+    text = text.strip().removesuffix("UTC").strip()  # as the viewer prints it, or ISO 8601
     if not text:
         return None
     try:
@@ -67,9 +115,11 @@ def _time(text: str, what: str, *, start: bool) -> str | None:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is not None:  # another offset: the same instant in UTC
                 moment = moment.astimezone(UTC).replace(tzinfo=None)
+            if not start and "." not in text:  # "until 14:03:07" takes in that whole second
+                moment = moment.replace(microsecond=999_999)
     except ValueError as exc:
         raise UIError(400, "Bad filter", f"{what}: {text!r} is not a day (YYYY-MM-DD) or a UTC time "
-                      "(YYYY-MM-DDTHH:MM:SSZ)") from exc
+                      "(YYYY-MM-DD HH:MM:SS UTC)") from exc
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -22,7 +22,9 @@ from ..sites import check_participant_site, sees_site
 from .auth import ViewerDep
 from .charts import arm_charts, participant_charts
 from .render import UIError, UIRoute, page, stylesheet
+from .schedule import Schedule
 from .timeline import RecordLinks, timeline
+from .wording import Words
 
 router = APIRouter(route_class=UIRoute)
 ParticipantId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -76,10 +78,14 @@ def participant(request: Request, participant_id: ParticipantId, viewer: ViewerD
         raise UIError(404, "Not found", f"There is no participant {participant_id}.")
     shown = blinding.mask_participant(services, viewer.user.role, state.model_dump(mode="json"))
     scores = scores_by_visit(state)
+    protocol = blinding.protocol(services)
+    schedule = Schedule(protocol)
     return page(request, "participant.html", viewer=viewer, pid=participant_id, state=shown,
-                rows=timeline(services, viewer.user.role, records), scores=scores,
-                charts=participant_charts(scores, blinding.protocol(services)),
-                is_hash=RecordLinks(services))
+                visits=schedule.sort(shown["visits"], lambda v: v.get("visit")),
+                scores=[(visit, scores[visit]) for visit in schedule.sort(scores)],
+                rows=timeline(services, viewer.user.role, records),
+                charts=participant_charts(scores, protocol), is_hash=RecordLinks(services),
+                schedule=schedule, words=Words(protocol))
 
 
 @router.get("/charts", response_class=HTMLResponse)

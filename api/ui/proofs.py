@@ -17,6 +17,7 @@ from ledger.note import NoteError, open_checkpoint
 from ledger.registry import KeyRegistry
 
 from ..witnessing import checkpoint_verifier
+from .wording import when
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def _signature(entry: Entry, sealed: dict[str, Any], registry: KeyRegistry) -> C
     except LedgerError as exc:
         return Check(False, f"{exc.rule}: {exc.message}")
     return Check(True, f"Ed25519 signature verifies with key {key.key_id[:16]}…, registered to "
-                 f"{key.author} ({key.role}, {key.site}) and valid at {sealed['recorded_at']}")
+                 f"{key.author} ({key.role}, {key.site}) and valid at {when(sealed['recorded_at'])}")
 
 
 def _payload(view: dict[str, Any], entry: Entry) -> Check:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 
+from .. import blinding
 from ..deps import ServicesDep
 from ..sites import other_sites_rows
 from ..transparency import record as record_route
@@ -17,6 +18,7 @@ from .auth import ViewerDep
 from .proofs import Checked, check_record
 from .render import UIError, UIRoute, page
 from .timeline import RecordLinks
+from .wording import Words
 
 router = APIRouter(route_class=UIRoute)
 RecordHash = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$")]
@@ -39,7 +41,7 @@ def record(request: Request, record_hash: RecordHash, viewer: ViewerDep,
            services: ServicesDep) -> HTMLResponse:
     view, checked = _load(record_hash, viewer, services)
     return page(request, "record.html", viewer=viewer, view=view, checked=checked,
-                is_hash=RecordLinks(services),
+                is_hash=RecordLinks(services), words=Words(blinding.protocol(services)),
                 participant=_participant_of(view["stream"]))
 
 

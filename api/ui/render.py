@@ -4,7 +4,6 @@ or the API's problem+json."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.exceptions import HTTPException
 from ledger.errors import LedgerError, NotFound, NotInitialised
 
 from ..problems import Denied
+from .wording import dose, scalar, when, yes_no
 
 LOGIN = "/ui/login"
 _TEMPLATES = resources.files("api.ui") / "templates"
@@ -32,17 +32,13 @@ HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
                                       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"}
 
 
-def _as_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
 def _short(value: Any, length: int = 12) -> str:
     text = str(value)
     return text if len(text) <= length else text[:length] + "…"
 
 
-ENV.filters["as_json"] = _as_json
 ENV.filters["short"] = _short
+ENV.filters.update(when=when, yes_no=yes_no, dose=dose, scalar=scalar)
 
 
 class UIError(Exception):
