@@ -125,12 +125,13 @@ def p3(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
     return [
         figure("P3", f"HTTP appends, {scale.http_clients} concurrent clients, SQLite", rate, base,
                ">= 1,500/s, p99 <= 100 ms", rate >= 1500 and p99 <= 100, "entries/s",
-               "P1's in-process append rate (one caller)", notes, p99_ms=p99),
+               "P1's in-process append rate (one caller)", notes, p99_ms=p99, statuses=load["statuses"]),
         figure("P8", "append → covered by a signed checkpoint, p99 under P3's load",
                load["checkpoint_p99_ms"], 1000.0, "<= 1,000 ms",
                load["with_checkpoint"] == load["ok"] > 0 and load["checkpoint_p99_ms"] <= 1000, "ms",
                "the goal (1 s)", f"{load['with_checkpoint']:,} of {load['ok']:,} receipts carry "
-               "their signed checkpoint; the figure is their request latency"),
+               "their signed checkpoint; the figure is their request latency",
+               appends=load["ok"], with_checkpoint=load["with_checkpoint"]),
     ]
 
 
@@ -178,4 +179,4 @@ def p9(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
                    base, ">= 1.0", rate / base >= 1.0, "entries/s",
                    "eventsourcing Application on the same PostgreSQL, 1 event per save, one caller",
                    f"p50 {load['p50_ms']:.0f} ms, p99 {load['p99_ms']:.0f} ms; statuses "
-                   f"{load['statuses']}", p99_ms=load["p99_ms"])]
+                   f"{load['statuses']}", p99_ms=load["p99_ms"], statuses=load["statuses"])]

@@ -48,7 +48,12 @@ REGISTER = fact("participant.registered", REG, 1)
 
 
 def test_registration_consent_withdrawal_reconsent_is_accepted() -> None:
-    run(REGISTER, consent(2), withdrawal(3), consent(4, "1.1"))
+    facts = (REGISTER, consent(2), withdrawal(3), consent(4, "1.1"))
+    run(*facts)
+    state = streams.fold(streams.kind_of("participant/P-001"), facts)
+    assert (state.status, state.consent_form) == ("consented", "1.1")
+    assert [(e.action, e.form_version) for e in state.consent_history] == [
+        ("signed", "1.0"), ("withdrawn", "1.0"), ("signed", "1.1")]
 
 
 def test_second_registration_of_the_same_id_is_refused() -> None:

@@ -55,3 +55,16 @@ def test_mypy_is_clean_on_every_package() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy", "ledger", "domain", "projections", "api"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_nothing_reads_outside_the_checkout() -> None:
+    """Fixtures live in tests/data/: no test, script, benchmark or default reaches past the
+    repository's root (a `../shared` folder, a parent's parent of a test file)."""
+    outside = re.compile(r"\.\./shared|TRIAL_LEDGER_SHARED|parents\[[2-9]\]|\.parent\.parent\.parent")
+    offenders = [f"{path.relative_to(ROOT)}:{n}"
+                 for room in ("ledger", "domain", "projections", "api", "tests", "benchmarks", "scripts")
+                 for path in sorted((ROOT / room).rglob("*.py"))
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if outside.search(line) and path != Path(__file__).resolve()]
+    assert offenders == []
+    assert (ROOT / "tests" / "data" / "README.md").is_file()
