@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import sqlite3
 import sys
@@ -108,7 +107,7 @@ def init(db: DbOpt = None, home: HomeOpt = None,
     print(info.root_fingerprint)
 
 
-def _root(home: Path | None) -> Signer:
+def admin_signer(home: Path | None) -> Signer:
     """The root key (admin acts: users, keys), opened with its passphrase."""
     return root_signer(home_dir(home), passphrase("TRIAL_LEDGER_ROOT_PASSPHRASE",
                                                   "Root key passphrase"))
@@ -145,7 +144,7 @@ def users_add(name: Annotated[str, typer.Argument(help="The user's id (never reu
     services = open_services(db)
     try:
         pub = read_public_key(public_key)
-        root = _root(home)
+        root = admin_signer(home)
         receipt, token = register_user(services, root, author=name, name=printed_name or name,
                                        role=role, site=site, public_key_b64=public_b64(pub))
     except LedgerError as exc:
@@ -171,7 +170,7 @@ def keys_rotate(user: Annotated[str, typer.Argument(help="The user id whose key 
     services = open_services(db)
     try:
         pub = read_public_key(public_key)
-        root = _root(home)
+        root = admin_signer(home)
         _, revoked = rotate_key(services, root, author=user, public_key_b64=public_b64(pub),
                                 reason=reason)
     except LedgerError as exc:
@@ -196,7 +195,7 @@ def users_revoke(key: Annotated[str, typer.Argument(help="Key id to revoke.")],
     """Revoke a key: signatures made after this moment no longer count."""
     services = open_services(db)
     try:
-        root = _root(home)
+        root = admin_signer(home)
         receipt = revoke_key(services, root, kid=key, reason=reason)
     except LedgerError as exc:
         fail(exc.message)
@@ -241,51 +240,6 @@ def users_history(db: DbOpt = None,
         out.print(table)
 
 
-@app.command()
-def serve(db: DbOpt = None, home: HomeOpt = None,
-          demo: Annotated[bool, typer.Option(help="Initialise if needed and add demo data.")] = False,
-          host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
-    """Run the HTTP API."""
-    import uvicorn
-
-    from .app import create_app
-    from .demo import DEMO_PASSPHRASE, run_demo
-    from .settings import refuse_unknown
-    from .trial_setup import load_system_actors
-
-    services = open_services(db, initialised=False)
-    try:
-        if demo:
-            summary = run_demo(services, home_dir(home))
-            for line in summary:
-                out.print(line)
-        elif not services.store.is_initialised():
-            fail(f"{database_url(db)} holds no ledger: run `trial-ledger init` (or serve --demo)")
-        if services.ledger.sealer is None:
-            default = DEMO_PASSPHRASE if demo else None
-            secret = os.environ.get("TRIAL_LEDGER_LEDGER_PASSPHRASE") or default or passphrase(
-                "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger key passphrase")
-            load_system_actors(services, home_dir(home), secret)
-        refused = refuse_unknown(services, os.environ, by=f"os:{getpass.getuser()}")
-        if refused:
-            fail(f"{', '.join(refused)}: not a setting of trial-ledger (no setting disables or "
-                 f"changes auditing); the attempt is recorded on stream `settings`")
-        signed = services.ledger.seal()  # cover anything appended while no server ran
-        if signed is not None:
-            out.print(f"Checkpoint: tree size {signed.size}")
-    except LedgerError as exc:
-        fail(exc.message)
-    from .runner import ViewRunner
-
-    runner = ViewRunner(services).start()  # keeps the views current in the background
-    out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
-    try:
-        uvicorn.run(create_app(services), host=host, port=port, log_level="info")
-    finally:
-        runner.stop()
-
-
 def main() -> None:
     try:
         app()
@@ -303,4 +257,13 @@ def one_line(exc: BaseException) -> str:
 
 
 # Registers the audit and trial commands on `app` (they import what is defined above).
-from . import cli_audit, cli_bench, cli_copies, cli_exports, cli_trial, cli_views  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    cli_audit,
+    cli_bench,
+    cli_copies,
+    cli_exports,
+    cli_serve,
+    cli_trial,
+    cli_users,
+    cli_views,
+)
