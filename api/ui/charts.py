@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from statistics import mean
 from typing import Any
@@ -34,6 +34,11 @@ class Chart:
     title: str
     y_label: str
     series: tuple[Series, ...]
+    visits: Mapping[float, str] = field(default_factory=dict)  # week → the visit's label
+
+    def visit(self, week: float) -> str:
+        """The visit at that week, as the protocol names it ("Week 4"), else the week."""
+        return self.visits.get(week) or f"week {week:g}"
 
     @property
     def weeks(self) -> list[float]:
@@ -60,6 +65,12 @@ def week_of(protocol: Protocol | None, visit: str) -> float | None:
     return float(found.group(1)) if found else None
 
 
+def visit_labels(protocol: Protocol | None) -> dict[float, str]:
+    """The protocol's visits by their week, for the charts' tables and points."""
+    visits = protocol.visits if protocol is not None else []
+    return {week: v.label for v in visits if (week := week_of(protocol, v.id)) is not None}
+
+
 def _values(scores: Mapping[str, Mapping[str, Any]], algorithm: str,
             protocol: Protocol | None) -> dict[float, float]:
     out: dict[float, float] = {}
@@ -75,13 +86,15 @@ def participant_charts(scores: Mapping[str, Mapping[str, Any]],
     """One participant: the MELD family in one chart, Child-Pugh points in another."""
     meld = tuple(Series(a, tuple(sorted(_values(scores, a, protocol).items()))) for a in MELD_FAMILY)
     cp = (Series(CHILD_PUGH, tuple(sorted(_values(scores, CHILD_PUGH, protocol).items()))),)
-    return [Chart("MELD scores", "points", meld), Chart("Child-Pugh score", "points (5–15)", cp)]
+    labels = visit_labels(protocol)
+    return [Chart("MELD scores", "points", meld, labels),
+            Chart("Child-Pugh score", "points (5–15)", cp, labels)]
 
 
 def arm_charts(by_arm: Mapping[str, Sequence[Mapping[str, Mapping[str, Any]]]],
                protocol: Protocol | None) -> list[Chart]:
     """Per arm, one chart per algorithm: the mean over the arm's participants at each visit."""
-    charts = []
+    charts, labels = [], visit_labels(protocol)
     for algorithm in ALGORITHMS:
         series = []
         for arm in sorted(by_arm):
@@ -91,7 +104,7 @@ def arm_charts(by_arm: Mapping[str, Sequence[Mapping[str, Mapping[str, Any]]]],
                     at.setdefault(week, []).append(value)
             points = tuple((w, round(mean(v), 2)) for w, v in sorted(at.items()))
             series.append(Series(f"{arm} (n={len(by_arm[arm])})", points))
-        charts.append(Chart(f"{algorithm}: mean per arm", "mean points", tuple(series)))
+        charts.append(Chart(f"{algorithm}: mean per arm", "mean points", tuple(series), labels))
     return charts
 
 
@@ -142,7 +155,7 @@ def draw(chart: Chart) -> Markup:
                          f'points="{points}"/>')
         for x, y in series.points:
             parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}">'
-                         f"<title>{label}, week {x:g}: {y:g}</title></circle>")
+                         f"<title>{label}, {escape(chart.visit(x))}: {y:g}</title></circle>")
         ly = TOP + 14 + 18 * n
         parts.append(f'<line x1="{WIDTH - RIGHT + 10}" x2="{WIDTH - RIGHT + 32}" y1="{ly - 4}" '
                      f'y2="{ly - 4}" stroke="{colour}" stroke-width="2"{dashed}/>'
