@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, Path, Query
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,10 +13,12 @@ from ledger.entry import Submission
 from ledger.errors import LedgerError, MalformedEntry, NotFound, RuleViolation
 from ledger.ledger import BatchError
 
-from . import blinding, problems, roles
+from . import blinding, contract, problems, roles, schemas
 from .bodies import EntryIn
 from .bootstrap import Services
+from .contract import no_unknown_query, returns
 from .deps import ServicesDep, UserDep
+from .docs import router as docs
 from .entry_types import openapi_examples
 from .entry_types import router as entry_types
 from .etags import ETagMiddleware
@@ -65,7 +67,7 @@ StreamName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,31}(/[A-Za-z0-9_.-
 router = APIRouter(prefix="/v1")
 
 
-@router.get("/health", tags=["meta"])
+@router.get("/health", tags=["meta"], response_model=None, responses=returns(schemas.Health))
 def health(services: ServicesDep) -> dict[str, Any]:
     initialised = services.store.is_initialised()
     if not initialised:
@@ -76,8 +78,8 @@ def health(services: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/entries", status_code=201, response_model=ReceiptOut, tags=["entries"],
-             responses={409: {"description": "stale version; body carries the current head"},
-                        422: {"description": "malformed entry, refused signature or rule"}})
+             responses=contract.problems(403, 409, **{
+                 "422": "malformed entry, refused signature or rule (`rule`, `field`)"}))
 async def post_entry(body: Annotated[EntryIn, Body(openapi_examples=openapi_examples())],
                      user: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Appended in a group with the entries arriving meanwhile (group commit): one transaction
@@ -94,6 +96,10 @@ async def post_entry(body: Annotated[EntryIn, Body(openapi_examples=openapi_exam
     return blinding.mask_receipt(user.role, receipt.as_dict())
 
 
+class BatchOut(BaseModel):
+    receipts: list[ReceiptOut]
+
+
 class BatchIn(BaseModel):
     """Signed entries appended in one transaction: all of them, or none."""
 
@@ -102,10 +108,11 @@ class BatchIn(BaseModel):
     entries: Annotated[list[EntryIn], Field(min_length=1, max_length=1000)]
 
 
-@router.post("/entries/batch", status_code=201, tags=["entries"],
-             responses={409: {"description": "a stale version; nothing was written"},
-                        422: {"description": "an entry was refused (`index` names it); nothing "
-                              "was written"}})
+@router.post("/entries/batch", status_code=201, tags=["entries"], response_model=None,
+             responses={201: {"model": BatchOut}, **contract.problems(**{
+                 "403": "an entry is not the caller's (`detail` names its index)",
+                 "409": "a stale version; nothing was written",
+                 "422": "an entry was refused (`index` names it); nothing was written"})})
 def post_batch(body: BatchIn, user: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Import many signed entries at once (e.g. a lab's export): one transaction, all or nothing.
     At most one entry per stream: an entry names the hash of the record before it, and a record's
@@ -151,7 +158,8 @@ def _at_index(exc: Exception, index: int) -> None:
         exc.message = f"entry {index}: {exc.message}"
 
 
-@router.get("/streams/{stream:path}", response_model=HeadOut, tags=["entries"])
+@router.get("/streams/{stream:path}", response_model=HeadOut, tags=["entries"],
+            responses=contract.problems(403))
 def stream_head(stream: StreamName, user: UserDep, services: ServicesDep) -> dict[str, Any]:
     if stream in blinding.RESTRICTED_STREAMS and not blinding.sees_allocation(user.role):
         raise Denied(403, "blinding.restricted_stream", f"the {stream} stream is not shown to "
@@ -160,7 +168,8 @@ def stream_head(stream: StreamName, user: UserDep, services: ServicesDep) -> dic
     return services.ledger.head(stream).as_dict()
 
 
-@router.get("/participants/{participant_id}", tags=["participants"])
+@router.get("/participants/{participant_id}", tags=["participants"], response_model=None,
+            responses=returns(schemas.Participant, 403, 404))
 def get_participant(participant_id: str, user: UserDep, services: ServicesDep,
                     as_of: Annotated[str | None, Query(description="a UTC time (…Z), a day, "
                                                        "position:N or checkpoint:SIZE")] = None,
@@ -175,7 +184,8 @@ def get_participant(participant_id: str, user: UserDep, services: ServicesDep,
     return blinding.mask_participant(services, user.role, body)
 
 
-@router.get("/participants/{participant_id}/history", tags=["participants"])
+@router.get("/participants/{participant_id}/history", tags=["participants"], response_model=None,
+            responses=returns(schemas.History, 403, 404))
 def participant_history(participant_id: str, user: UserDep, services: ServicesDep,
                         offset: Offset = 0, limit: Limit = 1000) -> dict[str, Any]:
     """Every record of the participant, oldest first: who, role, site, what, when observed, when
@@ -195,7 +205,8 @@ def participant_history(participant_id: str, user: UserDep, services: ServicesDe
     return {"participant_id": participant_id, **paged("records", rows, offset, limit)}
 
 
-@router.get("/unblindings", tags=["participants"])
+@router.get("/unblindings", tags=["participants"], response_model=None,
+            responses=returns(schemas.Unblindings))
 def unblindings(user: UserDep, services: ServicesDep, offset: Offset = 0,
                 limit: Limit = 100) -> dict[str, Any]:
     """The unblinding report: every emergency unblinding, who, when, why, who was informed
@@ -265,9 +276,12 @@ def _check_author(submission: Submission, user: User) -> None:
 
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="trial-ledger", version="1",
-                  description="Signed, append-only, replayable audit ledger for a clinical trial.")
+                  description="Signed, append-only, replayable audit ledger for a clinical trial.",
+                  docs_url=None, redoc_url=None,  # served from the package: api/docs.py
+                  dependencies=[Depends(no_unknown_query)])
     app.state.services = services
     problems.install(app)
+    contract.install(app)
     app.include_router(router)
     app.include_router(transparency)
     app.include_router(witnessing)
@@ -278,6 +292,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(entry_types)
     app.include_router(exports)
     app.include_router(ui)
+    app.include_router(docs)
     roles.check_complete(app)
     app.add_middleware(ETagMiddleware)
     app.add_middleware(BodyLimit)

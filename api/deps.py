@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from . import roles
 from .bootstrap import Services
@@ -19,17 +20,22 @@ async def services_of(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(services_of)]
+# Declares the bearer scheme in the OpenAPI document (the Authorize button of /docs); no
+# auto_error, so a missing token is answered below as 401 problem+json like every other refusal.
+bearer = HTTPBearer(auto_error=False, description="an API token: a session's from "
+                    "`POST /v1/sessions`, or a standing one from `trial-ledger users add`")
 
 
 async def current_user(request: Request, services: ServicesDep,
-                       authorization: Annotated[str | None, Header()] = None) -> User:
+                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+                       ) -> User:
     """The caller, authenticated by token and allowed by the role matrix for this route.
 
     Runs on the event loop: the token lookup is one indexed read of a small table, cheaper
     than handing every request to a worker thread and back."""
-    if not authorization or not authorization.startswith("Bearer "):
+    if credentials is None:
         raise Denied(401, "auth.missing_token", "send Authorization: Bearer <token>")
-    user = services.tokens.lookup(authorization.removeprefix("Bearer ").strip())
+    user = services.tokens.lookup(credentials.credentials.strip())
     if user is None:
         raise Denied(401, "auth.invalid_token", "the token is unknown or revoked")
     route = request.scope.get("route")

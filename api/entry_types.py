@@ -11,6 +11,8 @@ from fastapi import APIRouter
 
 from domain.streams import KINDS
 
+from . import schemas
+from .contract import returns
 from .examples import PAYLOADS, submission
 
 router = APIRouter(prefix="/v1", tags=["entries"])
@@ -50,7 +52,7 @@ def openapi_examples() -> dict[str, dict[str, Any]]:
             for row in entry_types()}
 
 
-@router.get("/entry-types")
+@router.get("/entry-types", response_model=None, responses=returns(schemas.EntryTypes))
 def list_entry_types() -> dict[str, Any]:
     """Every entry type: stream, schema version, authoring roles, payload JSON Schema."""
     return {"entry_types": entry_types()}

@@ -24,6 +24,7 @@ from .blinding import RowMask
 from .bootstrap import Services
 from .casebook import Reader, casebook_pdf
 from .certified import certified_copy, site_participants
+from .contract import problems
 from .deps import ServicesDep, UserDep
 from .odm import created_now, cut, odm_document
 from .problems import Denied
@@ -110,7 +111,8 @@ def _cell(value: Any) -> str:
 
 
 @router.get("/audit", response_class=StreamingResponse,
-            responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}},
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}},
+                                         "application/x-ndjson": {"schema": {"type": "string"}}},
                              "description": "the audit trail, streamed"}})
 def export_audit(user: UserDep, services: ServicesDep,
                  format: Annotated[Literal["csv", "jsonl"], Query()] = "csv",
@@ -131,8 +133,9 @@ def export_audit(user: UserDep, services: ServicesDep,
 
 
 @router.get("/odm", response_class=StreamingResponse,
-            responses={200: {"content": {"application/xml": {}},
-                             "description": "CDISC ODM 1.3.2, Transactional, Archival, streamed"}})
+            responses={200: {"content": {"application/xml": {"schema": {"type": "string"}}},
+                             "description": "CDISC ODM 1.3.2, Transactional, Archival, streamed"},
+                       **problems(**{"404": "no checkpoint has been signed yet"})})
 def export_odm(user: UserDep, services: ServicesDep) -> StreamingResponse:
     """Every participant record up to the latest signed checkpoint as CDISC ODM 1.3.2
     (Transactional, Archival): each a transaction with its AuditRecord (SourceID = record hash)
@@ -153,8 +156,10 @@ def reader_of(services: Services, user: User) -> Reader:
 
 
 @router.get("/casebook/{participant_id}", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}, "description": "the casebook"},
-                       404: {"description": "no such participant"}})
+            responses={200: {"content": {"application/pdf": {"schema": {"type": "string",
+                                                                         "format": "binary"}}},
+                             "description": "the casebook"},
+                       **problems(403, **{"404": "no such participant, or no checkpoint yet"})})
 def export_casebook(participant_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
                     user: UserDep, services: ServicesDep) -> Response:
     """One participant's casebook as PDF (R37): data per visit, scores, signatures and the audit
@@ -175,8 +180,12 @@ def export_casebook(participant_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-
 
 
 @router.get("/certified-copy", response_class=Response,
-            responses={200: {"content": {"application/zip": {}},
-                             "description": "excerpt with proofs, casebooks, signed manifest"}})
+            responses={200: {"content": {"application/zip": {"schema": {"type": "string",
+                                                                         "format": "binary"}}},
+                             "description": "excerpt with proofs, casebooks, signed manifest"},
+                       **problems(**{"403": "site staff: another site's copy",
+                                     "404": "the site has no participants, or no checkpoint yet",
+                                     "422": "the site is not named, or not an identifier"})})
 def export_certified_copy(user: UserDep, services: ServicesDep,
                           site: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
                           = None) -> Response:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 
 from ledger.entry import Record
 
-from . import blinding
+from . import blinding, schemas
+from .contract import returns
 from .deps import ServicesDep, UserDep
 from .sites import other_sites_rows, sees_site
 from .transparency import record_view
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1")
 Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many (1–1000)")]
 
 
-@router.get("/log", tags=["transparency"])
+@router.get("/log", tags=["transparency"], response_model=None, responses=returns(schemas.LogPage))
 def log(user: UserDep, services: ServicesDep,
         start: Annotated[int, Query(ge=0, le=2**53, description="first leaf index")] = 0,
         limit: Limit = 100) -> dict[str, Any]:
@@ -45,7 +46,8 @@ def log(user: UserDep, services: ServicesDep,
             "next": start + len(leaves) if more else None}
 
 
-@router.get("/participants", tags=["participants"])
+@router.get("/participants", tags=["participants"], response_model=None,
+            responses=returns(schemas.Participants))
 def participants(user: UserDep, services: ServicesDep,
                  offset: Annotated[int, Query(ge=0, le=2**53)] = 0, limit: Limit = 100) -> dict[str, Any]:
     """One line per participant, by id: site, consent, stage, eligibility, arm (as the role may

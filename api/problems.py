@@ -39,13 +39,14 @@ _STATUS: list[tuple[type[LedgerError], int, str]] = [
 
 
 def problem(status: int, title: str, detail: str, *, rule: str, field: str | None = None,
-            **extra: Any) -> JSONResponse:
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": f"urn:trial-ledger:problem:{rule}", "title": title,
                             "status": status, "detail": detail, "rule": rule}
     if field is not None:
         body["field"] = field
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -87,7 +88,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), str(exc.detail), rule=f"http.{exc.status_code}")
+        # exc.headers keeps what the status needs, e.g. 405's Allow (RFC 9110 §15.5.6)
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), rule=f"http.{exc.status_code}",
+                       headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -8,25 +8,30 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
+from fastapi.security import HTTPAuthorizationCredentials
 
 from domain import access
 from ledger.entry import Submission
 from ledger.errors import Conflict, LedgerError, NotInitialised
 from ledger.ledger import FollowUp
 
+from . import schemas
 from .bodies import EntryIn
-from .deps import ServicesDep, UserDep
+from .contract import returns
+from .deps import ServicesDep, UserDep, bearer
 from .problems import Denied
 from .tokens import SESSION_HOURS, User
 
 router = APIRouter(prefix="/v1", tags=["sessions"])
 
 
-@router.post("/sessions", status_code=201,
-             responses={401: {"description": "the login was refused (and recorded)"}})
+@router.post("/sessions", status_code=201, response_model=None, responses=returns(
+    schemas.Session, ok=201, **{"401": "the login was refused (and recorded)",
+                                "409": "stale version of the access stream: read its head, sign again",
+                                "422": "the request is not a signed entry"}))
 def login(body: EntryIn, services: ServicesDep) -> dict[str, Any]:
     """Log in: a `session.opened` entry on `access/{you}`, signed with your key."""
     submission = Submission(body.entry, body.signature, body.payload, body.salt)
@@ -49,11 +54,12 @@ def login(body: EntryIn, services: ServicesDep) -> dict[str, Any]:
             "role": entry["role"], "expires_at": (datetime.now(UTC) + hours).isoformat()}
 
 
-@router.post("/sessions/close")
-def logout(request: Request, user: UserDep, services: ServicesDep) -> dict[str, Any]:
+@router.post("/sessions/close", response_model=None, responses=returns(schemas.Closed))
+def logout(user: UserDep, services: ServicesDep,
+           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> dict[str, Any]:
     """Log out: this token stops working and the logout is recorded."""
-    token = request.headers["authorization"].removeprefix("Bearer ").strip()
-    services.tokens.revoke(token)
+    assert credentials is not None  # UserDep has authenticated this very token
+    services.tokens.revoke(credentials.credentials.strip())
     receipt = services.ledger.append_follow_up(FollowUp(
         access.STREAM_PREFIX + user.author, "session.closed",
         {"session": user.session, "why": "logout"}, "system"))

@@ -16,7 +16,8 @@ from ledger.errors import NotFound
 from ledger.tree import SignedCheckpoint, iter_leaves
 from ledger.verify import verify_log
 
-from . import blinding
+from . import blinding, schemas
+from .contract import problems, returns
 from .deps import ServicesDep, UserDep
 from .sites import check_stream
 
@@ -31,13 +32,15 @@ def _latest(services: ServicesDep) -> SignedCheckpoint:
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse,
-            responses={200: {"content": {"text/plain": {}},
-                             "description": "C2SP signed note: origin, size, base64 root, signature"}})
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                             "description": "C2SP signed note: origin, size, base64 root, signature"},
+                       **problems(**{"404": "no checkpoint has been signed yet"})})
 def checkpoint(services: ServicesDep) -> PlainTextResponse:
     return PlainTextResponse(_latest(services).note, media_type="text/plain; charset=utf-8")
 
 
-@router.get("/records/{record_hash}")
+@router.get("/records/{record_hash}", response_model=None,
+            responses=returns(schemas.RecordOut, 403, 404))
 def record(record_hash: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
            user: UserDep, services: ServicesDep) -> dict[str, Any]:
     """One record by its hash, with its inclusion proof against the latest checkpoint."""
@@ -59,7 +62,9 @@ def record(record_hash: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
     return body
 
 
-@router.get("/proofs/inclusion")
+@router.get("/proofs/inclusion", response_model=None, responses=returns(
+    schemas.InclusionProof, **{"404": "no checkpoint has been signed yet",
+                               "422": "the leaf is outside the tree, or no checkpoint has that size"}))
 def inclusion(services: ServicesDep, leaf_index: Annotated[int, Query(ge=0, le=2**53)],
               tree_size: Annotated[int | None, Query(
                   ge=1, le=2**53, description="a signed checkpoint's size; default the latest")]
@@ -69,7 +74,9 @@ def inclusion(services: ServicesDep, leaf_index: Annotated[int, Query(ge=0, le=2
     return {"leaf_index": leaf_index, "tree_size": size, "proof": [b64encode(h) for h in proof]}
 
 
-@router.get("/proofs/consistency")
+@router.get("/proofs/consistency", response_model=None, responses=returns(
+    schemas.ConsistencyProof, **{"404": "no checkpoint has been signed yet",
+                                 "422": "the sizes are out of order, or no checkpoint has them"}))
 def consistency(services: ServicesDep, first: Annotated[int, Query(ge=1, le=2**53)],
                 second: Annotated[int | None, Query(ge=1, le=2**53, description="default: the latest size")]
                 = None) -> dict[str, Any]:
@@ -88,7 +95,7 @@ def record_view(rec: Record, leaf_index: int) -> dict[str, Any]:
     }
 
 
-@router.get("/verify")
+@router.get("/verify", response_model=None, responses=returns(schemas.VerifyReport))
 def verify(_: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Replay the whole log and the Merkle tree on the server, as `trial-ledger verify` does:
     `ok` only when every record and checkpoint holds; otherwise each finding names the leaf,

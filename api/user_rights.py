@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse
 from ledger.registry import GENESIS, KEY_REGISTERED, KEY_REVOKED, KEYS_STREAM
 from projections import audit_trail
 
+from . import schemas
 from .bootstrap import Services
 from .deps import ServicesDep, UserDep
 from .paging import Limit, Offset, paged
@@ -59,7 +60,9 @@ def rights_history(services: Services) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: str(r["recorded_at"]))
 
 
-@router.get("/users/history", response_model=None)
+@router.get("/users/history", response_model=None, responses={200: {
+    "model": schemas.RightsHistory, "description": "JSON (paged), or CSV with format=csv (whole)",
+    "content": {"text/csv": {"schema": {"type": "string"}}}}})
 def history(_: UserDep, services: ServicesDep,
             format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
             offset: Offset = 0, limit: Limit = 1000) -> dict[str, Any] | PlainTextResponse:

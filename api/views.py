@@ -19,8 +19,9 @@ from projections.replay import Folded, replay
 from projections.status import status
 from projections.summary import trial_summary
 
-from . import blinding
+from . import blinding, schemas
 from .bootstrap import Services
+from .contract import returns
 from .deps import ServicesDep, UserDep
 from .paging import Limit, Offset, paged
 from .sites import check_participant_site, other_sites_rows, sees_site
@@ -28,14 +29,14 @@ from .sites import check_participant_site, other_sites_rows, sees_site
 router = APIRouter(prefix="/v1", tags=["projections"])
 
 
-@router.get("/projections")
+@router.get("/projections", response_model=None, responses=returns(schemas.Projections))
 def projections(_: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Each view's log position, the tree size and root of that prefix, and its fingerprint."""
     services.views.catch_up()
     return {"projections": status(services.views, services.ledger.tree)}
 
 
-@router.post("/projections/rebuild")
+@router.post("/projections/rebuild", response_model=None, responses=returns(schemas.Projections))
 def rebuild(_: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Rebuild every view from zero (data managers, admin); answers with the new status."""
     services.views.rebuild(workers=auto_workers(services.store))
@@ -59,7 +60,7 @@ def _cut(services: Services, as_of: str) -> Cut:
     return cut
 
 
-@router.get("/allocation")
+@router.get("/allocation", response_model=None, responses=returns(schemas.Allocation))
 def allocation(_: UserDep, services: ServicesDep, as_of: AsOf = None, offset: Offset = 0,
                limit: Limit = 1000) -> dict[str, Any]:
     """The allocation table, for the roles that may see the allocation."""
@@ -70,7 +71,7 @@ def allocation(_: UserDep, services: ServicesDep, as_of: AsOf = None, offset: Of
     return paged("allocation", services.views.allocation(), offset, limit)
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=None, responses=returns(schemas.AuditPage))
 def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
           limit: Annotated[int, Query(ge=1, le=1000)] = 100, as_of: AsOf = None) -> dict[str, Any]:
     """The audit trail in log order, paged, masked as the caller's role requires."""
@@ -108,7 +109,7 @@ def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=
     return body if as_of is None else {**body, "as_of": as_of}
 
 
-@router.get("/summary")
+@router.get("/summary", response_model=None, responses=returns(schemas.Summary))
 def summary(user: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[str, Any]:
     if as_of is not None:
         states = _folded(services, as_of).participants
@@ -121,7 +122,8 @@ def summary(user: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[st
                          show_arms=not blinding.is_blinded(services, user.role))
 
 
-@router.get("/participants/{participant_id}/scores", tags=["participants"])
+@router.get("/participants/{participant_id}/scores", tags=["participants"], response_model=None,
+            responses=returns(schemas.Scores, 403, 404))
 def scores(participant_id: str, user: UserDep, services: ServicesDep,
            as_of: AsOf = None) -> dict[str, Any]:
     """Every score per visit, with its algorithm version and input records."""

@@ -21,6 +21,8 @@ from ledger.note import Checkpoint, NoteError, NoteVerifier
 from ledger.registry import LEDGER_AUTHOR, KeyRegistry
 from ledger.witness import CosignatureVerifier, Witness, WitnessError
 
+from . import schemas
+from .contract import returns
 from .deps import ServicesDep, UserDep
 
 WITNESS_ROLE = "witness"
@@ -35,7 +37,9 @@ def checkpoint_verifier(registry: KeyRegistry) -> NoteVerifier:
     return NoteVerifier(registry.origin, key.public_key)
 
 
-@router.post("/checkpoint/cosignatures", status_code=201)
+@router.post("/checkpoint/cosignatures", status_code=201, response_model=None, responses=returns(
+    schemas.Cosigned, ok=201, **{"404": "this ledger signed no checkpoint of that size",
+                                 "422": "not a checkpoint note, or no valid cosignature by the caller"}))
 def add_cosignature(note: Annotated[str, Body(media_type="text/plain", max_length=20_000)],
                     user: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Keep the caller's cosignature of a checkpoint this ledger signed."""
