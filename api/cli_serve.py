@@ -27,13 +27,38 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
     import uvicorn
 
     from .app import create_app
-    from .demo import DEMO_PASSPHRASE, run_demo
     from .runner import ViewRunner
+
+    listener = listen(host, port)  # first: a port in use is said before any work is done
+    try:
+        services = open_services(db, initialised=False)
+    except BaseException:
+        listener.close()
+        raise
+    try:
+        prepare(services, db, home, demo)
+    except BaseException:  # a refusal (typer.Exit) too: nothing is left open behind it
+        listener.close()
+        services.close()
+        raise
+    runner = ViewRunner(services).start()  # keeps the views current in the background
+    out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
+    try:
+        config = uvicorn.Config(create_app(services), host=host, port=port, log_level="info")
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        runner.stop()
+        listener.close()
+        services.close()
+
+
+def prepare(services: Services, db: str | None, home: Path | None, demo: bool) -> None:
+    """The ledger ready to serve: the demo made if asked for, the system keys loaded, unknown
+    settings refused and recorded, anything appended while no server ran sealed."""
+    from .demo import DEMO_PASSPHRASE, run_demo
     from .settings import refuse_unknown
     from .trial_setup import load_system_actors
 
-    listener = listen(host, port)  # first: a port in use is said before any work is done
-    services = open_services(db, initialised=False)
     try:
         if demo and services.store.is_initialised():
             out.print(demo_present(services, db, home))
@@ -56,15 +81,6 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
             out.print(f"Checkpoint: tree size {signed.size}")
     except LedgerError as exc:
         fail(exc.message)
-
-    runner = ViewRunner(services).start()  # keeps the views current in the background
-    out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
-    try:
-        config = uvicorn.Config(create_app(services), host=host, port=port, log_level="info")
-        uvicorn.Server(config).run(sockets=[listener])
-    finally:
-        runner.stop()
-        listener.close()
 
 
 def listen(host: str, port: int) -> socket.socket:
