@@ -23,6 +23,7 @@ from . import roles
 from .problems import MEDIA_TYPE
 
 REF = "#/components/schemas/"
+API = "/v1/"
 
 
 class Problem(BaseModel):
@@ -90,10 +91,10 @@ def _walk_query(dependant: Dependant) -> set[str]:
 
 async def no_unknown_query(request: Request) -> None:
     """Refuse (422) a query parameter the route does not take, naming it: a misspelt or
-    unsupported filter must not quietly answer with everything. Routes outside the document
-    (the viewer's pages) keep their own handling."""
+    unsupported filter must not quietly answer with everything. The API's routes only (/v1/):
+    the viewer's pages and /docs are not part of the contract and keep their own handling."""
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute) or not route.include_in_schema or not request.query_params:
+    if not request.query_params or not isinstance(route, APIRoute) or not route.path.startswith(API):
         return
     takes = _query_names(route)
     unknown = [name for name in dict.fromkeys(request.query_params.keys()) if name not in takes]

@@ -59,20 +59,40 @@ class AuditFilter:
     def as_dict(self) -> dict[str, str | None]:
         return {k: getattr(self, k) for k in ("since", "until", "user", "participant", "type", "site")}
 
+    def is_empty(self) -> bool:
+        return not any(self.as_dict().values())
 
-def audit_rows(services: Services, role: str, wanted: AuditFilter,
-               hidden: frozenset[str] = frozenset()) -> Iterator[dict[str, Any]]:
-    """The audit trail in log order, as `role` may see it, filtered, without the `hidden`
-    streams (other sites' participants for site staff); read a page at a time."""
+
+def audit_docs(services: Services, role: str, wanted: AuditFilter,
+               hidden: frozenset[str] = frozenset(), *, below: int | None = None,
+               ) -> Iterator[dict[str, Any]]:
+    """The audit trail's stored rows in log order that `role` may see and `wanted` keeps,
+    without the `hidden` streams (other sites' participants for site staff) and, given `below`,
+    only leaves below that index; read a page at a time. Not yet masked: see `masked`."""
     services.views.catch_up()
     masker = RowMask(services, role)
     start = 0
     while page := services.views.docs(audit_trail.NAME, start, PAGE):
         for row in page:
+            if below is not None and row["leaf_index"] >= below:
+                return
             if masker.visible(row) and wanted.keeps(row) and row["stream"] not in hidden:
-                shown = masker({**row, "payload": row["new"]})
-                yield {**{k: v for k, v in shown.items() if k != "payload"}, "new": shown["payload"]}
+                yield row
         start += len(page)
+
+
+def masked(masker: RowMask, row: dict[str, Any]) -> dict[str, Any]:
+    """An audit row as the masker's role may see it (its `new` value is the payload masked)."""
+    shown = masker({**row, "payload": row["new"]})
+    return {**{k: v for k, v in shown.items() if k != "payload"}, "new": shown["payload"]}
+
+
+def audit_rows(services: Services, role: str, wanted: AuditFilter,
+               hidden: frozenset[str] = frozenset()) -> Iterator[dict[str, Any]]:
+    """`audit_docs`, each row masked as `role` requires: what the exports and the viewer show."""
+    masker = RowMask(services, role)
+    for row in audit_docs(services, role, wanted, hidden):
+        yield masked(masker, row)
 
 
 def record_export(services: Services, *, what: str, fmt: str, by: str, role: str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -20,9 +22,11 @@ from projections.status import status
 from projections.summary import trial_summary
 
 from . import blinding, schemas
+from .blinding import RowMask
 from .bootstrap import Services
 from .contract import returns
 from .deps import ServicesDep, UserDep
+from .exports import AuditFilter, Filter, audit_docs, masked
 from .paging import Limit, Offset, paged
 from .sites import check_participant_site, other_sites_rows, sees_site
 
@@ -73,39 +77,26 @@ def allocation(_: UserDep, services: ServicesDep, as_of: AsOf = None, offset: Of
 
 @router.get("/audit", response_model=None, responses=returns(schemas.AuditPage))
 def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
-          limit: Annotated[int, Query(ge=1, le=1000)] = 100, as_of: AsOf = None) -> dict[str, Any]:
-    """The audit trail in log order, paged, masked as the caller's role requires."""
+          limit: Annotated[int, Query(ge=1, le=1000)] = 100, as_of: AsOf = None,
+          since: Filter = None, until: Filter = None, author: Filter = None,
+          participant: Filter = None, type: Filter = None, site: Filter = None) -> dict[str, Any]:
+    """The audit trail in log order, paged, masked as the caller's role requires, with the audit
+    export's filters (`GET /v1/export/audit`: recorded since/until, UTC text compared as text,
+    author, participant, entry type, site), applied by the same code."""
     services.views.catch_up()
     cut = None if as_of is None else _cut(services, as_of)
-    sees = blinding.sees_allocation(user.role)
+    wanted = AuditFilter(since, until, author, participant, type, site)
     hidden = other_sites_rows(services, user)
-
-    def kept(row: dict[str, Any]) -> bool:
-        if (not sees and row["stream"] in blinding.RESTRICTED_STREAMS) or row["stream"] in hidden:
-            return False
-        return cut is None or ((cut.time is None or row["recorded_at"] <= cut.time)
-                               and (cut.size is None or row["leaf_index"] < cut.size))
-
-    if sees and cut is None and not hidden:
-        rows = services.views.docs(audit_trail.NAME, offset, limit)
-    else:  # skip what the caller may not see or the cut leaves out, a page at a time
-        rows, skipped, start = [], 0, 0
-        while len(rows) < limit:
-            page = services.views.docs(audit_trail.NAME, start, 1000)
-            for row in filter(kept, page):
-                if skipped < offset:
-                    skipped += 1
-                elif len(rows) < limit:
-                    rows.append(row)
-            if len(page) < 1000 or (cut is not None and cut.size is not None
-                                    and page[-1]["leaf_index"] >= cut.size):
-                break
-            start += 1000
-    shown = [blinding.mask_history_row(services, user.role, {**row, "payload": row["new"]})
-             for row in rows]
-    body: dict[str, Any] = {
-        "offset": offset, "limit": limit,
-        "rows": [{k: v for k, v in r.items() if k != "payload"} | {"new": r["payload"]} for r in shown]}
+    masker = RowMask(services, user.role)
+    if masker.sees and cut is None and not hidden and wanted.is_empty():
+        rows = services.views.docs(audit_trail.NAME, offset, limit)  # a page read straight
+    else:  # skip what the caller may not see, or the filters or the cut leave out
+        if cut is not None and cut.time is not None:
+            wanted = replace(wanted, until=min(cut.time, until or cut.time))
+        kept = audit_docs(services, user.role, wanted, hidden, below=cut.size if cut else None)
+        rows = list(islice(kept, offset, offset + limit))
+    body: dict[str, Any] = {"offset": offset, "limit": limit,
+                            "rows": [masked(masker, row) for row in rows]}
     return body if as_of is None else {**body, "as_of": as_of}
 
 
