@@ -66,7 +66,8 @@ def _saved(paths: list[Path] | None) -> list[str]:
     return notes
 
 
-def _print(report: Report, as_json: bool, projections: list[dict[str, Any]] | None = None) -> None:
+def _print(report: Report, as_json: bool, projections: list[dict[str, Any]] | None = None,
+           note: str | None = None) -> None:
     if as_json:
         body = report.as_dict()
         if projections is not None:
@@ -90,6 +91,8 @@ def _print(report: Report, as_json: bool, projections: list[dict[str, Any]] | No
             table.add_row(*("" if v is None else str(v) for v in
                             (f.leaf_index, f.position, f.stream, f.version)), f.check, f.detail)
         out.print(table)
+    if note is not None:  # on stderr beside JSON, which stays the whole of stdout
+        (err if as_json else out).print(note, highlight=False, soft_wrap=True)
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -104,6 +107,7 @@ def verify(db: DbOpt = None, root: RootOpt = None, checkpoint: SavedOpt = None,
     services = open_services(db)
     try:
         tree = services.ledger.tree
+        found = services.ledger.registry().root_key if root is None else None
         with progress_bar("verifying", services.store.max_position(), as_json) as advance:
             report = verify_log(StoreRows(services.store), checkpoints=[c.note for c in tree.checkpoints()],
                                 saved=saved, leaves=iter_leaves(tree), root=root, progress=advance)
@@ -111,7 +115,10 @@ def verify(db: DbOpt = None, root: RootOpt = None, checkpoint: SavedOpt = None,
         fail(exc.message)
     finally:
         services.close()
-    _print(report, as_json)
+    note = None if found is None else (  # whoever can rewrite the database can replace it
+        f"This trusted the root key the database itself names ({found}). To trust nothing but "
+        "a root fingerprint you hold, pass --root FINGERPRINT.")
+    _print(report, as_json, note=note)
 
 
 @contextmanager

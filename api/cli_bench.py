@@ -15,14 +15,17 @@ SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "suite.py"
 
 
 @app.command()
-def bench(scale: Annotated[str, typer.Option(help="smoke (seconds) or full (the published figures; "
-                                             "generates a 1M-record log once).")] = "full",
+def bench(scale: Annotated[str, typer.Option(help="smoke (seconds; the default) or full (the "
+                                             "published figures; generates a 1M-record log "
+                                             "once, then runs for a long while).")] = "smoke",
           only: Annotated[str | None, typer.Option(help="Figures to run, e.g. P1,P3.")] = None,
           data: Annotated[Path | None, typer.Option(help="Where generated logs are kept.")] = None,
           json_out: Annotated[Path | None, typer.Option("--json", help="Where to write the results "
                                                         "(default at full scale: "
                                                         "benchmarks/results/suite.json).")] = None) -> None:
-    """Measure each performance figure beside its baseline; print the table, write JSON."""
+    """Measure each performance figure beside its baseline; print the table, write JSON.
+
+    Runs the quick smoke scale unless --scale full is asked for."""
     if not SUITE.exists():
         fail(f"{SUITE} not found: the benchmark suite runs from a source checkout")
     spec = importlib.util.spec_from_file_location("trial_ledger_bench_suite", SUITE)
