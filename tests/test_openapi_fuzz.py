@@ -1,5 +1,6 @@
-"""Schemathesis over the OpenAPI document: generated requests on every operation, as a user who
-may call most of them; no server error, and no response that breaks its documented schema."""
+"""Schemathesis over the OpenAPI document: generated requests on every operation, as an admin, a
+blinded monitor and an investigator (site staff); no server error, and every answer as documented:
+its status declared, its media type declared, its body in its schema, its headers as stated."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from api.app import create_app
 
@@ -18,8 +25,13 @@ from .conftest import Trial, make_trial
 from .test_labs import WEEK_4, treated
 
 
-@pytest.fixture(params=[("adm-001", "admin", "sponsor"), ("mon-009", "monitor", "site-01")],
-                ids=["admin", "blinded-monitor"])
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_schema_conformance, response_headers_conformance]
+
+
+@pytest.fixture(params=[("adm-001", "admin", "sponsor"), ("mon-009", "monitor", "site-01"),
+                        ("inv-009", "investigator", "site-01")],
+                ids=["admin", "blinded-monitor", "investigator"])
 def fuzzed(request: pytest.FixtureRequest, sqlite_url: str,
            tmp_path: Path) -> Iterator[tuple[Trial, str]]:
     trial = make_trial(sqlite_url, tmp_path / "home")
@@ -43,8 +55,7 @@ def test_no_operation_errs_or_breaks_its_schema(fuzzed: tuple[Trial, str]) -> No
         @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck),
                   database=None)
         def generated(case: Any) -> None:
-            case.call_and_validate(headers={"Authorization": f"Bearer {token}"},
-                                   checks=[not_a_server_error, response_schema_conformance])
+            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
 
         generated()
 
@@ -65,7 +76,7 @@ def test_stateful_sequences_neither_err_nor_break_their_schema(fuzzed: tuple[Tri
             return {"headers": {"Authorization": f"Bearer {token}"}}
 
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
-            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+            case.validate_response(response, checks=CHECKS)
 
     Workflow.run(settings=settings(max_examples=25, stateful_step_count=6, deadline=None,
                                    suppress_health_check=list(HealthCheck), database=None))
