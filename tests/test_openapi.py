@@ -255,3 +255,20 @@ def test_site_staff_filtering_another_site_get_nothing(audited: DemoTrial) -> No
     theirs = {r["stream"] for r in _audit(audited, "insp-01", site="site-02")}
     assert mine and theirs and not mine & theirs
     assert _audit(audited, "inv-01", site="site-02") == []
+
+
+def test_the_docs_pages_load_their_assets_from_this_server(sqlite_trial: Trial) -> None:
+    for page, assets in (("/docs", 3), ("/redoc", 2)):
+        html = sqlite_trial.http.get(page)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+        links = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html.text) + \
+            re.findall(r"""url:\s*["']([^"']+)""", html.text)
+        assert len(links) >= assets, links
+        assert [u for u in links if not u.startswith("/")] == [], page
+        for link in links:
+            answer = sqlite_trial.http.get(link)
+            assert answer.status_code == 200 and len(answer.content) > 1000, link
+    assert sqlite_trial.http.get("/docs-assets/swagger-ui.css").headers["content-type"].startswith("text/css")
+    missing = sqlite_trial.http.get("/docs-assets/..%2Fcore.py")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"

@@ -24,7 +24,6 @@ from api.app import create_app
 from .conftest import Trial, make_trial
 from .test_labs import WEEK_4, treated
 
-
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
 
