@@ -297,9 +297,9 @@ def test_r13_viewer_shows_name_time_and_meaning_for_every_record(demo: DemoTrial
             name = keys[e["key"]].name
             row = _row(page, record.version)
             assert f"<strong>{html.escape(name)}</strong>" in row, (pid, record.version)
-            assert f'<td class="time">{_at(record.recorded_at)}</td>' in row
-            assert f'<td class="time">{_at(e["occurred_at"])}</td>' in row
-            assert record.recorded_at.endswith("Z") and f'<td class="meaning">{e["meaning"]}</td>' in row
+            assert f'<span class="recorded">{_at(record.recorded_at)}</span>' in row
+            assert f'<span class="observed muted">{_at(e["occurred_at"])}</span>' in row
+            assert record.recorded_at.endswith("Z") and f'<span class="meaning">{e["meaning"]}</span>' in row
             meanings.add(e["meaning"])
             if record.type in (CORRECTED, "signoff.signed", "infusion.administered"):
                 detail = http.get(f"/ui/records/{record.hash}").text

@@ -1,8 +1,11 @@
 """The viewer in a real browser: Debian's Chromium driven by Playwright against the app served by
 uvicorn on a free localhost port over the demo trial. An inspector and a blinded monitor log in,
-open the overview, a participant, a corrected record, its proof and the charts; screenshots go to
-tests/artefacts/ui/ (git-ignored). Without /usr/bin/chromium these tests skip, except under
-CI=true, where they fail (the PostgreSQL tests' policy)."""
+open the overview, a participant, a corrected record, its proof and the charts; and, in a
+1280×800 window, the participant page (visits in schedule order), the audit search (no horizontal
+scroll, no cut-off cell, the pager's total) and a record. Screenshots go to tests/artefacts/ui/:
+participant.png, audit-1280.png and record.png are committed as evidence, the others are
+git-ignored. Without /usr/bin/chromium these tests skip, except under CI=true, where they fail
+(the PostgreSQL tests' policy)."""
 
 from __future__ import annotations
 
@@ -19,14 +22,20 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.exports import AuditFilter, audit_rows
 
 from .conftest import DemoTrial
 from .test_ui import ARM, DOSE
+from .test_ui_wording import SCHEDULE
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTEFACTS = Path(__file__).resolve().parent / "artefacts" / "ui"
+WINDOW = {"width": 1280, "height": 800}
+# Every cell whose content is wider than the cell (cut off or spilling into the next column).
+OVERFLOWING = """table => [...table.querySelectorAll('th, td')]
+    .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.innerText.slice(0, 60))"""
 
 
 def _unavailable() -> str | None:
@@ -186,4 +195,49 @@ def test_a_blinded_monitor_sees_no_arm_and_no_dose_even_without_javascript(
     assert page.locator("svg.chart").count() >= 2
     masked("charts")
     assert seen == ["overview", "participant", "corrected-record", "proof", "charts"]
+    context.close()
+
+
+def test_in_a_1280_pixel_window_visits_follow_the_schedule_and_the_audit_search_fits(
+        browser: Any, server: str, demo: DemoTrial) -> None:
+    pid, corrected = _corrected(demo)
+    context = browser.new_context(viewport=WINDOW)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    _log_in(page, server, demo.tokens["insp-01"])
+
+    page.goto(f"{server}/ui/participants/{pid}")
+    for where in ("[data-testid=scores] tr[data-visit]", "[data-testid=visits] [data-visit]"):
+        visits = page.locator(where).evaluate_all("nodes => nodes.map(n => n.dataset.visit)")
+        assert {"week_4", "week_12", "week_48"} <= set(visits), (where, visits)
+        assert visits == [v for v in SCHEDULE if v in visits], (where, visits)
+    scores = page.get_by_test_id("scores").inner_text()
+    assert scores.index("Week 4") < scores.index("Week 8") < scores.index("Week 12")
+    assert "cells/kg" in page.get_by_test_id("state").inner_text()
+    _shot(page, "participant")
+
+    total = sum(1 for _ in audit_rows(demo.services, "inspector", AuditFilter(site="site-02")))
+    assert 100 < total < 200  # the second page holds the rest
+    page.goto(f"{server}/ui/audit?site=site-02&page=2")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= WINDOW["width"]
+    table = page.get_by_test_id("audit")
+    assert table.evaluate(OVERFLOWING) == []
+    box = table.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= WINDOW["width"]
+    headers = table.locator("th").all_inner_texts()
+    assert headers == ["Leaf", "Recorded, observed", "Who, meaning", "Record", "Previous", "New", "Why"]
+    assert page.get_by_test_id("range").inner_text() == f"rows 101–{total} of {total}"
+    assert page.get_by_test_id("filter-site").input_value() == "site-02"
+    assert page.get_by_test_id("filter-type").locator("option").count() > 10
+    _shot(page, "audit-1280")
+
+    page.goto(f"{server}/ui/records/{corrected}")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= WINDOW["width"]
+    content = page.locator("dl.payload").first.inner_text()
+    assert re.search(r"Value\s+\d+(\.\d+)? mg/dL", content), content
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC",
+                        page.get_by_test_id("recorded-at").inner_text())
+    for check in ("signature-status", "payload-status", "inclusion-status"):
+        assert "✓ verified" in page.get_by_test_id(check).inner_text(), check
+    _shot(page, "record")
     context.close()

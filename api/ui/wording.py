@@ -14,9 +14,12 @@ from typing import Any
 
 from domain.protocol import Protocol
 
+from .schedule import Schedule
+
 NONE = "—"
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+VISITS = frozenset({"visit", "scope"})  # fields naming a visit (a lock's scope may be one)
 # Field names whose unit is in the name: the label drops it, the value carries it.
 UNITS = {"weight_kg": ("Weight", "kg"), "age_years": ("Age", "years"), "control_pt_s": ("Control PT", "s"),
          "height_cm": ("Height", "cm")}
@@ -102,12 +105,15 @@ class Field:
     text: str | None = None
     parts: tuple[Field, ...] = ()
     raw: Any = None  # the value as recorded, so a record hash can be linked
+    kind: str = ""  # "answers": a list of questions, each with a short answer
 
 
 class Words:
-    """Words for payloads, knowing the protocol's eligibility criteria (a public document)."""
+    """Words for payloads, knowing the protocol's visits and eligibility criteria (a public
+    document)."""
 
     def __init__(self, protocol: Protocol | None) -> None:
+        self.schedule = Schedule(protocol)
         self.criteria = ({c.id: c.text for c in protocol.eligibility.criteria}
                          if protocol is not None else {})
         self.order = list(self.criteria)
@@ -122,7 +128,7 @@ class Words:
             if key == "value" and "unit" in payload and _numeric(value):
                 out.append(Field("Value", f"{number(value)} {payload['unit']}", raw=value))
             elif key == "answers" and isinstance(value, Mapping):
-                out.append(Field("Answers", parts=self.answers(value)))
+                out.append(Field("Answers", parts=self.answers(value), kind="answers"))
             elif key == "failed" and isinstance(value, Sequence) and not isinstance(value, str):
                 out.append(Field("Failed", ", ".join(self.criterion(c) for c in value) or "none"))
             else:
@@ -138,6 +144,8 @@ class Words:
             return Field(label(key), dose(value), raw=value)
         if key == "total_cells":
             return Field(label(key), cells(value), raw=value)
+        if key in VISITS and isinstance(value, str):
+            return Field(label(key), self.schedule.label(value), raw=value)
         if key in UNITS and _numeric(value):
             return Field(label(key), f"{number(value)} {UNITS[key][1]}", raw=value)
         return Field(label(key), scalar(value), raw=value)
