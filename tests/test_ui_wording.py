@@ -101,7 +101,7 @@ def test_values_are_worded_for_a_clinician() -> None:
 
 
 @pytest.mark.parametrize("author", ["insp-01", "mon-01"])
-def test_no_raw_literal_on_the_participant_record_and_audit_pages(demo: DemoTrial,
+def test_no_raw_literal_on_any_page(demo: DemoTrial,
                                                                  author: str) -> None:
     """No True/False/None, dict or list literal, JSON object or empty list is shown as such."""
     http = login(demo, author)
@@ -110,7 +110,8 @@ def test_no_raw_literal_on_the_participant_record_and_audit_pages(demo: DemoTria
     pages |= {f"/ui/records/{h}": http.get(f"/ui/records/{h}").text
               for h in record_hashes(demo, "P-002") + record_hashes(demo, "P-004")}
     pages |= {f"/ui/audit?page={n}": p for n, p in enumerate(_audit_pages(http), start=1)}
-    assert len(pages) > 6 + 40 + 2
+    pages |= {path: http.get(path).text for path in ("/ui/", "/ui/charts")}
+    assert len(pages) > 6 + 40 + 2 + 2
     for path, page in pages.items():
         found = LITERAL.search(text_of(page))
         assert found is None, (path, text_of(page)[max(0, found.start() - 120): found.end() + 60])
