@@ -96,6 +96,7 @@ def test_values_are_worded_for_a_clinician() -> None:
     shown = {f.label: f.text for f in fields}
     assert shown == {"Value": "1.16 mg/dL", "Dialysis": "no", "Weight": "82 kg", "Note": "—",
                      "Informed": "a, b", "Allocation": None, "Failed": "none"}
+    assert [(f.label, f.text) for f in Words(None).of([True, None])] == [("Value", "yes, —")]
     nested = next(f for f in fields if f.label == "Allocation").parts
     assert nested[0].label == "Blocks" and nested[0].parts[0].text == "2, 4"
 

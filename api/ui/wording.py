@@ -118,6 +118,10 @@ class Words:
                          if protocol is not None else {})
         self.order = list(self.criteria)
 
+    def of(self, value: Any) -> tuple[Field, ...]:
+        """Any recorded value as labelled fields (a payload is a mapping; anything else is one)."""
+        return self.fields(value) if isinstance(value, Mapping) else (self.field("value", value),)
+
     def fields(self, payload: Mapping[str, Any]) -> tuple[Field, ...]:
         """A payload as labelled fields, in name order (a lab value beside its unit)."""
         out = []
