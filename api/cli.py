@@ -29,22 +29,24 @@ from .bootstrap import (
     revoke_key,
     root_signer,
 )
+from .cli_help import LedgerTyper
 
-app = typer.Typer(help="Signed, append-only, replayable audit ledger for a clinical trial.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-users_app = typer.Typer(help="People and system actors who may sign entries.", no_args_is_help=True)
-keys_app = typer.Typer(help="Ed25519 key pairs, kept on the signer's own machine.", no_args_is_help=True)
+app = LedgerTyper(help="Signed, append-only, replayable audit ledger for a clinical trial.",
+                  pretty_exceptions_enable=False)
+users_app = LedgerTyper(help="People and system actors who may sign entries.")
+keys_app = LedgerTyper(help="Ed25519 key pairs, kept on the signer's own machine.")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 out = Console(soft_wrap=True)
 DATABASE_ERRORS = (PersistenceError, psycopg.Error, sqlite3.Error)
 err = Console(stderr=True)
 
-DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL: sqlite:///FILE (default "
-                                            "sqlite:///trial-ledger.db) or postgresql://…; env "
-                                            "TRIAL_LEDGER_DB.", show_default=False)]
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="Folder for the ledger's key files; env "
-                                              "TRIAL_LEDGER_HOME (default ./trial-ledger-home).")]
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", metavar="URL", show_default=False, help="Database URL: sqlite:///FILE (default "
+    "sqlite:///trial-ledger.db) or postgresql://…; env TRIAL_LEDGER_DB.")]
+HomeOpt = Annotated[Path | None, typer.Option(
+    "--home", metavar="FOLDER", help="Folder for the ledger's key files; env TRIAL_LEDGER_HOME "
+    "(default ./trial-ledger-home).")]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -114,7 +116,7 @@ def admin_signer(home: Path | None) -> Signer:
 
 
 @keys_app.command("new")
-def keys_new(out_file: Annotated[Path, typer.Option("--out", help="Private key file to write "
+def keys_new(out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="Private key file to write "
                                                     "(passphrase-encrypted PKCS#8); FILE.pub gets "
                                                     "the public key.")]) -> None:
     """Generate your Ed25519 key pair on this machine; give only FILE.pub to the admin."""
@@ -135,8 +137,8 @@ def keys_new(out_file: Annotated[Path, typer.Option("--out", help="Private key f
 def users_add(name: Annotated[str, typer.Argument(help="The user's id (never reused).")],
               role: Annotated[str, typer.Option(help="investigator, data_manager, monitor, …")],
               site: Annotated[str, typer.Option(help="The user's site id.")],
-              public_key: Annotated[Path, typer.Option("--public-key", help="The user's public key "
-                                                       "file (from `keys new`).")],
+              public_key: Annotated[Path, typer.Option("--public-key", metavar="FILE", help=(
+                  "The user's public key file (from `keys new`)."))],
               printed_name: Annotated[str | None, typer.Option("--printed-name", help="Name shown "
                                                                "with signatures.")] = None,
               db: DbOpt = None, home: HomeOpt = None) -> None:
@@ -159,8 +161,8 @@ def users_add(name: Annotated[str, typer.Argument(help="The user's id (never reu
 
 @keys_app.command("rotate")
 def keys_rotate(user: Annotated[str, typer.Argument(help="The user id whose key changes.")],
-                public_key: Annotated[Path, typer.Option("--public-key", help="The new public key "
-                                                         "file (from `keys new`).")],
+                public_key: Annotated[Path, typer.Option("--public-key", metavar="FILE", help=(
+                    "The new public key file (from `keys new`)."))],
                 reason: Annotated[str, typer.Option(help="Why (recorded with each revocation).")]
                 = "scheduled key rotation",
                 db: DbOpt = None, home: HomeOpt = None) -> None:
@@ -206,7 +208,8 @@ def users_revoke(key: Annotated[str, typer.Argument(help="Key id to revoke.")],
 
 @users_app.command("history")
 def users_history(db: DbOpt = None,
-                  csv_file: Annotated[Path | None, typer.Option("--csv", help="Write CSV here.")] = None,
+                  csv_file: Annotated[Path | None, typer.Option("--csv", metavar="FILE",
+                                                                help="Write CSV here.")] = None,
                   as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The user-rights history (R20): grants, revocations, locks and unlocks, when, by whom, why."""
     import json

@@ -31,12 +31,16 @@ from ledger.verify import Report, verify_log
 from ledger.verify_sources import BundleRows, StoreRows
 
 from .cli import DbOpt, app, err, fail, open_services, out
+from .cli_help import LedgerTyper
 
-RootOpt = Annotated[str | None, typer.Option("--root", help="The trial root key fingerprint you trust.")]
+RootOpt = Annotated[str | None, typer.Option("--root", metavar="FINGERPRINT",
+                                             help="The trial root key fingerprint you trust.")]
+RootNeeded = Annotated[str, typer.Option("--root", metavar="FINGERPRINT",
+                                         help="The trial root key fingerprint.")]
 SavedOpt = Annotated[list[Path] | None, typer.Option(
-    "--checkpoint", help="A checkpoint saved earlier; the log must extend it (repeatable).")]
+    "--checkpoint", metavar="FILE", help="A checkpoint saved earlier; the log must extend it (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
-export_app = typer.Typer(help="Exports for regulators and archives.", no_args_is_help=True)
+export_app = LedgerTyper(help="Exports for regulators and archives.")
 app.add_typer(export_app, name="export")
 
 
@@ -164,10 +168,10 @@ def write_bundle_file(services: Any, out_file: Path, exported_at: str,
 
 @app.command("verify-bundle")
 def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")],
-                  root: Annotated[str, typer.Option("--root", help="The trial root key fingerprint.")],
+                  root: RootNeeded,
                   checkpoint: SavedOpt = None,
                   witness: Annotated[list[str] | None, typer.Option(
-                      "--witness", help="A witness key (C2SP vkey) that must have cosigned a "
+                      "--witness", metavar="VKEY", help="A witness key (C2SP vkey) that must have cosigned a "
                       "checkpoint of this bundle (repeatable: all must).")] = None,
                   as_json: JsonOpt = False) -> None:
     """Check a bundle with no server and no database, trusting only the root fingerprint."""
@@ -218,7 +222,7 @@ def _bundle_projections(path: Path, size: int, root: str,
 
 @app.command("import")
 def import_bundle(path: Annotated[Path, typer.Argument(help="The bundle file to restore.")],
-                  root: Annotated[str, typer.Option("--root", help="The trial root key fingerprint.")],
+                  root: RootNeeded,
                   db: DbOpt = None) -> None:
     """Restore a bundle into a clean database: records, leaf indexes, checkpoints, views."""
     from .bootstrap import create_tables
@@ -242,11 +246,13 @@ def import_bundle(path: Annotated[Path, typer.Argument(help="The bundle file to 
 @app.command()
 def witness(url: Annotated[str, typer.Option(help="The ledger's base URL.")],
             name: Annotated[str, typer.Option(help="Your witness id (as registered with role witness).")],
-            key: Annotated[Path, typer.Option(help="Your witness private key file (from `keys new`).")],
+            key: Annotated[Path, typer.Option(metavar="FILE", help="Your witness private key file "
+                                              "(from `keys new`).")],
             log_key: Annotated[str, typer.Option("--log-key", help="The ledger's checkpoint key "
                                                  "(C2SP vkey, printed by `init`), obtained out of band.")],
-            state: Annotated[Path, typer.Option(help="Folder where the last accepted checkpoint "
-                                                "of each ledger is kept.")] = Path("witness-state"),
+            state: Annotated[Path, typer.Option(metavar="FOLDER", help="Folder where the last "
+                                                "accepted checkpoint of each ledger is kept.")]
+            = Path("witness-state"),
             token: Annotated[str | None, typer.Option(envvar="TRIAL_LEDGER_TOKEN",
                                                       help="Your API token.")] = None) -> None:
     """Cosign the ledger's latest checkpoint if it extends the last one you accepted."""

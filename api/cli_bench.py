@@ -19,10 +19,11 @@ def bench(scale: Annotated[str, typer.Option(help="smoke (seconds; the default) 
                                              "published figures; generates a 1M-record log "
                                              "once, then runs for a long while).")] = "smoke",
           only: Annotated[str | None, typer.Option(help="Figures to run, e.g. P1,P3.")] = None,
-          data: Annotated[Path | None, typer.Option(help="Where generated logs are kept.")] = None,
-          json_out: Annotated[Path | None, typer.Option("--json", help="Where to write the results "
-                                                        "(default at full scale: "
-                                                        "benchmarks/results/suite.json).")] = None) -> None:
+          data: Annotated[Path | None, typer.Option(metavar="FOLDER",
+                                                    help="Where generated logs are kept.")] = None,
+          json_out: Annotated[Path | None, typer.Option("--json", metavar="FILE", help=(
+              "Where to write the results (default at full scale: "
+              "benchmarks/results/suite.json)."))] = None) -> None:
     """Measure each performance figure beside its baseline; print the table, write JSON.
 
     Runs the quick smoke scale unless --scale full is asked for."""

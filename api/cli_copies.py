@@ -73,7 +73,8 @@ def export_certified_copy(site: Annotated[str, typer.Option("--site", help="The 
 
 @app.command("verify-copy")
 def verify_copy(path: Annotated[Path, typer.Argument(help="The certified copy (ZIP).")],
-                root: Annotated[str, typer.Option("--root", help="The trial root key fingerprint.")],
+                root: Annotated[str, typer.Option("--root", metavar="FINGERPRINT",
+                                                  help="The trial root key fingerprint.")],
                 as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
                 = False) -> None:
     """Check a certified copy with no server: the ledger key's signature on its manifest, each

@@ -20,7 +20,9 @@ from .cli import DbOpt, HomeOpt, app, fail, open_services, out, passphrase
 
 @app.command()
 def serve(db: DbOpt = None, home: HomeOpt = None,
-          demo: Annotated[bool, typer.Option(help="Initialise if needed and add demo data.")] = False,
+          demo: Annotated[bool, typer.Option("--demo", help="Make the demo trial in an empty "
+                                             "database (one that holds it is served as it is).")]
+          = False,
           host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
     """Run the HTTP API."""
@@ -29,16 +31,21 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
     from .app import create_app
     from .runner import ViewRunner
 
-    listener = listen(host, port)  # first: a port in use is said before any work is done
+    # The demo takes a while to make: a port in use is said before it. Otherwise the quick
+    # checks come first, so an unknown setting is refused and recorded whatever the port.
+    listener = listen(host, port) if demo else None
     try:
         services = open_services(db, initialised=False)
     except BaseException:
-        listener.close()
+        if listener is not None:
+            listener.close()
         raise
     try:
         prepare(services, db, home, demo)
+        listener = listener or listen(host, port)
     except BaseException:  # a refusal (typer.Exit) too: nothing is left open behind it
-        listener.close()
+        if listener is not None:
+            listener.close()
         services.close()
         raise
     runner = ViewRunner(services).start()  # keeps the views current in the background

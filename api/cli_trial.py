@@ -16,10 +16,10 @@ from ledger.signer import Signer
 
 from .bootstrap import CLIENT, home_dir
 from .cli import DbOpt, HomeOpt, app, err, fail, open_services, out, passphrase
+from .cli_help import LedgerTyper
 from .randomiser import RANDOMISER
 
-allocation_app = typer.Typer(help="The allocation list: reveal at unblinding, verify.",
-                             no_args_is_help=True)
+allocation_app = LedgerTyper(help="The allocation list: reveal at unblinding, verify.")
 app.add_typer(allocation_app, name="allocation")
 
 
@@ -29,8 +29,8 @@ def _system_passphrase() -> str:
 
 @app.command()
 def setup(db: DbOpt = None, home: HomeOpt = None,
-          protocol: Annotated[Path | None, typer.Option(help="Protocol JSON file (default: the "
-                                                        "bundled NCT06167473 v1.0).")] = None,
+          protocol: Annotated[Path | None, typer.Option(metavar="FILE", help=(
+              "Protocol JSON file (default: the bundled NCT06167473 v1.0)."))] = None,
           slots: Annotated[int | None, typer.Option(help="Allocation slots (default: the "
                                                     "protocol's target enrolment).")] = None) -> None:
     """Set the trial up: system actors, protocol adoption, committed allocation list."""
@@ -124,7 +124,8 @@ def verify_allocation(db: DbOpt = None,
 def demo(db: DbOpt = None, home: HomeOpt = None,
          participants: Annotated[int, typer.Option(min=1, max=500, help="How many to enrol.")] = 22,
          seed: Annotated[int, typer.Option(help="Same seed, same trial, byte for byte.")] = 1,
-         bundle: Annotated[Path | None, typer.Option(help="Also write the audit bundle here.")]
+         bundle: Annotated[Path | None, typer.Option(metavar="FILE",
+                                                     help="Also write the audit bundle here.")]
          = None) -> None:
     """Simulate NCT06167473 from screening to week 48 into an empty ledger.
 

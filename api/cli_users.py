@@ -52,8 +52,10 @@ def _key(a: Account) -> str:
 def users_unlock(user: UserArg,
                  reason: Annotated[str, typer.Option(help="Why (recorded with the unlock).")],
                  db: DbOpt = None, home: HomeOpt = None) -> None:
-    """Unlock an account locked after failed logins: `account.unlocked`, signed with the root
-    key, with the reason. Their old tokens stay revoked; `users token` issues a new one."""
+    """Unlock an account locked after failed logins.
+
+    Records `account.unlocked` with the reason, signed with the root key. The tokens the lock
+    revoked stay revoked: `users token` issues a new one."""
     if not reason.strip():
         fail("an unlock needs a reason: --reason TEXT")
     services = open_services(db)
@@ -68,7 +70,8 @@ def users_unlock(user: UserArg,
 
 @users_app.command("token")
 def users_token(user: UserArg, db: DbOpt = None, home: HomeOpt = None) -> None:
-    """Issue a new API token for a registered user (admin, with the root key) and print it once.
+    """Issue a new API token for a registered user and print it once (admin, with the root key).
+
     Their other tokens keep working until they age out or are revoked."""
     services = open_services(db)
     try:

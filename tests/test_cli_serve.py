@@ -31,9 +31,14 @@ def test_a_port_in_use_is_one_line_before_serving(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = runner.invoke(app, ["serve", "--db", db, "--port", str(port)])
-    assert result.exit_code == 1 and "Serving on" not in result.stdout
-    assert result.stderr == (f"error: port {port} on 127.0.0.1 is in use (another server is "
-                             "listening there); choose another with --port\n")
+        demo = runner.invoke(app, ["serve", "--demo", "--db", f"sqlite:///{tmp_path / 'd.db'}",
+                                   "--home", str(tmp_path / "demo-home"), "--port", str(port)])
+    said = (f"error: port {port} on 127.0.0.1 is in use (another server is listening there); "
+            "choose another with --port\n")
+    assert result.exit_code == 1 and "Serving on" not in result.stdout and result.stderr == said
+    # the demo, which takes a while to make, is not made for a server that cannot start
+    assert demo.exit_code == 1 and demo.stdout == "" and demo.stderr == said
+    assert not (tmp_path / "demo-home").exists()
 
 
 def serve(*args: str, port: int, home: Path, path: str = "/v1/health",
