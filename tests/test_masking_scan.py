@@ -63,8 +63,8 @@ def _responses(demo: DemoTrial, token: str) -> Iterator[tuple[str, str]]:
                 for name, value in fill.items():
                     path = re.sub(r"{" + name + r"(:[^}]*)?}", value, path)
                 calls.append((path, query.get(template, {})))
-                if template == "/v1/log":
-                    calls += [(path, {"limit": 1000, "offset": n}) for n in range(1000, size, 1000)]
+                if template == "/v1/log":  # the log pages by leaf index: `start`
+                    calls += [(path, {"limit": 1000, "start": n}) for n in range(1000, size, 1000)]
                 if template == "/v1/audit":
                     calls += [(path, {"limit": 1000, "offset": n}) for n in range(1000, size, 1000)]
         calls += [("/v1/export/audit", {"format": "jsonl"})]
