@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from urllib.parse import urlparse, urlunparse
 from typer.testing import CliRunner
 
 from api.cli import app
+
+from .test_cli import ENV
 
 
 def one_error_line(*args: str) -> str:
@@ -83,3 +86,23 @@ def test_reachable_databases_pass_the_probe(pg_url: str, tmp_path: Path) -> None
 
     assert unreachable(pg_url) is None
     assert unreachable(f"sqlite:///{tmp_path / 'new.db'}") is None  # to be created: fine
+
+
+def test_a_database_error_mid_command_is_one_line(tmp_path: Path) -> None:
+    """A damaged database (here a table dropped by hand) fails the command that meets it with
+    the database's own message on one line, through `main()`, and no traceback."""
+    env = {**ENV, "TRIAL_LEDGER_DB": f"sqlite:///{tmp_path / 'l.db'}",
+           "TRIAL_LEDGER_HOME": str(tmp_path / "home")}
+    runner = CliRunner(env=env)
+    for args in (["init"], ["keys", "new", "--out", str(tmp_path / "a.key")],
+                 ["users", "add", "alice", "--role", "investigator", "--site", "site-01",
+                  "--public-key", str(tmp_path / "a.key.pub")]):
+        assert runner.invoke(app, args).exit_code == 0
+    with sqlite3.connect(tmp_path / "l.db") as conn:
+        conn.execute("DROP TABLE api_tokens")
+    conn.close()
+    done = subprocess.run([sys.executable, "-c", "from api.cli import main; main()", "users",
+                           "token", "alice"], capture_output=True, text=True, timeout=60,
+                          env={**env, "PATH": "/usr/bin:/bin"})
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "error: database: no such table: api_tokens\n"
