@@ -1,7 +1,8 @@
 """Audit search: the audit trail with the regulator export's filters (date, user, participant,
 entry type, site), read through `exports.audit_rows`, the very function the export streams from,
-so rows are masked and site-scoped as the export masks them. Searching writes nothing (an export
-is recorded; looking is not)."""
+so rows are masked and site-scoped as the export masks them. The filters offer the values of
+those rows as choices, and the pager names the rows shown and the total the filter keeps.
+Searching writes nothing (an export is recorded; looking is not)."""
 
 from __future__ import annotations
 
