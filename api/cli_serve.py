@@ -7,6 +7,7 @@ import getpass
 import os
 import shlex
 import socket
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -31,32 +32,18 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
     from .app import create_app
     from .runner import ViewRunner
 
-    # The demo takes a while to make: a port in use is said before it. Otherwise the quick
-    # checks come first, so an unknown setting is refused and recorded whatever the port.
-    listener = listen(host, port) if demo else None
-    try:
+    with ExitStack() as cleanup:  # whatever ends the command, nothing is left open behind it
+        # The demo takes a while to make: a port in use is said before it. Otherwise the quick
+        # checks come first, so an unknown setting is refused and recorded whatever the port.
+        listener = cleanup.enter_context(listen(host, port)) if demo else None
         services = open_services(db, initialised=False)
-    except BaseException:
-        if listener is not None:
-            listener.close()
-        raise
-    try:
+        cleanup.callback(services.close)
         prepare(services, db, home, demo)
-        listener = listener or listen(host, port)
-    except BaseException:  # a refusal (typer.Exit) too: nothing is left open behind it
-        if listener is not None:
-            listener.close()
-        services.close()
-        raise
-    runner = ViewRunner(services).start()  # keeps the views current in the background
-    out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
-    try:
+        listener = listener or cleanup.enter_context(listen(host, port))
+        cleanup.callback(ViewRunner(services).start().stop)  # views kept current meanwhile
+        out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
         config = uvicorn.Config(create_app(services), host=host, port=port, log_level="info")
         uvicorn.Server(config).run(sockets=[listener])
-    finally:
-        runner.stop()
-        listener.close()
-        services.close()
 
 
 def prepare(services: Services, db: str | None, home: Path | None, demo: bool) -> None:
