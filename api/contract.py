@@ -71,13 +71,11 @@ def returns(model: type[BaseModel], *statuses: int, ok: int = 200,
 
 # Unknown query parameters ------------------------------------------------------------------
 
-_TAKES: dict[int, frozenset[str]] = {}
-
-
 def _query_names(route: APIRoute) -> frozenset[str]:
-    names = _TAKES.get(id(route))
-    if names is None:
-        names = _TAKES[id(route)] = frozenset(_walk_query(route.dependant))
+    names: frozenset[str] | None = getattr(route, "_query_names", None)
+    if names is None:  # kept on the route itself: computed once, gone with it
+        names = frozenset(_walk_query(route.dependant))
+        route._query_names = names  # type: ignore[attr-defined]
     return names
 
 
