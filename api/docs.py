@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from ledger.errors import NotFound
 
-ASSETS = files("fastapi_offline") / "static"
+PACKAGE = "fastapi_offline"  # looked up when an asset is asked for: the API starts without it
 SERVED = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png"})
 PREFIX = "/docs-assets"
 
@@ -51,4 +51,4 @@ def asset(name: str) -> Response:
 
 @cache
 def _read(name: str) -> bytes:
-    return (ASSETS / name).read_bytes()
+    return (files(PACKAGE) / "static" / name).read_bytes()
