@@ -32,6 +32,43 @@ PG_URL = os.environ.get("TRIAL_LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1
 ROOT_PASS, LEDGER_PASS = "root-passphrase-1", "ledger-passphrase-1"
 
 
+# The fast loop (`pytest -m "not slow"`) leaves out what needs PostgreSQL, a browser, a subprocess
+# server, a full demo trial or thousands of generated cases; `pytest` alone still runs everything.
+SLOW_MODULES = {
+    "test_masking_scan", "test_simulation", "test_ui_browser", "test_docs_browser", "test_verify_workers",
+    "test_openapi_fuzz", "test_concurrency_pg", "test_crash_safety", "test_benchmarks_smoke",
+    "test_bench_smoke", "test_bundle_restore", "test_export_memory", "test_view_runners_killed",
+    "test_odm", "test_casebook", "test_certified_copy", "test_keys_at_rest", "test_cli_serve",
+    "test_cli_database", "test_cli_bench",
+}
+# A module-scoped demo trial takes seconds to simulate: its tests belong to the full run.
+SLOW_FIXTURES = {"pg_url", "demo", "audited"}
+SLOW_TESTS = {
+    "test_canonical.py::test_fast_encoder_equals_rfc8785",
+    "test_canonical.py::test_parse_canonical_decides_as_the_strict_parser",
+    "test_canonical.py::test_every_finite_double_is_written_as_es6_does",
+    "test_trial_domain.py::test_r25_concurrent_requests_take_distinct_slots_in_list_order",
+    "test_trial_domain.py::test_r27_blinded_roles_never_see_arm_dose_or_total_cells",
+    "test_trial_domain.py::test_r24_no_investigator_response_predicts_the_next_assignment",
+    "test_trial_domain.py::test_r26_allocation_verify_after_the_reveal",
+    "test_hostile_input.py::test_damaged_bundles_get_one_readable_line_never_a_traceback",
+    "test_roles.py::test_r19_r39_every_route_and_every_role_against_the_matrix",
+    "test_house.py::test_mypy_is_clean_on_every_package",
+    "test_views.py::test_a_rebuild_shared_between_processes_equals_a_single_fold",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        name = f"{item.path.name}::{item.originalname if isinstance(item, pytest.Function) else item.name}"
+        callspec = getattr(item, "callspec", None)
+        heavy = not SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())) or (
+            callspec is not None and callspec.params.get("db_url") == "postgres")
+        if module in SLOW_MODULES or name in SLOW_TESTS or heavy:
+            item.add_marker(pytest.mark.slow)
+
+
 class Clock:
     """A clock the test moves; it may even step back, as a real one can."""
 
