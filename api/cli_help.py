@@ -15,6 +15,9 @@ def _named(params: list[Any]) -> list[Any]:
     """Each value named as a word (`--site SITE`, `USER`) instead of a type tag (`<str>`); a flag
     takes no value, so nothing is named beside it."""
     for param in params:
+        if param.param_type_name == "argument":
+            # The argument's name says what it is; Typer would add its type (`<str>`) beside it.
+            param.display_type_rich = _untyped
         if param.metavar is not None:
             continue  # named where it was declared: `--db URL`
         if getattr(param, "is_flag", False):
@@ -24,6 +27,10 @@ def _named(params: list[Any]) -> list[Any]:
         else:
             param.metavar = str(param.name).upper()
     return params
+
+
+def _untyped(ctx: Any) -> None:
+    return None
 
 
 class LedgerCommand(TyperCommand):

@@ -72,6 +72,7 @@ def test_help_wraps_paragraphs_and_names_values(path: list[str]) -> None:
     assert early_breaks(text) == []
     options = [line for line in text.splitlines() if re.match(r"│ [ *]*--", line)]
     assert options and not [line for line in options if TYPE_TAG.search(line)]
+    assert not TYPE_TAG.search(text), "an argument or option shows a type tag"
 
 
 def test_the_check_finds_a_paragraph_broken_early() -> None:
