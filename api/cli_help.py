@@ -3,10 +3,13 @@ terminal instead of keeping the source's line breaks; values are named, not type
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Parameters and contexts are typed loosely: Typer builds them with its own copy of click.
 
@@ -52,6 +55,7 @@ class LedgerTyper(typer.Typer):
         kwargs.setdefault("no_args_is_help", True)
         super().__init__(**kwargs)
 
-    def command(self, *args: Any, **kwargs: Any) -> Any:
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
         kwargs.setdefault("cls", LedgerCommand)
-        return super().command(*args, **kwargs)
+        decorator: Callable[[F], F] = super().command(*args, **kwargs)
+        return decorator

@@ -20,7 +20,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _url(request: Request, path: str) -> str:
-    return request.scope.get("root_path", "") + path
+    return str(request.scope.get("root_path", "")) + path
 
 
 @router.get("/docs")

@@ -62,9 +62,10 @@ def record(record_hash: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
     return body
 
 
-@router.get("/proofs/inclusion", response_model=None, responses=returns(
-    schemas.InclusionProof, **{"404": "no checkpoint has been signed yet",
-                               "422": "the leaf is outside the tree, or no checkpoint has that size"}))
+@router.get("/proofs/inclusion", response_model=None, responses={
+    **returns(schemas.InclusionProof),
+    **problems(**{"404": "no checkpoint has been signed yet",
+                  "422": "the leaf is outside the tree, or no checkpoint has that size"})})
 def inclusion(services: ServicesDep, leaf_index: Annotated[int, Query(ge=0, le=2**53)],
               tree_size: Annotated[int | None, Query(
                   ge=1, le=2**53, description="a signed checkpoint's size; default the latest")]
@@ -74,9 +75,10 @@ def inclusion(services: ServicesDep, leaf_index: Annotated[int, Query(ge=0, le=2
     return {"leaf_index": leaf_index, "tree_size": size, "proof": [b64encode(h) for h in proof]}
 
 
-@router.get("/proofs/consistency", response_model=None, responses=returns(
-    schemas.ConsistencyProof, **{"404": "no checkpoint has been signed yet",
-                                 "422": "the sizes are out of order, or no checkpoint has them"}))
+@router.get("/proofs/consistency", response_model=None, responses={
+    **returns(schemas.ConsistencyProof),
+    **problems(**{"404": "no checkpoint has been signed yet",
+                  "422": "the sizes are out of order, or no checkpoint has them"})})
 def consistency(services: ServicesDep, first: Annotated[int, Query(ge=1, le=2**53)],
                 second: Annotated[int | None, Query(ge=1, le=2**53, description="default: the latest size")]
                 = None) -> dict[str, Any]:
