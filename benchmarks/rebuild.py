@@ -43,7 +43,7 @@ payload_for = participant_payloads(ANALYTES, lambda step: VISITS[step % len(VISI
 def generate(path: Path, records: int, participants: int = 10_000, steps: int = 10) -> None:
     """Sign and append the log, `steps` consecutive records per participant per batch
     (benchmarks/chained_log.py)."""
-    from api.bootstrap import bootstrap, initialise, register_user, root_signer
+    from api.services.bootstrap import bootstrap, initialise, register_user, root_signer
     from ledger.keys import generate as new_key
     from ledger.keys import public_b64
     from ledger.signer import Signer
@@ -69,7 +69,7 @@ def measure(kind: str, path: Path) -> dict[str, Any]:
     """Run one measurement in this process (called in a child process)."""
     import resource
 
-    from api.bootstrap import bootstrap
+    from api.services.bootstrap import bootstrap
 
     services = bootstrap(f"sqlite:///{path}")
     total = services.store.max_position()

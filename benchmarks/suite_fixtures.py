@@ -66,7 +66,7 @@ class Bench:
 
 
 def new_ledger(url: str, home: Path) -> Bench:
-    from api.bootstrap import bootstrap, initialise, register_user, root_signer
+    from api.services.bootstrap import bootstrap, initialise, register_user, root_signer
     from ledger.keys import generate, public_b64
     from ledger.signer import Signer
 
@@ -81,7 +81,7 @@ def new_ledger(url: str, home: Path) -> Bench:
 
 
 def open_ledger(url: str, home: Path, meta: dict[str, Any]) -> Bench:
-    from api.bootstrap import bootstrap, load_sealer
+    from api.services.bootstrap import bootstrap, load_sealer
     from ledger.keys import load_private_key
     from ledger.signer import Signer
 

@@ -103,7 +103,7 @@ def ledger_append(folder: Path, records: int) -> dict[str, float]:
     """Append → signed checkpoint through the whole ledger path, after `records` records."""
     from datetime import UTC, datetime
 
-    from api.bootstrap import bootstrap, initialise, register_user, root_signer
+    from api.services.bootstrap import bootstrap, initialise, register_user, root_signer
     from ledger.keys import generate, public_b64
     from ledger.signer import Signer
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api.app import create_app
-from api.bootstrap import Initialised, Services, bootstrap, initialise, register_user, root_signer
-from api.client import LedgerClient
+from api.client.sdk import LedgerClient
+from api.http.app import create_app
+from api.services.bootstrap import Initialised, Services, bootstrap, initialise, register_user, root_signer
 from ledger.keys import generate, public_b64
 from ledger.signer import Signer
 
@@ -180,7 +180,7 @@ def sqlite_trial(sqlite_url: str, tmp_path: Path) -> Iterator[Trial]:
 
 @dataclass
 class DemoTrial:
-    """The simulated trial (api/simulation.py) in SQLite, with API tokens for its staff and for
+    """The simulated trial (api/demo/simulation.py) in SQLite, with API tokens for its staff and for
     an inspector and an unblinded statistician added afterwards."""
 
     services: Services
@@ -190,8 +190,8 @@ class DemoTrial:
 
 
 def make_demo(folder: Path, participants: int = 6, seed: int = 1) -> DemoTrial:
-    from api.demo import run_demo
-    from api.simulation import PASSPHRASE
+    from api.demo.loader import run_demo
+    from api.demo.simulation import PASSPHRASE
 
     url = f"sqlite:///{folder / 'demo.db'}"
     services = bootstrap(url)

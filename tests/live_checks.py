@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
 
-from api.bootstrap import Services, bootstrap
+from api.services.bootstrap import Services, bootstrap
 from domain.trial import ALLOCATION_STREAM
 from ledger import merkle
 from ledger.entry import Record

@@ -1,4 +1,4 @@
-"""Clients for the reliability tests: threads that append through the SDK (api/client.py) over
+"""Clients for the reliability tests: threads that append through the SDK (api/client/sdk.py) over
 real HTTP and keep score of what the server acknowledged and what it never answered.
 
 Each worker holds two keys: an investigator's, for its own participants (registered, consented,
@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from api.client import LedgerClient, LedgerClientError
+from api.client.sdk import LedgerClient, LedgerClientError
 
 from .live_server import Identity
 

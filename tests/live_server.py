@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from api.bootstrap import Services, bootstrap, initialise, register_user, root_signer
-from api.trial_setup import set_up_trial
+from api.services.bootstrap import Services, bootstrap, initialise, register_user, root_signer
+from api.services.trial_setup import set_up_trial
 from ledger.keys import generate, public_b64
 from ledger.signer import Signer
 
@@ -97,7 +97,7 @@ def cli() -> list[str]:
     point run by this interpreter."""
     script = Path(sys.executable).with_name("trial-ledger")
     return [str(script)] if script.exists() else [sys.executable, "-c",
-                                                  "from api.cli import main; main()"]
+                                                  "from api.cli.main import main; main()"]
 
 
 def environment() -> dict[str, str]:

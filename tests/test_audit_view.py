@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from api.client import LedgerClient
+from api.client.sdk import LedgerClient
 from ledger.entry import Record
 from projections import audit_trail
 from projections.replay import replay

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.client import LedgerClientError
+from api.client.sdk import LedgerClientError
 
 from .conftest import Trial
 from .test_labs import treated
@@ -109,7 +109,7 @@ def test_every_entry_type_is_listed_with_its_roles_and_payload_schema(trial: Tri
 
 
 def test_every_entry_type_has_an_example_that_its_schema_accepts(trial: Trial) -> None:
-    from api.examples import PAYLOADS
+    from api.http.examples import PAYLOADS
     from domain.streams import KINDS, validate
     from ledger.canonical import canonical
 
@@ -127,7 +127,7 @@ def test_every_entry_type_has_an_example_that_its_schema_accepts(trial: Trial) -
 
 
 def test_an_oversized_request_is_refused_before_anything_is_read_or_written(trial: Trial) -> None:
-    from api.limits import MAX_BODY
+    from api.http.limits import MAX_BODY
 
     client = trial.client("inv-001")
     before = trial.services.store.max_position()

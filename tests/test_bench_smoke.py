@@ -11,7 +11,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = {"P1", "P2", "P3", "P4", "P5", "P5b", "P6", "P6b", "P7", "P8", "P9"}

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.bootstrap import bootstrap
-from api.cli import app
-from api.demo import run_demo
+from api.cli.main import app
+from api.demo.loader import run_demo
+from api.services.bootstrap import bootstrap
 
 from .conftest import Clock
 
@@ -97,7 +97,7 @@ def test_a_tampered_bundle_is_not_restored(tmp_path: Path) -> None:
 def test_verify_bundle_shows_progress_while_it_rebuilds_the_views(tmp_path: Path) -> None:
     """After the check, `verify-bundle` rebuilds the views from the bundle (as long again on a
     large bundle): its progress bar is told of every record folded."""
-    from api.cli_audit import _bundle_projections
+    from api.cli.audit import _bundle_projections
     from ledger.bundle import BundleReader
 
     bundle, _, _ = _demo_bundle(tmp_path)

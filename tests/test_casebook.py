@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.cli import app
-from api.simulation import PASSPHRASE
+from api.cli.main import app
+from api.demo.simulation import PASSPHRASE
+from api.http.app import create_app
 
 from .conftest import DemoTrial
 

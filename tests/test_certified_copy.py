@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.certified import verify_copy
-from api.cli import app
-from api.simulation import PASSPHRASE
+from api.cli.main import app
+from api.demo.simulation import PASSPHRASE
+from api.exports.certified import verify_copy
+from api.http.app import create_app
 from ledger.note import NoteVerifier, open_note
 
 from .conftest import DemoTrial

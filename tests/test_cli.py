@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.bootstrap import bootstrap
-from api.cli import app
+from api.cli.main import app
+from api.services.bootstrap import bootstrap
 from ledger.keys import key_id, read_public_key
 
 ENV = {"TRIAL_LEDGER_ROOT_PASSPHRASE": "root-passphrase-1",

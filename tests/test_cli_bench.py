@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 
 
 def test_bench_without_scale_runs_the_smoke_scale(tmp_path: Path) -> None:

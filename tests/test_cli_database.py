@@ -11,7 +11,7 @@ from urllib.parse import urlparse, urlunparse
 
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 
 from .test_cli import ENV
 
@@ -74,7 +74,7 @@ def test_sqlite_file_that_is_no_database(tmp_path: Path) -> None:
 def test_the_installed_command_prints_one_line_too(tmp_path: Path) -> None:
     """Through `main()`, as a shell runs it: stderr is one line, whatever the terminal width."""
     db = tmp_path / "missing" / "a-rather-long-folder-name-for-a-narrow-terminal" / "ledger.db"
-    done = subprocess.run([sys.executable, "-c", "from api.cli import main; main()", "verify",
+    done = subprocess.run([sys.executable, "-c", "from api.cli.main import main; main()", "verify",
                            "--db", f"sqlite:///{db}"], capture_output=True, text=True, timeout=60,
                           env={"COLUMNS": "40", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 1 and "Traceback" not in done.stderr
@@ -82,7 +82,7 @@ def test_the_installed_command_prints_one_line_too(tmp_path: Path) -> None:
 
 
 def test_reachable_databases_pass_the_probe(pg_url: str, tmp_path: Path) -> None:
-    from api.reachability import unreachable
+    from api.services.reachability import unreachable
 
     assert unreachable(pg_url) is None
     assert unreachable(f"sqlite:///{tmp_path / 'new.db'}") is None  # to be created: fine
@@ -101,7 +101,7 @@ def test_a_database_error_mid_command_is_one_line(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "l.db") as conn:
         conn.execute("DROP TABLE api_tokens")
     conn.close()
-    done = subprocess.run([sys.executable, "-c", "from api.cli import main; main()", "users",
+    done = subprocess.run([sys.executable, "-c", "from api.cli.main import main; main()", "users",
                            "token", "alice"], capture_output=True, text=True, timeout=60,
                           env={**env, "PATH": "/usr/bin:/bin"})
     assert (done.returncode, done.stdout) == (1, "")

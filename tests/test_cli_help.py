@@ -11,7 +11,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 
 WIDTH = 100
 TYPE_TAG = re.compile(r"<(bool|str|int|float|path|list\[[^]]*\])>")

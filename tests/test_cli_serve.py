@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.demo import DEMO_PASSPHRASE
+from api.cli.main import app
+from api.demo.loader import DEMO_PASSPHRASE
 
 from .test_cli import ENV
 from .test_cli_database import free_port
@@ -46,7 +46,7 @@ def serve(*args: str, port: int, home: Path, path: str = "/v1/health",
     """Run `serve` as a shell would, GET `path` once it answers, then stop it: (status, stdout)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "COLUMNS": "100",
            **(ENV if passphrases else {}), "TRIAL_LEDGER_HOME": str(home)}
-    server = subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "serve",
+    server = subprocess.Popen([sys.executable, "-c", "from api.cli.main import main; main()", "serve",
                                "--port", str(port), *args], cwd=REPO, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     status = 0

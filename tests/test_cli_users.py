@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.bootstrap import bootstrap
-from api.cli import app
-from api.trial_setup import load_system_actors
+from api.cli.main import app
+from api.services.bootstrap import bootstrap
+from api.services.trial_setup import load_system_actors
 from domain.access import LOCK_AFTER
 from ledger.ledger import FollowUp
 from ledger.registry import ROOT_AUTHOR

@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.bootstrap import bootstrap, load_sealer
-from api.cli import app
-from api.client import LedgerClient
-from api.monitor import LogMonitor, LogRewritten
+from api.cli.main import app
+from api.client.monitor import LogMonitor, LogRewritten
+from api.client.sdk import LedgerClient
+from api.http.app import create_app
+from api.services.bootstrap import bootstrap, load_sealer
 from ledger import merkle
 
 from .conftest import LEDGER_PASS, Trial

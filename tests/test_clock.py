@@ -3,7 +3,7 @@ on every stream, and the step is itself recorded, in the same transaction, by th
 
 from __future__ import annotations
 
-from api.trial_setup import set_up_trial
+from api.services.trial_setup import set_up_trial
 from ledger.verify import verify_rows
 
 from .conftest import LEDGER_PASS, ROOT_PASS, Trial

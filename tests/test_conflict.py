@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from api.client import LedgerClient
+from api.client.sdk import LedgerClient
 
 from .conftest import Trial
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import uvicorn
 
-from api.app import create_app
+from api.http.app import create_app
 
 from .conftest import Trial, make_trial
 

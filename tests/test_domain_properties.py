@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from api.trial_setup import default_protocol
+from api.services.trial_setup import default_protocol
 from domain import streams
 from domain.facts import Fact, Rejection
 from domain.protocol import load_protocol

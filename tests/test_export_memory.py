@@ -22,9 +22,9 @@ from .test_trial_domain import set_up
 EXPORT = """
 import resource, sys
 from pathlib import Path
-from api.bootstrap import bootstrap
-from api.exports import AuditFilter, as_csv, audit_rows, record_export
-from api.trial_setup import load_system_actors
+from api.services.bootstrap import bootstrap
+from api.exports.audit import AuditFilter, as_csv, audit_rows, record_export
+from api.services.trial_setup import load_system_actors
 services = bootstrap(sys.argv[1])
 load_system_actors(services, Path(sys.argv[2]), sys.argv[3])
 record_export(services, what="audit_trail", fmt="csv", by="test", role="admin", filters={})

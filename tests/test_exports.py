@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 
 from .conftest import LEDGER_PASS, Trial
 from .test_labs import WEEK_4, treated

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.cli import app as cli_app
+from api.cli.main import app as cli_app
 from ledger.entry import Entry, build_entry
 from ledger.errors import MalformedEntry
 from ledger.store import Store

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from api.bootstrap import bootstrap
+from api.services.bootstrap import bootstrap
 from ledger.contract import FollowUp, Receipt
 from ledger.entry import Record, Submission
 from ledger.errors import Conflict, NotInitialised, RuleViolation, SignatureRefused

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 from ledger.entry import ENTRY_FORMAT, Submission, build_entry, format_time, payload_digest
 from ledger.errors import MalformedEntry
 from ledger.signer import Signer

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from api.simulation import PASSPHRASE
+from api.demo.simulation import PASSPHRASE
 from ledger.errors import LedgerError
 from ledger.keys import load_private_key
 from ledger.verify import verify_rows
@@ -44,7 +44,7 @@ def test_private_keys_never_reach_the_database_responses_or_logs(
         assert len(stored) > 100_000
         from fastapi.testclient import TestClient
 
-        from api.app import create_app
+        from api.http.app import create_app
 
         with TestClient(create_app(demo.services)) as http:
             bodies = b"".join(http.get(path, headers={"Authorization": f"Bearer {demo.tokens['insp-01']}"}
@@ -59,8 +59,8 @@ def test_private_keys_never_reach_the_database_responses_or_logs(
 
 
 def test_a_revoked_keys_earlier_records_still_verify_and_later_ones_are_refused(trial: Trial) -> None:
-    from api.bootstrap import revoke_key, root_signer
-    from api.client import LedgerClientError
+    from api.client.sdk import LedgerClientError
+    from api.services.bootstrap import revoke_key, root_signer
 
     from .conftest import ROOT_PASS
 

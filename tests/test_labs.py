@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from api.client import LedgerClient, LedgerClientError
+from api.client.sdk import LedgerClient, LedgerClientError
 
 from .conftest import Trial
 from .test_trial_domain import DOSE, enrol, set_up

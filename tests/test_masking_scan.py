@@ -18,7 +18,7 @@ import pypdf
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api.http.app import create_app
 
 from .conftest import DemoTrial, make_demo
 

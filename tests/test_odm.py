@@ -11,8 +11,8 @@ import pytest
 from lxml import etree
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.simulation import PASSPHRASE
+from api.cli.main import app
+from api.demo.simulation import PASSPHRASE
 
 from .conftest import DemoTrial
 
@@ -31,7 +31,7 @@ def schema() -> etree.XMLSchema:
 def _export(demo: DemoTrial, who: str) -> tuple[etree._Element, str]:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from api.http.app import create_app
 
     with TestClient(create_app(demo.services)) as http:
         got = http.get("/v1/export/odm", headers={"Authorization": f"Bearer {demo.tokens[who]}"})
@@ -145,7 +145,7 @@ def test_r36_a_blinded_monitor_gets_a_valid_file_without_arm_or_dose(
 def test_r36_each_odm_export_is_recorded_and_only_exporting_roles_may_ask(demo: DemoTrial) -> None:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from api.http.app import create_app
 
     _, record = _export(demo, "dm-01")
     made = [r for r in demo.services.ledger.stream("exports") if r.hash == record]
@@ -171,7 +171,7 @@ def test_export_odm_on_the_cli_writes_a_valid_file(demo: DemoTrial, tmp_path: Pa
 
 
 def test_the_odm_export_reports_progress_over_both_passes(demo: DemoTrial) -> None:
-    from api.odm import created_now, cut, odm_document
+    from api.exports.odm import created_now, cut, odm_document
 
     at = cut(demo.services)
     seen: list[int] = []

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api import roles
-from api.app import create_app
-from api.exports import COLUMNS
+from api.exports.audit import COLUMNS
+from api.http.app import create_app
+from api.services import roles
 
 from .conftest import DemoTrial, Trial, make_demo, make_trial
 

@@ -19,7 +19,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
+from api.http.app import create_app
 
 from .conftest import Trial, make_trial
 from .test_labs import WEEK_4, treated

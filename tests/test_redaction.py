@@ -11,8 +11,8 @@ import pypdf
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.client import LedgerClient, LedgerClientError
+from api.cli.main import app
+from api.client.sdk import LedgerClient, LedgerClientError
 from ledger import merkle
 from ledger.entry import Record
 from ledger.tree import iter_leaves

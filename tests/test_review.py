@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.client import LedgerClient, LedgerClientError
+from api.client.sdk import LedgerClient, LedgerClientError
 from ledger.keys import save_private_key
 
 from .conftest import Trial

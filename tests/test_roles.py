@@ -1,4 +1,4 @@
-"""The role matrix (R19, R39): every route × every role, against the one table in api/roles.py."""
+"""The role matrix (R19, R39): every route × every role, against the one table in api/services/roles.py."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from api import roles
-from api.app import create_app
-from api.client import LedgerClient, LedgerClientError
-from api.tokens import User
+from api.client.sdk import LedgerClient, LedgerClientError
+from api.http.app import create_app
+from api.services import roles
+from api.services.tokens import User
 
 from .conftest import Trial
 from .test_labs import WEEK_4, treated

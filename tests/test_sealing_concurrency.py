@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from api.bootstrap import bootstrap, load_sealer
+from api.services.bootstrap import bootstrap, load_sealer
 from ledger import merkle
 from ledger.note import NoteVerifier, open_checkpoint
 from ledger.tree import iter_leaves

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from api.client import LedgerClient, LedgerClientError
-from api.tokens import User
+from api.client.sdk import LedgerClient, LedgerClientError
+from api.services.tokens import User
 from domain.access import LOCK_AFTER
 from ledger.keys import generate
 from ledger.signer import Signer

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.settings import KNOWN
-from api.trial_setup import set_up_trial
+from api.cli.main import app
+from api.services.settings import KNOWN
+from api.services.trial_setup import set_up_trial
 
 from .conftest import LEDGER_PASS, ROOT_PASS, Trial
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.bootstrap import revoke_key, root_signer
-from api.client import LedgerClient, LedgerClientError
+from api.client.sdk import LedgerClient, LedgerClientError
+from api.services.bootstrap import revoke_key, root_signer
 from ledger.errors import SignatureRefused
 from ledger.keys import generate
 from ledger.signer import Signer

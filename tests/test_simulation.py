@@ -10,8 +10,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.bootstrap import bootstrap
-from api.cli import app
+from api.cli.main import app
+from api.services.bootstrap import bootstrap
 
 
 def _demo(folder: Path, seed: int, participants: int | None = None) -> tuple[Path, str]:

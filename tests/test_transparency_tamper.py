@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 from ledger.entry import Record, Submission
 from ledger.errors import Head
 from ledger.keys import generate

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.client import LedgerClient, LedgerClientError
-from api.trial_setup import set_up_trial
-from api.vault import VaultError
+from api.cli.main import app
+from api.client.sdk import LedgerClient, LedgerClientError
+from api.services.trial_setup import set_up_trial
+from api.services.vault import VaultError
 from domain.randomisation import commitment
 from ledger.keys import generate
 
@@ -347,7 +347,7 @@ def test_r28_emergency_unblinding_reveals_one_participant_and_is_reported(
 
 
 def test_a_protocol_amendment_is_a_record_and_later_entries_are_decided_under_it(trial: Trial) -> None:
-    from api.trial_setup import default_protocol
+    from api.services.trial_setup import default_protocol
 
     client = set_up(trial)
     admin = trial.client("sponsor-admin", role="admin", site="sponsor")
@@ -400,7 +400,7 @@ def test_r24_property_no_investigator_view_carries_a_slot(sqlite_trial: Trial, s
                                                           arm: str, follow_version: int) -> None:
     """Whatever the allocation, what an investigator is shown carries no slot, stratum or slot
     counter (the allocation stream's versions)."""
-    from api import blinding
+    from api.services import blinding
 
     state = {"participant_id": "P-001", "stage": "randomised", "slot": slot, "stratum": stratum,
              "arm": arm, "infusions": [{"cells_per_kg": 1e6}], "deviations": []}

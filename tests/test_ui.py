@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
+from api.http.app import create_app
 from api.ui.auth import COOKIE
 from api.ui.proofs import check_record
 from domain.trial import PROTOCOL_STREAM
@@ -130,7 +130,7 @@ def test_login_never_redirects_off_the_viewer_nor_accepts_a_foreign_form(demo: D
 
 
 def test_roles_outside_the_api_readers_are_refused(sqlite_trial: Trial) -> None:
-    from api.roles import READERS
+    from api.services.roles import READERS
 
     http = client(sqlite_trial)
     for role in ("lab_interface", "witness"):
@@ -353,8 +353,8 @@ def test_looking_writes_nothing(demo: DemoTrial) -> None:
 
 
 def test_a_tampered_proof_or_signature_is_reported(demo: DemoTrial) -> None:
-    from api.tokens import User
-    from api.transparency import record
+    from api.http.transparency import record
+    from api.services.tokens import User
 
     services = demo.services
     inspector = User("insp-01", "inspector", "regulator")
@@ -374,7 +374,7 @@ def test_a_tampered_proof_or_signature_is_reported(demo: DemoTrial) -> None:
 def test_visits_due_name_each_active_participants_next_visit_and_its_window(demo: DemoTrial) -> None:
     from datetime import date
 
-    from api.blinding import protocol
+    from api.services.blinding import protocol
     from api.ui.pages import visits_due
     from domain.participant import ParticipantState
 

@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from api.exports import AuditFilter, audit_rows
-from api.sites import other_sites_rows
-from api.tokens import User
+from api.exports.audit import AuditFilter, audit_rows
+from api.services.sites import other_sites_rows
+from api.services.tokens import User
 
 from .conftest import DemoTrial
 from .test_ui import ARM, login

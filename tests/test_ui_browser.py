@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from api.app import create_app
-from api.exports import AuditFilter, audit_rows
+from api.exports.audit import AuditFilter, audit_rows
+from api.http.app import create_app
 
 from .conftest import DemoTrial
 from .test_ui import ARM, DOSE

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from api.blinding import protocol
+from api.services.blinding import protocol
 from api.ui.schedule import Schedule
 from api.ui.wording import Words, cells, dose, when, yes_no
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.bootstrap import revoke_key, root_signer
-from api.cli import app
-from api.client import LedgerClient, LedgerClientError
+from api.cli.main import app
+from api.client.sdk import LedgerClient, LedgerClientError
+from api.services.bootstrap import revoke_key, root_signer
 from domain.access import LOCK_AFTER
 from ledger.errors import LedgerError
 from ledger.keys import generate
@@ -75,7 +75,7 @@ def test_revoking_a_persons_last_key_ends_their_tokens_and_roles_are_checked(tri
 
 def test_keys_rotate_gives_a_new_key_and_revokes_the_old_ones(trial: Trial, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from api.bootstrap import rotate_key
+    from api.services.bootstrap import rotate_key
     from ledger.keys import public_b64, write_public_key
 
     old, token = trial.user("inv-011", name="Dr Eve Rotate")

@@ -20,9 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 import ledger.verify_parallel
-from api.bootstrap import bootstrap
-from api.cli import app
-from api.cli_audit import write_bundle_file
+from api.cli.audit import write_bundle_file
+from api.cli.main import app
+from api.services.bootstrap import bootstrap
 from ledger.bundle import BundleReader
 from ledger.errors import LedgerError
 from ledger.tree import iter_leaves

@@ -19,7 +19,7 @@ from .test_projection_participants import fingerprints
 
 RUNNER = """
 import sys, time
-from api.bootstrap import bootstrap
+from api.services.bootstrap import bootstrap
 from projections.views import Views
 services = bootstrap(sys.argv[1])
 view = Views(services.store, page=3)

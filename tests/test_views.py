@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 from ledger import merkle
 from projections.replay import replay
 
@@ -125,7 +125,7 @@ def test_a_background_runner_keeps_the_view_current(trial: Trial) -> None:
     import time
     from datetime import UTC, datetime
 
-    from api.runner import ViewRunner
+    from api.services.runner import ViewRunner
 
     signer, _ = trial.user("inv-001")
     runner = ViewRunner(trial.services, interval=0.05).start()
@@ -237,7 +237,7 @@ def test_a_failed_rebuild_worker_is_reported_with_its_error(tmp_path: Path) -> N
 
 def _new_version(tmp_path: Path, ahead: int) -> tuple[Any, int]:
     """A SQLite ledger with its views, and the tables of the version `ahead` of the active one."""
-    from api.bootstrap import bootstrap
+    from api.services.bootstrap import bootstrap
 
     services = bootstrap(f"sqlite:///{tmp_path / 'ledger.db'}")
     services.views.create_table()

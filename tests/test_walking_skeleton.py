@@ -8,8 +8,8 @@ import time
 
 import uvicorn
 
-from api.app import create_app
-from api.client import LedgerClient
+from api.client.sdk import LedgerClient
+from api.http.app import create_app
 
 from .conftest import Trial
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.bootstrap import bootstrap, load_sealer
-from api.cli import app
-from api.client import LedgerClient
-from api.witnessing import run_witness
+from api.cli.main import app
+from api.client.sdk import LedgerClient
+from api.http.app import create_app
+from api.http.witnessing import run_witness
+from api.services.bootstrap import bootstrap, load_sealer
 from ledger.note import NoteVerifier
 from ledger.witness import CosignatureSigner, CosignatureVerifier, LogInconsistent, Witness, verify_cosigned
 

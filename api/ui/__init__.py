@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import audit, auth, pages, records
+from api.ui import audit, auth, pages, records
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 for part in (auth.router, pages.router, records.router, audit.router):

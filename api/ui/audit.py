@@ -14,18 +14,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from api.exports.audit import AuditFilter, audit_rows
+from api.http.deps import ServicesDep
+from api.services import blinding
+from api.services.sites import other_sites_rows
+from api.ui.auth import ViewerDep
+from api.ui.render import UIError, UIRoute, page
+from api.ui.schedule import Schedule
+from api.ui.timeline import RecordLinks
+from api.ui.wording import Words
 from domain.trial import PROTOCOL_STREAM
 from ledger.registry import KEYS_STREAM
-
-from .. import blinding
-from ..deps import ServicesDep
-from ..exports import AuditFilter, audit_rows
-from ..sites import other_sites_rows
-from .auth import ViewerDep
-from .render import UIError, UIRoute, page
-from .schedule import Schedule
-from .timeline import RecordLinks
-from .wording import Words
 
 router = APIRouter(route_class=UIRoute)
 Text = Annotated[str, Query(max_length=100)]

@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from .. import blinding
-from ..bootstrap import Services
-from ..deps import ServicesDep
-from ..roles import READERS
-from ..tokens import User
-from .render import HEADERS, LOGIN, LoginNeeded, UIError, UIRoute, page
+from api.http.deps import ServicesDep
+from api.services import blinding
+from api.services.bootstrap import Services
+from api.services.roles import READERS
+from api.services.tokens import User
+from api.ui.render import HEADERS, LOGIN, LoginNeeded, UIError, UIRoute, page
 
 COOKIE = "trial_ledger_ui"
 router = APIRouter(route_class=UIRoute)

@@ -12,19 +12,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
+from api.http import listing, views
+from api.http.deps import ServicesDep
+from api.services import blinding
+from api.services.sites import check_participant_site, sees_site
+from api.ui.auth import ViewerDep
+from api.ui.charts import arm_charts, participant_charts
+from api.ui.render import UIError, UIRoute, page, stylesheet
+from api.ui.schedule import Schedule
+from api.ui.timeline import RecordLinks, timeline
+from api.ui.wording import Words
 from domain.participant import ParticipantState
 from domain.protocol import Protocol, visit_window
 from domain.visit_scores import scores_by_visit
-
-from .. import blinding, listing, views
-from ..deps import ServicesDep
-from ..sites import check_participant_site, sees_site
-from .auth import ViewerDep
-from .charts import arm_charts, participant_charts
-from .render import UIError, UIRoute, page, stylesheet
-from .schedule import Schedule
-from .timeline import RecordLinks, timeline
-from .wording import Words
 
 router = APIRouter(route_class=UIRoute)
 ParticipantId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

@@ -9,15 +9,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from api.http.witnessing import checkpoint_verifier
+from api.ui.wording import when
 from ledger import merkle
 from ledger.canonical import b64decode, sha256_hex
 from ledger.entry import Entry, payload_digest
 from ledger.errors import LedgerError
 from ledger.note import NoteError, open_checkpoint
 from ledger.registry import KeyRegistry
-
-from ..witnessing import checkpoint_verifier
-from .wording import when
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 
-from .. import blinding
-from ..deps import ServicesDep
-from ..sites import other_sites_rows
-from ..transparency import record as record_route
-from .auth import ViewerDep
-from .proofs import Checked, check_record
-from .render import UIError, UIRoute, page
-from .timeline import RecordLinks
-from .wording import Words
+from api.http.deps import ServicesDep
+from api.http.transparency import record as record_route
+from api.services import blinding
+from api.services.sites import other_sites_rows
+from api.ui.auth import ViewerDep
+from api.ui.proofs import Checked, check_record
+from api.ui.render import UIError, UIRoute, page
+from api.ui.timeline import RecordLinks
+from api.ui.wording import Words
 
 router = APIRouter(route_class=UIRoute)
 RecordHash = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$")]

@@ -15,10 +15,9 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException
 
+from api.http.problems import Denied
+from api.ui.wording import dose, scalar, when, yes_no
 from ledger.errors import LedgerError, NotFound, NotInitialised
-
-from ..problems import Denied
-from .wording import dose, scalar, when, yes_no
 
 LOGIN = "/ui/login"
 _TEMPLATES = resources.files("api.ui") / "templates"

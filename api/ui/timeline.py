@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from api.services import blinding
+from api.services.bootstrap import Services
 from ledger.entry import Record
 from ledger.errors import NotFound
-
-from .. import blinding
-from ..bootstrap import Services
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
 CORRECTIONS = frozenset({"lab.corrected", "lab.removed"})

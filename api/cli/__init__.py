@@ -1,0 +1,2 @@
+"""The `trial-ledger` command line (Typer): one module per group of commands, registered in
+api/cli/main.py."""

@@ -1,0 +1,87 @@
+"""`trial-ledger export audit` and `export odm`: to a file, streamed, recorded as an export."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from api.cli.audit import export_app, exporting, progress_bar
+from api.cli.main import DbOpt, HomeOpt, fail, open_services, out, passphrase
+from api.exports.audit import AuditFilter, as_csv, as_jsonl, audit_rows, record_export
+from api.services.bootstrap import Services, home_dir
+
+
+def open_signing(db: str | None, home: Path | None) -> Services:
+    """The database, with the system's keys loaded: exports are recorded before they are written."""
+    from api.services.trial_setup import load_system_actors
+
+    services = open_services(db)
+    try:
+        load_system_actors(services, home_dir(home), passphrase(
+            "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger (system keys) passphrase"))
+    except BaseException:
+        services.close()
+        raise
+    return services
+
+
+@export_app.command("audit")
+def export_audit(out_file: Annotated[Path, typer.Argument(help="File to write.")],
+                 fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+                 since: Annotated[str | None, typer.Option(help="recorded at or after (…Z)")] = None,
+                 until: Annotated[str | None, typer.Option(help="recorded at or before (…Z)")] = None,
+                 author: Annotated[str | None, typer.Option(help="one user's records")] = None,
+                 participant: Annotated[str | None, typer.Option(help="one participant")] = None,
+                 entry_type: Annotated[str | None, typer.Option("--type", help="one entry type")]
+                 = None,
+                 site: Annotated[str | None, typer.Option(help="one site")] = None,
+                 db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Export the whole audit trail (or a filtered part), oldest first; the export is recorded
+    in the ledger (by the system key, naming the operating-system user) before it is written."""
+    if fmt not in ("csv", "jsonl"):
+        fail("--format is csv or jsonl")
+    wanted = AuditFilter(since, until, author, participant, entry_type, site)
+    services = open_signing(db, home)
+    with exporting(services, out_file):
+        record_export(services, what="audit_trail", fmt=fmt, by=f"cli:{getpass.getuser()}",
+                      role="admin", filters=wanted.as_dict())
+        rows = audit_rows(services, "admin", wanted)
+        written = 0
+        tmp = out_file.with_name(out_file.name + ".part")
+        with tmp.open("w", encoding="utf-8", newline="") as handle, \
+                progress_bar("exporting", services.ledger.tree.size(), False) as advance:
+            def counted() -> Iterator[dict[str, Any]]:
+                nonlocal written
+                for row in rows:
+                    written += 1
+                    advance(1)
+                    yield row
+
+            for chunk in (as_csv if fmt == "csv" else as_jsonl)(counted()):
+                handle.write(chunk)
+        tmp.replace(out_file)
+    out.print(f"Wrote {out_file}: {written} audit rows ({fmt})")
+
+
+@export_app.command("odm")
+def export_odm(out_file: Annotated[Path, typer.Argument(help="File to write (.xml).")],
+               db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Export every participant record up to the latest signed checkpoint as CDISC ODM 1.3.2
+    (Transactional, Archival=Yes); the export is recorded in the ledger before it is written."""
+    from api.exports.odm import created_now, cut, odm_document
+    services = open_signing(db, home)
+    with exporting(services, out_file):
+        at = cut(services)
+        record_export(services, what="odm", fmt="odm-1.3.2", by=f"cli:{getpass.getuser()}",
+                      role="admin", filters={"tree_size": str(at.size)})
+        tmp = out_file.with_name(out_file.name + ".part")
+        with tmp.open("wb") as handle, progress_bar("exporting", 2 * at.size, False) as advance:
+            for chunk in odm_document(services, "admin", at, created=created_now(services),
+                                      progress=advance):
+                handle.write(chunk)
+        tmp.replace(out_file)
+    out.print(f"Wrote {out_file}: CDISC ODM 1.3.2 of {at.size} records, checkpoint root {at.root_hex}")

@@ -1,0 +1,115 @@
+"""`trial-ledger serve`: the HTTP API, the views kept current behind it, and the demo on request."""
+
+from __future__ import annotations
+
+import errno
+import getpass
+import os
+import shlex
+import socket
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.main import DbOpt, HomeOpt, app, fail, open_services, out, passphrase
+from api.services.bootstrap import Services, database_url, home_dir
+from ledger.errors import LedgerError
+
+
+@app.command()
+def serve(db: DbOpt = None, home: HomeOpt = None,
+          demo: Annotated[bool, typer.Option("--demo", help="Make the demo trial in an empty "
+                                             "database (one that holds it is served as it is).")]
+          = False,
+          host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from api.http.app import create_app
+    from api.services.runner import ViewRunner
+
+    with ExitStack() as cleanup:  # whatever ends the command, nothing is left open behind it
+        # The demo takes a while to make: a port in use is said before it. Otherwise the quick
+        # checks come first, so an unknown setting is refused and recorded whatever the port.
+        listener = cleanup.enter_context(listen(host, port)) if demo else None
+        services = open_services(db, initialised=False)
+        cleanup.callback(services.close)
+        prepare(services, db, home, demo)
+        listener = listener or cleanup.enter_context(listen(host, port))
+        cleanup.callback(ViewRunner(services).start().stop)  # views kept current meanwhile
+        out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
+        config = uvicorn.Config(create_app(services), host=host, port=port, log_level="info")
+        uvicorn.Server(config).run(sockets=[listener])
+
+
+def prepare(services: Services, db: str | None, home: Path | None, demo: bool) -> None:
+    """The ledger ready to serve: the demo made if asked for, the system keys loaded, unknown
+    settings refused and recorded, anything appended while no server ran sealed."""
+    from api.demo.loader import DEMO_PASSPHRASE, run_demo
+    from api.services.settings import refuse_unknown
+    from api.services.trial_setup import load_system_actors
+
+    try:
+        if demo and services.store.is_initialised():
+            out.print(demo_present(services, db, home))
+        elif demo:
+            for line in run_demo(services, home_dir(home)):
+                out.print(line)
+        elif not services.store.is_initialised():
+            fail(f"{database_url(db)} holds no ledger: run `trial-ledger init` (or serve --demo)")
+        if services.ledger.sealer is None:
+            default = DEMO_PASSPHRASE if demo else None
+            secret = os.environ.get("TRIAL_LEDGER_LEDGER_PASSPHRASE") or default or passphrase(
+                "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger key passphrase")
+            load_system_actors(services, home_dir(home), secret)
+        refused = refuse_unknown(services, os.environ, by=f"os:{getpass.getuser()}")
+        if refused:
+            fail(f"{', '.join(refused)}: not a setting of trial-ledger (no setting disables or "
+                 f"changes auditing); the attempt is recorded on stream `settings`")
+        signed = services.ledger.seal()  # cover anything appended while no server ran
+        if signed is not None:
+            out.print(f"Checkpoint: tree size {signed.size}")
+    except LedgerError as exc:
+        fail(exc.message)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound now, so a port in use is one line and not a log after start-up;
+    uvicorn is then handed this very socket (no other process can take the port in between)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        fail(f"cannot listen on {host}:{port} (unknown host: {exc.strerror})")
+        raise  # unreachable; keeps type checkers content
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: no wait on TIME_WAIT
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is in use (another server is listening there); "
+                 "choose another with --port")
+        fail(f"cannot listen on {host}:{port} ({exc.strerror})")
+    return sock
+
+
+def demo_present(services: Services, db: str | None, home: Path | None) -> str:
+    """What `serve --demo` says of a database that holds a ledger already: tokens are shown once
+    when the demo is made, so how to get one again."""
+    from api.demo.simulation import PASSPHRASE, STAFF
+
+    where = "".join(f" {flag} {shlex.quote(str(value))}"
+                    for flag, value in (("--db", db), ("--home", home)) if value is not None)
+    authors = {k.author for k in services.ledger.registry().keys.values()}
+    if not set(STAFF) <= authors:
+        return (f"{services.store.url} holds a ledger that is not the demo: serving it as it is "
+                f"(`trial-ledger users list{where}` shows its users)")
+    return (f"The demo is already in {services.store.url}: serving it as it is. Its tokens were "
+            f"shown once when it was made; `trial-ledger users list{where}` shows its staff, "
+            f"`trial-ledger users token USER{where}` issues a new token (the demo's root "
+            f"passphrase is {PASSPHRASE}).")

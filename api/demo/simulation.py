@@ -1,0 +1,254 @@
+"""The demo trial: NCT06167473 simulated from screening to week 48 (`trial-ledger demo`).
+
+Everything goes through the SDK with real users and keys, on a simulated clock, and every key,
+salt and the allocation list come from the seed (ledger/entropy.py), so one seed gives the same
+log, byte for byte. The story: staggered enrolment over a year at two sites, one screen failure
+(82 years old), one withdrawal, lab values that improve more under the higher dose, corrections
+with reasons, queries raised, answered and closed, SDV, visit locks, investigator sign-offs, one
+emergency unblinding, and at the end the casebook locks and the reveal of the allocation list.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import random
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+from api.client.sdk import LedgerClient
+from api.services.bootstrap import CLIENT, Services, initialise, register_user, root_signer
+from api.services.randomiser import RANDOMISER
+from api.services.trial_setup import set_up_trial
+from domain.trial import ALLOCATION_STREAM
+from ledger.entropy import seeded
+from ledger.keys import generate, public_b64, save_private_key
+from ledger.signer import Signer
+
+PASSPHRASE = "demo-only-not-for-trials"
+START = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)  # first screening; week 48 of the last ends 2026
+VISITS = {"week_1": 7, "week_4": 28, "week_8": 56, "week_12": 84, "week_24": 168, "week_48": 336}
+DOSE = {"low": 1e6, "medium_high": 3e6}  # cells per kg, per the protocol's arms
+ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
+STAFF = {  # id: (printed name, role, site)
+    "inv-01": ("Dr Lan Nguyen", "investigator", "site-01"),
+    "inv-02": ("Dr Minh Tran", "investigator", "site-02"),
+    "mon-01": ("Hana Sato", "monitor", "sponsor"),
+    "dm-01": ("Omar Haddad", "data_manager", "sponsor"),
+}
+SCREEN_FAILURE, WITHDRAWN, UNBLINDED = 4, 7, 3  # which participants (0-based) take those turns
+
+
+class SimClock:
+    """The simulated wall clock: the ledger's `recorded_at` and every observation time."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass(order=True)
+class _Step:
+    at: datetime
+    order: int
+    run: Callable[[], object] = field(compare=False)
+
+
+@dataclass
+class Demo:
+    services: Services
+    home: Path
+    participants: int
+    seed: int
+    clock: SimClock
+    clients: dict[str, LedgerClient] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+    queue: list[_Step] = field(default_factory=list)
+    counter: int = 0
+    records: dict[str, dict[str, str]] = field(default_factory=dict)  # pid -> "visit/analyte" -> hash
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def at(self, moment: datetime, run: Callable[[], object]) -> None:
+        self.counter += 1
+        heapq.heappush(self.queue, _Step(moment, self.counter, run))
+
+    def play(self) -> None:
+        while self.queue:
+            step = heapq.heappop(self.queue)
+            self.clock.now = max(self.clock.now, step.at)
+            step.run()
+
+
+def run_simulation(services: Services, home: Path, *, participants: int = 22, seed: int = 1,
+                   clock: SimClock) -> list[str]:
+    """Write the whole demo trial into an empty ledger; returns lines to print."""
+    with seeded(f"trial-ledger demo seed {seed}".encode()):
+        info = initialise(services, home=home, root_passphrase=PASSPHRASE,
+                          ledger_passphrase=PASSPHRASE)
+        set_up_trial(services, home=home, root_passphrase=PASSPHRASE, system_passphrase=PASSPHRASE,
+                     slots=max(participants, 2) + 2)
+        demo = Demo(services, home, participants, seed, clock, rng=random.Random(seed))
+        _staff(demo)
+        for k in range(participants):
+            _participant(demo, k)
+        demo.at(START + timedelta(days=12 * participants + 7 + 336 + 30), lambda: _close(demo))
+        demo.play()
+    return [f"Demo trial {info.origin}: {participants} participants, seed {seed}; root "
+            f"fingerprint {info.root_fingerprint}",
+            f"Simulated {START.date()} to {clock.now.date()}: {services.ledger.tree.size()} records.",
+            *(f"{author} ({STAFF[author][1]}) API token: {token}"
+              for author, token in demo.tokens.items())]
+
+
+def _staff(demo: Demo) -> None:
+    from api.http.app import create_app
+
+    root = root_signer(demo.home, PASSPHRASE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette's note about its httpx transport
+        from fastapi.testclient import TestClient
+
+        app = create_app(demo.services)
+    for author, (name, role, site) in STAFF.items():
+        key = generate()
+        save_private_key(key, demo.home / "keys" / f"{author}.key", PASSPHRASE)
+        _, token = register_user(demo.services, root, author=author, name=name, role=role,
+                                 site=site, public_key_b64=public_b64(key.public_key()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            http = TestClient(app)
+        demo.tokens[author] = token
+        demo.clients[author] = LedgerClient(signer=Signer(key, author, role, site, "demo-sim/1"),
+                                            token=token, http=http, clock=demo.clock)
+
+
+def _participant(demo: Demo, k: int) -> None:
+    pid = f"P-{k + 1:03d}"
+    inv = demo.clients["inv-01" if k % 2 == 0 else "inv-02"]
+    rng = random.Random(demo.seed * 1000 + k)
+    born = date(1942, 2, 11) if k == SCREEN_FAILURE else date(1950 + rng.randrange(25), 1 + k % 12, 10)
+    weight = round(rng.uniform(52, 92), 1)
+    day0 = START + timedelta(days=12 * k)
+
+    def screen() -> None:
+        inv.register_participant(pid, sex="F" if rng.random() < 0.4 else "M", date_of_birth=born,
+                                 weight_kg=weight)
+        inv.sign_consent(pid, form_version="1.0", signed_on=day0.date())
+
+    def assess() -> None:
+        too_old = k == SCREEN_FAILURE
+        inv.assess_eligibility(pid, assessed_on=demo.clock.now.date(), esld_confirmed=True,
+                               answers={**ELIGIBLE, "inc-1": not too_old})
+        if too_old:
+            return
+        inv.request_randomisation(pid)
+        infused = day0 + timedelta(days=7)
+        demo.at(infused + timedelta(hours=1), lambda: infuse(infused))  # recorded once it ended
+
+    def infuse(moment: datetime) -> None:
+        arm = inv.participant(pid)["arm"]
+        dose = DOSE[arm]
+        inv.record_infusion(pid, infusion_number=1, started_at=moment,
+                            ended_at=moment + timedelta(minutes=45), weight_kg=weight,
+                            cells_per_kg=dose, total_cells=dose * weight, lot=f"UC-{k + 1:03d}")
+        baseline = {"TBIL": rng.uniform(40, 90), "INR": rng.uniform(1.4, 2.0),
+                    "CREAT": rng.uniform(0.9, 1.6), "SODIUM": rng.uniform(130, 138),
+                    "ALB": rng.uniform(26, 32)}
+        better = 0.35 if arm == "medium_high" else 0.2  # fraction of the way to normal by week 48
+        for visit, days in VISITS.items():
+            if k == WITHDRAWN and days > VISITS["week_12"]:
+                demo.at(moment + timedelta(days=VISITS["week_12"] + 30), lambda: withdraw())
+                break
+            demo.at(moment + timedelta(days=days, hours=1),
+                    partial(follow_up, visit, days, baseline, better))
+        else:
+            demo.at(moment + timedelta(days=336 + 5), lambda: complete())
+        if k == UNBLINDED:
+            demo.at(moment + timedelta(days=170), lambda: unblind())
+
+    def follow_up(visit: str, days: int, baseline: dict[str, float], better: float) -> None:
+        on = demo.clock.now
+        inv.complete_visit(pid, visit=visit, on=on.date())
+        t = days / 336 * better
+        normal = {"TBIL": 12.0, "INR": 1.0, "CREAT": 0.9, "SODIUM": 140.0, "ALB": 40.0}
+        units = {"TBIL": "µmol/L", "INR": "ratio", "CREAT": "mg/dL", "SODIUM": "mmol/L",
+                 "ALB": "g/L"}
+        hashes = demo.records.setdefault(pid, {})
+        for analyte, start in baseline.items():
+            value = start + (normal[analyte] - start) * t * rng.uniform(0.8, 1.2)
+            digits = 2 if analyte in ("INR", "CREAT") else 1
+            receipt = inv.record_lab(pid, visit=visit, analyte=analyte, value=round(value, digits),
+                                     unit=units[analyte], sampled_at=on - timedelta(minutes=30))
+            hashes[f"{visit}/{analyte}"] = receipt["record_hash"]
+        inv.record_assessment(pid, visit=visit, ascites="mild" if t < 0.1 else "none",
+                              encephalopathy_grade=1 if t < 0.05 else 0, dialysis=False)
+        if visit == "week_4" and k % 6 == 1:
+            demo.at(on + timedelta(days=1), lambda: correct(visit))
+        if visit == "week_8" and k % 5 == 2:
+            demo.at(on + timedelta(days=3), lambda: query(visit))
+        if visit == "week_12":
+            demo.at(on + timedelta(days=14), lambda: review(visit))
+
+    def correct(visit: str) -> None:
+        old = demo.records[pid][f"{visit}/CREAT"]
+        value = inv.participant(pid)["labs"][f"{visit}/CREAT"]["value"]
+        receipt = inv.correct_lab(pid, supersedes=old, value=round(value + 0.1, 2), unit="mg/dL",
+                                  reason="transcription error against the lab report")
+        demo.records[pid][f"{visit}/CREAT"] = receipt["record_hash"]
+
+    def query(visit: str) -> None:
+        monitor = demo.clients["mon-01"]
+        opened = monitor.open_query(pid, record=demo.records[pid][f"{visit}/TBIL"], field="value",
+                                    text="please confirm bilirubin against the source")
+        demo.at(demo.clock.now + timedelta(days=1), lambda: inv.answer_query(
+            pid, query=opened["record_hash"], text="confirmed against the lab report"))
+        demo.at(demo.clock.now + timedelta(days=3), lambda: monitor.close_query(
+            pid, query=opened["record_hash"]))
+
+    def review(visit: str) -> None:
+        demo.clients["mon-01"].sdv(pid, visit=visit, form="labs", level="full")
+        demo.clients["dm-01"].lock(pid, scope=visit)
+
+    def withdraw() -> None:
+        inv.exit_participant(pid, "withdrawn", on=demo.clock.now.date(),
+                             reason="participant's own decision")
+
+    def complete() -> None:
+        inv.exit_participant(pid, "completed", on=demo.clock.now.date())
+        name = STAFF[inv.signer.author][0]
+        inv.sign_off(pid, printed_name=name, statement="I approve the casebook as complete.",
+                     key_file=demo.home / "keys" / f"{inv.signer.author}.key", passphrase=PASSPHRASE)
+
+    def unblind() -> None:
+        inv.request_unblinding(pid, reason="severe adverse event: treatment decision needed",
+                               informed=["sponsor medical monitor"],
+                               key_file=demo.home / "keys" / f"{inv.signer.author}.key",
+                               passphrase=PASSPHRASE)
+
+    demo.at(day0, screen)
+    demo.at(day0 + timedelta(days=1), assess)
+
+
+def _close(demo: Demo) -> None:
+    """Database lock: every casebook locked; then the allocation list is revealed."""
+    dm = demo.clients["dm-01"]
+    for k in range(demo.participants):
+        dm.lock(f"P-{k + 1:03d}", scope="casebook")
+    services, ledger = demo.services, demo.services.ledger
+    randomiser, signer = services.rules.randomiser, ledger.system_signers.get(RANDOMISER)
+    if randomiser is None or signer is None:
+        return
+    ledger.append(Signer(signer.key, RANDOMISER, "randomiser", "sponsor", CLIENT).sign(
+        ledger=ledger.origin, head=ledger.head(ALLOCATION_STREAM), type="allocation.revealed",
+        occurred_at=demo.clock(), reason="database lock",
+        payload={"allocation": randomiser.allocation.model_dump(mode="json"),
+                 "salt": base64.b64encode(randomiser.salt).decode()}))
+
+
+__all__ = ["PASSPHRASE", "SimClock", "run_simulation"]

@@ -1,0 +1,2 @@
+"""Documents for regulators, inspectors and sites: the audit export, CDISC ODM, casebooks and
+certified copies."""

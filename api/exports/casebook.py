@@ -1,0 +1,204 @@
+"""Casebook PDF per participant (R37): data per visit, scores, signatures and the audit trail, each
+row with its record hash, and the signed checkpoint the book was made from, so that a printed page
+can be checked against the log. Every record shows its signature's manifestation: printed name,
+UTC time and meaning (R13). Masked exactly as the API masks for the reader's role."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+
+from api.exports.odm import Cut
+from api.services.blinding import RowMask, mask_participant
+from api.services.bootstrap import Services
+from domain.visit_scores import scores_by_visit
+
+_FONTS = Path("/usr/share/fonts/truetype/dejavu")
+_WIDTH = 190  # printable width in mm on A4 with 10 mm margins
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who the casebook is made for (printed on it, and deciding the masking)."""
+
+    author: str
+    name: str
+    role: str
+
+
+class _Book(FPDF):
+    def __init__(self, footer_text: str) -> None:
+        super().__init__(format="A4")
+        self.footer_text = footer_text
+        self.set_margins(10, 12, 10)
+        self.set_auto_page_break(True, margin=14)
+        if (_FONTS / "DejaVuSans.ttf").exists():  # Unicode names and units (µmol/L, accents)
+            self.add_font("body", "", str(_FONTS / "DejaVuSans.ttf"))
+            self.add_font("body", "B", str(_FONTS / "DejaVuSans-Bold.ttf"))
+            self.add_font("mono", "", str(_FONTS / "DejaVuSansMono.ttf"))
+            self.unicode = True
+        else:
+            self.unicode = False
+        self.set_title(footer_text)
+        self.set_creator("trial-ledger")
+
+    def font(self, style: str = "", size: float = 9, mono: bool = False) -> None:
+        if self.unicode:
+            self.set_font("mono" if mono else "body", "" if mono else style, size)
+        else:
+            self.set_font("Courier" if mono else "Helvetica", style, size)
+
+    def text_of(self, value: str) -> str:
+        return value if self.unicode else value.encode("latin-1", "replace").decode("latin-1")
+
+    def say(self, text: str, *, size: float = 9, style: str = "", mono: bool = False,
+             height: float = 4.6) -> None:
+        self.font(style, size, mono)
+        self.multi_cell(_WIDTH, height, self.text_of(text), new_x="LMARGIN", new_y="NEXT", align="L")
+
+    def keep(self, height: float) -> None:
+        """Start a new page unless `height` mm fit: a row and its hash stay on one page."""
+        if self.get_y() + height > self.h - self.b_margin:
+            self.add_page()
+
+    def heading(self, text: str) -> None:
+        self.keep(20)
+        self.ln(2)
+        self.say(text, size=12, style="B", height=7)
+
+    def footer(self) -> None:
+        self.set_y(-11)
+        self.font("", 7)
+        self.cell(0, 5, self.text_of(f"{self.footer_text} · page {self.page_no()}/{{nb}}"), align="C")
+
+
+def casebook_pdf(services: Services, reader: Reader, participant_ids: Iterable[str], at: Cut, *,
+                 made_at: str, title: str = "Casebook") -> bytes:
+    """One PDF holding the casebook of each participant, in order."""
+    book = _Book(f"{at.trial} · {title} · checkpoint {at.size} {at.root_hex[:16]}…")
+    names = _printed_names(services)
+    masker = RowMask(services, reader.role)
+    for pid in participant_ids:
+        _participant(book, services, reader, pid, at, made_at, names, masker, title)
+    _checkpoint(book, services, at)
+    return bytes(book.output())
+
+
+def _printed_names(services: Services) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for key in sorted(services.ledger.registry().keys.values(), key=lambda k: k.registered_at):
+        names[key.author] = key.name
+    return names
+
+
+def _participant(book: _Book, services: Services, reader: Reader, pid: str, at: Cut, made_at: str,
+                 names: dict[str, str], masker: RowMask, title: str) -> None:
+    records = [r for r in services.ledger.stream(f"participant/{pid}")
+               if services.ledger.tree.leaf_by_hash(r.hash).leaf_index < at.size]
+    state = services.views.participant(pid)
+    if state is None:
+        raise LookupError(f"no participant {pid}")
+    shown = mask_participant(services, reader.role, state.model_dump(mode="json"))
+    book.add_page()
+    book.say(f"{title} — participant {pid}", size=16, style="B", height=9)
+    book.say(f"{at.trial}: {at.title}")
+    book.say(f"Made {made_at} (UTC) for {reader.name} ({reader.author}, {reader.role}).")
+    book.say(f"Made from ledger {at.origin} at its signed checkpoint: tree size {at.size}, "
+              f"root (SHA-256) {at.root_hex}. Every row names its record hash: check it against the "
+              f"log with an inclusion proof (GET /v1/proofs/inclusion).", size=8)
+    if masker.blinded:
+        book.say("Blinded reader: fields that reveal the arm or the dose are shown as 'masked'.",
+                  size=8, style="B")
+
+    book.heading("Participant")
+    for label, field in (("Site", "site"), ("Sex", "sex"), ("Date of birth", "date_of_birth"),
+                         ("Weight (kg)", "weight_kg"), ("Stage", "stage"), ("Status", "status"),
+                         ("Consent form", "consent_form"), ("Eligible", "eligible"),
+                         ("Arm", "arm"), ("Locks", "locks")):
+        book.say(f"{label}: {_text(shown.get(field))}")
+    for infusion in shown.get("infusions") or []:
+        book.say(f"Infusion {infusion.get('infusion_number')}: {_text(infusion.get('started_at'))}, "
+                  f"{_text(infusion.get('cells_per_kg'))} cells/kg, lot {_text(infusion.get('lot'))} "
+                  f"· record {infusion.get('record_hash')}", size=8)
+
+    book.heading("Data per visit")
+    labs = shown.get("labs") or {}
+    assessments = shown.get("assessments") or {}
+    for visit in _visits(at, labs, assessments):
+        book.say(visit, style="B")
+        for key in sorted(k for k in labs if labs[k]["visit"] == visit):
+            lab = labs[key]
+            book.say(f"  {lab['analyte']}: {_text(lab['value'])} {lab['unit']} "
+                      f"(sampled {_text(lab.get('sampled_at'))})", size=8.5)
+            book.say(f"    record {lab['record_hash']}", size=7, mono=True, height=3.6)
+            for before in lab.get("history") or []:  # corrections beside the originals
+                book.say(f"    corrected; was {_text(before.get('value'))} {_text(before.get('unit'))} "
+                         f"by {names.get(before.get('by', ''), before.get('by'))} at {before.get('at')}"
+                         + (f"; reason: {lab['reason']}" if lab.get("reason") else ""), size=8)
+                book.say(f"      record {before.get('record_hash')}", size=7, mono=True, height=3.6)
+        if visit in assessments:
+            found = {k: v for k, v in assessments[visit].items() if k not in ("visit", "record_hash")}
+            book.say(f"  Assessment: {_compact(found)}", size=8.5)
+            book.say(f"    record {assessments[visit]['record_hash']}", size=7, mono=True, height=3.6)
+
+    book.heading("Scores per visit")
+    for visit, algorithms in scores_by_visit(state).items():
+        for name, score in sorted(algorithms.items()):
+            book.say(f"{visit} · {name} ({score.get('version')}): {_text(score.get('value'))}"
+                      + (f", class {score['class_']}" if score.get("class_") else ""), size=8.5)
+            book.say("    inputs " + " ".join(h[:16] for h in score.get("input_records") or []),
+                      size=7, mono=True, height=3.6)
+
+    book.heading("Signatures (Part 11 manifestations)")
+    for signoff in shown.get("signoffs") or []:
+        name = signoff["printed_name"] or "[redacted]"
+        book.say(f"{name} — {signoff['at']} UTC — meaning: {signoff['meaning']} "
+                  f"({signoff.get('status')})", style="B")
+        statement = signoff.get("statement")
+        said = "[redacted]" if statement is None else f"\u201c{statement}\u201d"
+        book.say(f"  {said}; signs record {signoff['signed_record']}", size=8)
+        book.say(f"    record {signoff['record_hash']}", size=7, mono=True, height=3.6)
+    book.say("Every record below is itself signed by its author; each row shows the printed name, "
+              "the UTC time and the meaning of that signature.", size=8)
+
+    book.heading("Audit trail")
+    for record in records:
+        e = record.entry.fields
+        row = masker({"stream": e["stream"], "type": e["type"], "payload": record.payload()})
+        payload = "(withheld: blinded)" if row.get("withheld") else \
+            "(redacted)" if record.redacted_by else _compact(row["payload"])
+        book.keep(18)
+        book.say(f"#{e['version']} {e['type']} — signed by {names.get(e['author'], e['author'])} "
+                  f"({e['author']}, {e['role']}, {e['site']}) at {record.recorded_at}, "
+                  f"meaning: {e['meaning']}", size=8.5, style="B")
+        book.say(f"  observed {e['occurred_at']}" + (f"; reason: {e['reason']}" if e["reason"] else "")
+                  + f"; {payload}", size=8)
+        book.say(f"    record {record.hash}", size=7, mono=True, height=3.6)
+
+
+def _checkpoint(book: _Book, services: Services, at: Cut) -> None:
+    book.heading("The signed checkpoint this book was made from")
+    book.say(services.ledger.tree.checkpoint(at.size).note, size=7, mono=True, height=3.6)
+
+
+def _visits(at: Cut, labs: dict[str, Any], assessments: dict[str, Any]) -> list[str]:
+    found = {lab["visit"] for lab in labs.values()} | set(assessments)
+    order = {v: n for n, v in enumerate(at.visits)}
+    return sorted(found, key=lambda v: (order.get(v, len(order)), v))
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value) or "—"
+    return str(value)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))

@@ -1,0 +1,102 @@
+"""Witnesses: a registered witness cosigns checkpoints it has checked; the ledger keeps the lines.
+
+Server side: `POST /v1/checkpoint/cosignatures` takes a checkpoint note carrying the caller's
+cosignature (C2SP cosignature/v1) by the witness key registered to them, and keeps the line.
+Witness side: `run_witness` fetches the latest checkpoint and a consistency proof from the last
+one it accepted, lets `ledger.witness.Witness` decide, and sends the cosignature back.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Annotated, Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi import APIRouter, Body
+
+from api.http import schemas
+from api.http.contract import returns
+from api.http.deps import ServicesDep, UserDep
+from ledger.errors import LedgerError, NotFound, SignatureRefused
+from ledger.note import Checkpoint, NoteError, NoteVerifier
+from ledger.registry import LEDGER_AUTHOR, KeyRegistry
+from ledger.witness import CosignatureVerifier, Witness, WitnessError
+
+WITNESS_ROLE = "witness"
+router = APIRouter(prefix="/v1", tags=["transparency"])
+
+
+def checkpoint_verifier(registry: KeyRegistry) -> NoteVerifier:
+    """The ledger's checkpoint key, as the key registry's genesis names it."""
+    key = next((k for k in registry.keys.values() if k.author == LEDGER_AUTHOR), None)
+    if key is None or registry.origin is None:
+        raise NotFound("the ledger is not initialised", rule="ledger.not_initialised")
+    return NoteVerifier(registry.origin, key.public_key)
+
+
+@router.post("/checkpoint/cosignatures", status_code=201, response_model=None, responses=returns(
+    schemas.Cosigned, ok=201, **{"404": "this ledger signed no checkpoint of that size",
+                                 "422": "not a checkpoint note, or no valid cosignature by the caller"}))
+def add_cosignature(note: Annotated[str, Body(media_type="text/plain", max_length=20_000)],
+                    user: UserDep, services: ServicesDep) -> dict[str, Any]:
+    """Keep the caller's cosignature of a checkpoint this ledger signed."""
+    raw = note.encode("utf-8")
+    split = raw.rfind(b"\n\n")
+    try:
+        body = Checkpoint.parse_body(raw[: split + 1])
+    except NoteError as exc:
+        raise SignatureRefused(f"not a checkpoint note: {exc}", rule="cosignature.malformed",
+                               field="note") from exc
+    stored = services.ledger.tree.checkpoint(body.size)
+    if not stored.note.encode("utf-8").startswith(raw[: split + 1]):
+        raise SignatureRefused("this ledger signed a different checkpoint for that size",
+                               rule="cosignature.unknown_checkpoint", field="note")
+    registry = services.ledger.registry()
+    now = services.ledger.clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    keys = [k for k in registry.keys.values()
+            if k.author == user.author and k.role == WITNESS_ROLE and k.valid_at(now)]
+    known = stored.note.encode("utf-8")
+    fresh = [line for line in raw[split + 2:].splitlines(keepends=True) if line not in known]
+    added = 0
+    for line in fresh:
+        if any(_cosigned_by(user.author, key.public_key, raw[: split + 1], line) for key in keys):
+            added += services.ledger.tree.add_cosignature(body.size, line.decode("utf-8"))
+    if fresh and not added:
+        raise SignatureRefused(f"no valid cosignature by {user.author}'s registered witness key",
+                               rule="cosignature.invalid", field="note")
+    return {"size": body.size, "added": added}
+
+
+def _cosigned_by(name: str, key: Ed25519PublicKey, body: bytes, line: bytes) -> bool:
+    try:
+        CosignatureVerifier(name, key).verify(body, line)
+    except WitnessError:
+        return False
+    return True
+
+
+def run_witness(http: httpx.Client, witness: Witness, *, origin: str) -> dict[str, Any]:
+    """One round: fetch, check consistency with what was accepted before, cosign, send back."""
+    response = http.get("/v1/checkpoint")
+    if response.status_code != 200:
+        raise LedgerError(f"the ledger gave no checkpoint ({response.status_code})", rule="witness.fetch")
+    note = response.content
+    new_size = Checkpoint.parse_body(note[: note.rfind(b"\n\n") + 1]).size
+    last = witness.last(origin)
+    proof: list[bytes] = []
+    if last is not None:
+        old_size = Checkpoint.parse_body(last[: last.rfind(b"\n\n") + 1]).size
+        if 0 < old_size < new_size:
+            got = http.get("/v1/proofs/consistency", params={"first": old_size, "second": new_size})
+            if got.status_code != 200:
+                raise LedgerError(f"the ledger gave no consistency proof ({got.status_code})",
+                                  rule="witness.fetch")
+            proof = [base64.b64decode(h) for h in got.json()["proof"]]
+    cosigned = witness.witness(note, proof, now=int(time.time()))  # raises on a fork
+    sent = http.post("/v1/checkpoint/cosignatures", content=cosigned,
+                     headers={"Content-Type": "text/plain"})
+    if sent.status_code != 201:
+        raise LedgerError(f"the ledger refused the cosignature: {sent.text[:200]}", rule="witness.send")
+    return {"size": new_size, "note": cosigned.decode("utf-8")}
