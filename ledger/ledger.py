@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 
 from . import redaction
 from .contract import BatchError, Clock, FollowUp, Receipt, Rules, StreamView, system_clock
@@ -179,9 +179,8 @@ class Ledger:
                         stepped, histories, cur, registry, now), now, redacting, 1))
                 if not records:
                     return list(cast(list[Exception], outcome))
-                positions = self.store.insert(cur, [
-                    StoredEvent(originator_id=r.stream, originator_version=r.version,
-                                topic=r.type, state=r.stored_bytes()) for r in records])
+                positions = self.store.insert(
+                    cur, [(r.stream, r.version, r.type, r.stored_bytes()) for r in records])
                 for r, p in zip(records, positions, strict=True):
                     # Sealed before its position existed: set once, before anyone else sees it.
                     object.__setattr__(r, "position", p)

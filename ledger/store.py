@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.persistence import PersistenceError, Tracking
 
 from .errors import LedgerError
 
@@ -30,6 +30,9 @@ class StoreBusy(StoreError):
     """Another writer holds the write lock, and the caller asked not to wait for it."""
 
     rule = "store.busy"
+
+
+NewRow = tuple[str, int, str, bytes]  # (stream, version, topic, state): a record to insert
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,9 @@ class Store(ABC):
         """Triggers that refuse UPDATE and DELETE (and TRUNCATE where there is one) on `table`."""
 
     @abstractmethod
-    def insert(self, cursor: Any, events: Sequence[StoredEvent]) -> list[int]:
-        """Insert inside `write()`; returns the notification positions."""
+    def insert(self, cursor: Any, rows: Sequence[NewRow]) -> list[int]:
+        """Insert (stream, version, topic, state) rows inside `write()`; returns their log
+        positions. A (stream, version) held already raises eventsourcing's IntegrityError."""
 
     @abstractmethod
     def redact(self, cursor: Any, position: int, redaction_hash: str, state: bytes) -> None:
@@ -191,6 +195,22 @@ class Store(ABC):
 
     def max_position(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
+
+    def subscribe(self, after: int) -> Any:
+        """Context manager: an iterator of notices of records inserted after position `after`
+        (PostgreSQL's LISTEN/NOTIFY; blocks until one comes)."""
+        return self.recorder.subscribe(gt=after)
+
+    # -- tracking: how far a follower of the log (the views) has applied it ----------------
+    def track(self, cursor: Any, name: str, position: int) -> None:
+        """In the caller's transaction: `name` has applied the log up to `position`. Raises
+        eventsourcing's IntegrityError unless that is past the position tracked already, so two
+        followers never apply the same records twice."""
+        self.tracking._insert_tracking(cursor, Tracking(name, position))
+
+    def tracked(self, cursor: Any, name: str) -> int:
+        """The position `name` has applied the log up to (0: none), in the caller's transaction."""
+        return int(self.tracking._max_tracking_id(name, cursor) or 0)
 
 
 def _first(row: Any) -> Any:

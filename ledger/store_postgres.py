@@ -16,7 +16,7 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 
-from .store import RECORDS_TABLE, REDACTIONS_TABLE, Row, Store, StoreError
+from .store import RECORDS_TABLE, REDACTIONS_TABLE, NewRow, Row, Store, StoreError
 
 
 class PostgresStore(Store):
@@ -126,7 +126,9 @@ class PostgresStore(Store):
         with self.datastore.transaction(commit=False) as cur:
             yield cur
 
-    def insert(self, cursor: Any, events: Sequence[StoredEvent]) -> list[int]:
+    def insert(self, cursor: Any, rows: Sequence[NewRow]) -> list[int]:
+        events = [StoredEvent(originator_id=stream, originator_version=version, topic=topic,
+                              state=state) for stream, version, topic, state in rows]
         try:
             self.recorder._insert_stored_events(cursor, events)
             return [int(r["notification_id"]) for r in cursor.fetchall()]

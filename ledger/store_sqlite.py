@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQLiteTrackingRecorder
 
-from .store import RECORDS_TABLE, REDACTIONS_TABLE, Row, Store, StoreBusy, StoreError
+from .store import RECORDS_TABLE, REDACTIONS_TABLE, NewRow, Row, Store, StoreBusy, StoreError, stored_bytes
 
 LOOKUP_MMAP_BYTES = 1 << 30
 LOOKUP_CACHE_KIB = 64 * 1024
@@ -141,14 +141,11 @@ class SQLiteStore(Store):
         with self.datastore.transaction(commit=False) as cur:
             yield cur
 
-    def insert(self, cursor: Any, events: Sequence[StoredEvent]) -> list[int]:
+    def insert(self, cursor: Any, rows: Sequence[NewRow]) -> list[int]:
         positions = []
         try:
-            for e in events:
-                cursor.execute(
-                    f"INSERT INTO {RECORDS_TABLE} VALUES (?,?,?,?)",
-                    (e.originator_id, e.originator_version, e.topic, e.state),
-                )
+            for row in rows:
+                cursor.execute(f"INSERT INTO {RECORDS_TABLE} VALUES (?,?,?,?)", row)
                 positions.append(int(cursor.lastrowid))
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(exc) from exc
@@ -158,6 +155,42 @@ class SQLiteStore(Store):
         cursor.executemany(
             f"INSERT INTO {RECORDS_TABLE} (rowid, originator_id, originator_version, topic, state) "
             "VALUES (?,?,?,?,?)", [(r.position, r.stream, r.version, r.topic, r.state) for r in rows])
+
+    def stream_counts(self, upto: int) -> list[tuple[str, int]]:
+        """Each stream and its records among positions 1..upto, in stream order, from one walk
+        of the stream index (it holds each row's position; no record is read). Read through a
+        connection of its own: a rebuild's reads never share the writers' connection."""
+        reader = sqlite3.connect(self.path)
+        try:
+            return [(str(stream), int(n)) for stream, n in reader.execute(
+                f"SELECT originator_id, COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ? "
+                "GROUP BY originator_id ORDER BY originator_id", (upto,)).fetchall()]
+        finally:
+            reader.close()
+
+    def stream_pages(self, runs: Iterable[Sequence[str]], upto: int,
+                     page: int) -> Iterator[list[tuple[int, bytes]]]:
+        """(position, state) of the records of each run of streams up to position `upto`, a
+        stream at a time in stream and version order, at most `page` rows per query (a stream
+        longer than a page must come alone in its run: it is read a page at a time, by version).
+        Read through a connection of its own, held while the pages are consumed."""
+        reader = sqlite3.connect(self.path)
+        try:
+            for streams in runs:
+                marks = ",".join("?" * len(streams))
+                after = -1
+                while True:
+                    rows = reader.execute(
+                        f"SELECT rowid, originator_version, state FROM {RECORDS_TABLE} WHERE "
+                        f"originator_id IN ({marks}) AND originator_version > ? AND rowid <= ? "
+                        f"ORDER BY originator_id, originator_version LIMIT {int(page)}",
+                        (*streams, after if len(streams) == 1 else -1, upto)).fetchall()
+                    yield [(position, stored_bytes(state)) for position, _, state in rows]
+                    if len(streams) > 1 or len(rows) < page:
+                        break
+                    after = rows[-1][1]
+        finally:
+            reader.close()
 
     def close(self) -> None:
         self.datastore.close()

@@ -10,14 +10,13 @@ checked first); elsewhere the notification log is read in log order and the leaf
 
 from __future__ import annotations
 
-import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from domain import participant
 from ledger.entry import Record
-from ledger.store import RECORDS_TABLE, Store, StoreBusy, stored_bytes
+from ledger.store import Store, StoreBusy
 from ledger.store_sqlite import SQLiteStore
 
 from . import audit_trail, participants, score_history
@@ -47,13 +46,7 @@ def deal(store: SQLiteStore, upto: int, workers: int) -> list[list[tuple[str, in
     Participant streams are dealt in name order, each to the worker with the fewest records so
     far (ties to the lowest), so that workers finish together; every other stream (allocation,
     keys, exports…) goes to worker 0, as in `share_of`."""
-    reader = sqlite3.connect(store.path)
-    try:
-        streams = reader.execute(
-            f"SELECT originator_id, COUNT(*) FROM {RECORDS_TABLE} WHERE rowid <= ? "
-            f"GROUP BY originator_id ORDER BY originator_id", (upto,)).fetchall()
-    finally:
-        reader.close()
+    streams = store.stream_counts(upto)
     if sum(n for _, n in streams) != upto:
         return None
     shares: list[list[tuple[str, int]]] = [[] for _ in range(workers)]
@@ -88,11 +81,9 @@ class LogShare:
         already (`deal`); otherwise the share walks the stream index itself."""
         self.store, self.upto, self.worker, self.workers = store, upto, worker, workers
         self.progress = progress
-        self.path = ""  # the SQLite file read a stream at a time, when `by_stream`
         self.by_stream = False
         self.counts: list[tuple[str, int]] = []  # the share's streams and their records
         if isinstance(store, SQLiteStore) and store.shared():
-            self.path = store.path
             if streams is None:
                 dealt = deal(store, upto, workers)
                 streams = None if dealt is None else dealt[worker]
@@ -101,11 +92,8 @@ class LogShare:
 
     def __iter__(self) -> Iterator[tuple[int, Record]]:
         if self.by_stream:
-            reader = sqlite3.connect(self.path)  # (see __init__) its own: only reads
-            try:
-                yield from _by_stream(reader, self.upto, self.counts, self.progress)
-            finally:
-                reader.close()
+            assert isinstance(self.store, SQLiteStore)  # (see __init__)
+            yield from _by_stream(self.store, self.upto, self.counts, self.progress)
             return
         for index, row in enumerate(self.store.iter_log()):
             if row.position > self.upto:
@@ -122,27 +110,16 @@ def log_share(store: Store, upto: int, worker: int = 0, workers: int = 1,
     return LogShare(store, upto, worker, workers, progress, streams)
 
 
-def _by_stream(reader: sqlite3.Connection, upto: int, counts: list[tuple[str, int]],
+def _by_stream(store: SQLiteStore, upto: int, counts: list[tuple[str, int]],
                progress: Callable[[int], None] | None) -> Iterator[tuple[int, Record]]:
     total = sum(n for _, n in counts) or 1
     done = 0
-    for streams in _pages(counts):
-        marks = ",".join("?" * len(streams))
-        after = -1
-        while True:  # a stream longer than a page is read a page at a time, by version
-            rows = reader.execute(
-                f"SELECT rowid, originator_version, state FROM {RECORDS_TABLE} WHERE "
-                f"originator_id IN ({marks}) AND originator_version > ? AND rowid <= ? "
-                f"ORDER BY originator_id, originator_version LIMIT {PAGE}",
-                (*streams, after if len(streams) == 1 else -1, upto)).fetchall()
-            for position, _, state in rows:
-                yield position - 1, Record.from_stored(stored_bytes(state), position, check=False)
-            done += len(rows)
-            if progress is not None:
-                progress(done * upto // total)
-            if len(streams) > 1 or len(rows) < PAGE:
-                break
-            after = rows[-1][1]
+    for rows in store.stream_pages(_pages(counts), upto, PAGE):
+        for position, state in rows:
+            yield position - 1, Record.from_stored(state, position, check=False)
+        done += len(rows)
+        if progress is not None:
+            progress(done * upto // total)
 
 
 def _pages(counts: list[tuple[str, int]]) -> Iterator[list[str]]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError
 
 from domain import participant
 from domain.participant import ParticipantState
@@ -111,8 +111,7 @@ class Views:
                     self._refold_redacted(cur, batch, record)
             finish(batch)
             self.tables.write(cur, version, batch.docs)
-            self.store.tracking._insert_tracking(cur, Tracking(self._tracking(version),
-                                                               rows[-1].position))
+            self.store.track(cur, self._tracking(version), rows[-1].position)
 
     def _refold_redacted(self, cur: Any, batch: Batch, redaction: Record) -> None:
         """A redaction removed an earlier payload: render that record's audit row again and fold
@@ -156,7 +155,7 @@ class Views:
             seen, _ = fold_in_parallel(self.store.url, new, workers, upto, progress)
             with self.store.transaction() as cur:
                 if upto > self._position(cur, new):
-                    self.store.tracking._insert_tracking(cur, Tracking(self._tracking(new), upto))
+                    self.store.track(cur, self._tracking(new), upto)
         else:
             seen = self._fold_from_zero(records, new, progress)
         self.catch_up(new)
@@ -190,7 +189,7 @@ class Views:
         with self.store.transaction() as cur:
             self.tables.write(cur, version, batch.docs)
             if last > self._position(cur, version):  # not what came meanwhile: catch_up does
-                self.store.tracking._insert_tracking(cur, Tracking(self._tracking(version), last))
+                self.store.track(cur, self._tracking(version), last)
         return batch.seen
 
     # -- reading --------------------------------------------------------------------------
@@ -255,4 +254,4 @@ class Views:
         return {view: self.tables.fingerprint(cur, version, view) for view in NAMES}
 
     def _position(self, cur: Any, version: int) -> int:
-        return int(self.store.tracking._max_tracking_id(self._tracking(version), cur) or 0)
+        return self.store.tracked(cur, self._tracking(version))
