@@ -1,9 +1,8 @@
-"""Blinding (R27): what a blinded role may not see, applied to every response that carries it.
+"""Blinding (R27) applied to every response that carries it; the policy is domain/blinding.py.
 
-Which roles are blinded, and which fields reveal the arm, is protocol data. Responses drop those
-fields (replaced by "masked"); records whose payload reveals the arm are served without payload
-and salt (their signatures and proofs still verify: the entry binds the payload by digest).
-The `allocation` stream is withheld whole: even its length would count slots.
+Responses replace the fields a role may not see with "masked"; records whose payload reveals the
+arm or a slot are served without payload and salt (their signatures and proofs still verify: the
+entry binds the payload by digest). The `allocation` stream is withheld whole.
 """
 
 from __future__ import annotations
@@ -11,22 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from api.services.bootstrap import Services
+from domain import blinding as policy
+from domain.blinding import MASK
+from domain.blinding import RESTRICTED_STREAMS as RESTRICTED_STREAMS  # the routes read them here
+from domain.blinding import sees_allocation as sees_allocation
 from domain.protocol import Protocol
-from domain.trial import ALLOCATION_STREAM, PROTOCOL_STREAM, protocol_in_force
+from domain.trial import PROTOCOL_STREAM, protocol_in_force
 from projections.facts import to_fact
-
-MASK = "masked"
-#: Entry types whose payload reveals the arm, directly or through the dose.
-REVEALING = frozenset({"participant.randomised", "infusion.administered", "deviation.recorded",
-                       "participant.unblinded",
-                       "slot.assigned", "slot.invalidated", "allocation.committed",
-                       "allocation.revealed"})
-RESTRICTED_STREAMS = frozenset({ALLOCATION_STREAM})
-#: Roles that may see slots and the allocation stream; every other role sees neither, so no
-#: response lets anyone predict the next assignment (allocation concealment, R24).
-ALLOCATION_ROLES = frozenset({"randomiser", "unblinded_statistician", "admin", "inspector"})
-CONCEALED = frozenset({"slot", "stratum"})
-_FALLBACK_BLINDED = frozenset({"data_manager", "monitor"})
 
 
 def protocol(services: Services) -> Protocol | None:
@@ -34,14 +24,11 @@ def protocol(services: Services) -> Protocol | None:
 
 
 def is_blinded(services: Services, role: str) -> bool:
-    current = protocol(services)
-    # Before a protocol is adopted nothing is allocated; blind the usual roles all the same.
-    return role in (current.blinded_roles if current else _FALLBACK_BLINDED)
+    return policy.is_blinded(protocol(services), role)
 
 
 def masked_fields(services: Services) -> frozenset[str]:
-    current = protocol(services)
-    return frozenset(current.masked_fields) if current else frozenset({"arm", "slot"})
+    return policy.masked_fields(protocol(services))
 
 
 def mask(value: Any, fields: frozenset[str]) -> Any:
@@ -53,16 +40,9 @@ def mask(value: Any, fields: frozenset[str]) -> Any:
     return value
 
 
-def sees_allocation(role: str) -> bool:
-    return role in ALLOCATION_ROLES
-
-
 def participant_mask(services: Services, role: str) -> frozenset[str]:
     """The fields of a participant's state that `role` may not see."""
-    fields: frozenset[str] = frozenset() if sees_allocation(role) else CONCEALED
-    if is_blinded(services, role):
-        fields |= masked_fields(services) | {"detail"}  # a deviation's text names the dose
-    return fields
+    return policy.sight(protocol(services), role).hidden
 
 
 def mask_participant(services: Services, role: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -76,17 +56,19 @@ def mask_receipt(role: str, receipt: dict[str, Any]) -> dict[str, Any]:
     if sees_allocation(role):
         return receipt
     return {**receipt, "follow_ups": [f for f in receipt.get("follow_ups", [])
-                                      if f["stream"] not in RESTRICTED_STREAMS]}
+                                      if policy.shows_stream(role, f["stream"])]}
+
+
+def _withheld(record: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "payload": None, "salt": None, "withheld": policy.WITHHELD}
 
 
 def mask_record(services: Services, role: str, view: dict[str, Any]) -> dict[str, Any]:
     """A record as `role` may see it: a payload that reveals the arm or a slot is withheld."""
     if sees_allocation(role):
         return view
-    if view["stream"] in RESTRICTED_STREAMS or view["type"] == "participant.randomised" or (
-            is_blinded(services, role) and view["type"] in REVEALING):
-        return {**view, "payload": None, "salt": None, "withheld": "blinded"}
-    return view
+    sight = policy.sight(protocol(services), role)
+    return _withheld(view) if sight.withholds(view["stream"], view["type"]) else view
 
 
 def mask_history_row(services: Services, role: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -98,19 +80,18 @@ class RowMask:
     """`mask_history_row` with the protocol read once, for the many rows of an export."""
 
     def __init__(self, services: Services, role: str) -> None:
-        self.sees = sees_allocation(role)
-        self.blinded = is_blinded(services, role)
-        fields: frozenset[str] = frozenset() if self.sees else CONCEALED
-        self.fields = fields | (masked_fields(services) | {"detail"} if self.blinded else frozenset())
+        self.sight = policy.sight(protocol(services), role)
+        self.sees = self.sight.sees_allocation
+        self.blinded = self.sight.blinded
+        self.fields = self.sight.hidden
 
     def visible(self, row: dict[str, Any]) -> bool:
         """Whether the row may be shown at all (the allocation stream is withheld whole)."""
-        return self.sees or row["stream"] not in RESTRICTED_STREAMS
+        return self.sight.shows(row["stream"])
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         if self.sees:
             return row
-        if row["stream"] in RESTRICTED_STREAMS or row["type"] == "participant.randomised" or (
-                self.blinded and row["type"] in REVEALING):
-            return {**row, "payload": None, "salt": None, "withheld": "blinded"}
+        if self.sight.withholds(row["stream"], row["type"]):
+            return _withheld(row)
         return {**row, "payload": mask(row["payload"], self.fields)} if self.fields else row

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.facts import Fact, Rejection
+from domain.allocation import allocate, fold
+from domain.facts import Fact
 from domain.protocol import Protocol
-from domain.randomisation import AllocationList, AllocationState, SlotUse, assign, strata_of
-from domain.trial import ALLOCATION_STREAM
+from domain.randomisation import AllocationList, AllocationState
 from ledger.ledger import FollowUp
 
 RANDOMISER = "randomiser"
@@ -29,29 +29,8 @@ class Randomiser:
     def allocate(self, allocation_history: Sequence[Fact], request: Fact,
                  protocol: Protocol) -> list[FollowUp]:
         """The next slot of the participant's stratum, in list order."""
-        stratum = request.payload.get("stratum") or "all"
-        if stratum not in strata_of(protocol):
-            raise Rejection("randomisation.unknown_stratum", f"no stratum {stratum}",
-                            field="payload.stratum")
-        participant_id = request.stream.split("/", 1)[1]
-        _, slot, arm = assign(self.state(allocation_history), stratum, participant_id)
-        return [
-            FollowUp(ALLOCATION_STREAM, "slot.assigned",
-                     {"stratum": stratum, "slot": slot, "participant_id": participant_id}, RANDOMISER),
-            FollowUp(request.stream, "participant.randomised",
-                     {"stratum": stratum, "slot": slot, "arm": arm}, RANDOMISER),
-        ]
+        return [FollowUp(c.stream, c.type, c.payload, RANDOMISER)
+                for c in allocate(self.state(allocation_history), request, protocol)]
 
     def state(self, history: Sequence[Fact]) -> AllocationState:
-        used: dict[str, list[SlotUse]] = {}
-        for fact in history:
-            p = fact.payload
-            if fact.type == "slot.assigned":
-                used.setdefault(p["stratum"], []).append(SlotUse(participant_id=p["participant_id"],
-                                                                 invalidated=None))
-            elif fact.type == "slot.invalidated":
-                uses = used[p["stratum"]]
-                uses[p["slot"] - 1] = SlotUse(participant_id=p["participant_id"],
-                                              invalidated=fact.reason or "invalidated")
-        return AllocationState(allocation=self.allocation,
-                               used={k: tuple(v) for k, v in used.items()})
+        return fold(self.allocation, history)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from api.services.randomiser import Randomiser
 from domain import streams
+from domain.allocation import follow_ups as allocation_follow_ups
 from domain.facts import Rejection
 from domain.protocol import Protocol
 from domain.trial import ALLOCATION_STREAM, PROTOCOL_STREAM, protocol_in_force
@@ -27,15 +28,10 @@ class TrialRules:
         try:
             fact = to_fact(candidate)
             protocol = self.protocol(view)
-            consequences = streams.decide([to_fact(r) for r in history], fact,
-                                          candidate.payload_text or "", protocol)
+            facts = [to_fact(r) for r in history]
+            consequences = streams.decide(facts, fact, candidate.payload_text or "", protocol)
             follow = [FollowUp(c.stream, c.type, c.payload, ACTORS[c.actor], c.reason)
-                      for c in consequences]
-            if fact.type == "randomisation.invalidated":
-                state = streams.fold(streams.kind_of(fact.stream), [to_fact(r) for r in history])
-                follow.insert(0, FollowUp(ALLOCATION_STREAM, "slot.invalidated", {
-                    "stratum": state.stratum, "slot": state.slot,
-                    "participant_id": fact.stream.split("/", 1)[1]}, ACTORS["randomiser"], fact.reason))
+                      for c in [*allocation_follow_ups(facts, fact), *consequences]]
             if fact.type == "randomisation.requested" and protocol is not None:
                 if self.randomiser is None:
                     raise Rejection("randomisation.unavailable", "the randomiser is not running",
