@@ -1,30 +1,19 @@
-"""Audit commands: verify, export bundle, verify-bundle, import."""
+"""The audit bundle and its checks: verify, export bundle, verify-bundle, import."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
+from api.cli.common import DbOpt, err, exporting, fail, open_services, out, progress_bar
 from api.cli.help import LedgerTyper
-from api.cli.main import DbOpt, app, err, fail, open_services, out
 from ledger.bundle import BundleReader, write_bundle
 from ledger.errors import LedgerError
 from ledger.restore import restore
@@ -39,24 +28,6 @@ RootNeeded = Annotated[str, typer.Option("--root", metavar="FINGERPRINT",
 SavedOpt = Annotated[list[Path] | None, typer.Option(
     "--checkpoint", metavar="FILE", help="A checkpoint saved earlier; the log must extend it (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
-export_app = LedgerTyper(help="Exports for regulators and archives.")
-app.add_typer(export_app, name="export")
-
-
-class RateColumn(ProgressColumn):
-    """Records per second, as the bar goes."""
-
-    def render(self, task: Task) -> Text:
-        return Text("" if task.speed is None else f"{task.speed:,.0f} records/s", style="cyan")
-
-
-@contextmanager
-def progress_bar(label: str, total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                  TimeRemainingColumn(), console=err, transient=True,
-                  disable=quiet or not err.is_terminal) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def _saved(paths: list[Path] | None) -> list[str]:
@@ -99,7 +70,6 @@ def _print(report: Report, as_json: bool, projections: list[dict[str, Any]] | No
     raise typer.Exit(0 if report.ok else 1)
 
 
-@app.command()
 def verify(db: DbOpt = None, root: RootOpt = None, checkpoint: SavedOpt = None,
            as_json: JsonOpt = False) -> None:
     """Replay the whole log and the Merkle tree; check every record and checkpoint.
@@ -124,21 +94,6 @@ def verify(db: DbOpt = None, root: RootOpt = None, checkpoint: SavedOpt = None,
     _print(report, as_json, note=note)
 
 
-@contextmanager
-def exporting(services: Any, out_file: Path) -> Iterator[None]:
-    """The end every export command shares: a failed write or a refusal is one readable line,
-    and the database is closed whatever happened."""
-    try:
-        yield
-    except OSError as exc:
-        fail(f"cannot write {out_file}: {exc.strerror}")
-    except LedgerError as exc:
-        fail(exc.message)
-    finally:
-        services.close()
-
-
-@export_app.command("bundle")
 def export_bundle(out_file: Annotated[Path, typer.Argument(help="File to write.")],
                   db: DbOpt = None) -> None:
     """Write the audit bundle: every record in leaf order, the signed checkpoints, the registry."""
@@ -165,7 +120,6 @@ def write_bundle_file(services: Any, out_file: Path, exported_at: str,
     return size, len(checkpoints)
 
 
-@app.command("verify-bundle")
 def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")],
                   root: RootNeeded,
                   checkpoint: SavedOpt = None,
@@ -219,7 +173,6 @@ def _bundle_projections(path: Path, size: int, root: str,
     return folded_status(folded, tree_size=size, root=root)
 
 
-@app.command("import")
 def import_bundle(path: Annotated[Path, typer.Argument(help="The bundle file to restore.")],
                   root: RootNeeded,
                   db: DbOpt = None) -> None:
@@ -242,38 +195,11 @@ def import_bundle(path: Annotated[Path, typer.Argument(help="The bundle file to 
               f"{report.checkpoints} checkpoints) into {services.store.url}")
 
 
-@app.command()
-def witness(url: Annotated[str, typer.Option(help="The ledger's base URL.")],
-            name: Annotated[str, typer.Option(help="Your witness id (as registered with role witness).")],
-            key: Annotated[Path, typer.Option(metavar="FILE", help="Your witness private key file "
-                                              "(from `keys new`).")],
-            log_key: Annotated[str, typer.Option("--log-key", help="The ledger's checkpoint key "
-                                                 "(C2SP vkey, printed by `init`), obtained out of band.")],
-            state: Annotated[Path, typer.Option(metavar="FOLDER", help="Folder where the last "
-                                                "accepted checkpoint of each ledger is kept.")]
-            = Path("witness-state"),
-            token: Annotated[str | None, typer.Option(envvar="TRIAL_LEDGER_TOKEN",
-                                                      help="Your API token.")] = None) -> None:
-    """Cosign the ledger's latest checkpoint if it extends the last one you accepted."""
-    import httpx
+def register(app: LedgerTyper) -> None:
+    app.command("verify")(verify)
+    app.command("verify-bundle")(verify_bundle)
+    app.command("import")(import_bundle)
 
-    from api.cli.main import passphrase
-    from api.http.witnessing import run_witness
-    from ledger.keys import load_private_key
-    from ledger.note import NoteVerifier
-    from ledger.witness import CosignatureSigner, Witness, WitnessError
 
-    try:
-        log = NoteVerifier.from_key_string(log_key)
-        signer = CosignatureSigner(name, load_private_key(key, passphrase(
-            "TRIAL_LEDGER_KEY_PASSPHRASE", "Witness key passphrase")))
-        with httpx.Client(base_url=url, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"} if token else {}) as http:
-            result = run_witness(http, Witness(state, signer, {log.name: log}), origin=log.name)
-    except (LedgerError, WitnessError) as exc:
-        fail(str(exc))
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {url}: {exc}")
-    except Exception as exc:  # the note module's own errors, one line each
-        fail(f"{type(exc).__name__}: {exc}")
-    out.print(f"Cosigned {log.name} at tree size {result['size']}")
+def register_export(export: LedgerTyper) -> None:
+    export.command("bundle")(export_bundle)

@@ -9,12 +9,13 @@ from typing import Annotated
 
 import typer
 
-from api.cli.main import app, fail
+from api.cli.common import fail
+from api.cli.help import LedgerTyper
 
-SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "suite.py"
+# The checkout's root holds api/ and benchmarks/; an installed package has no suite beside it.
+SUITE = Path(__file__).resolve().parents[1].parent / "benchmarks" / "suite.py"
 
 
-@app.command()
 def bench(scale: Annotated[str, typer.Option(help="smoke (seconds; the default) or full (the "
                                              "published figures; generates a 1M-record log "
                                              "once, then runs for a long while).")] = "smoke",
@@ -39,3 +40,7 @@ def bench(scale: Annotated[str, typer.Option(help="smoke (seconds; the default) 
         if value is not None:
             args += [flag, str(value)]
     module.main(args)
+
+
+def register(app: LedgerTyper) -> None:
+    app.command("bench")(bench)

@@ -10,9 +10,8 @@ from typing import Annotated
 
 import typer
 
-from api.cli.audit import export_app, exporting
-from api.cli.exports import open_signing
-from api.cli.main import DbOpt, HomeOpt, app, fail, out
+from api.cli.common import DbOpt, HomeOpt, exporting, fail, open_signing, out
+from api.cli.help import LedgerTyper
 from api.exports.casebook import Reader
 
 
@@ -25,7 +24,6 @@ def _write(out_file: Path, data: bytes) -> None:
 _CLI_READER = Reader(f"cli:{getpass.getuser()}", f"operating-system user {getpass.getuser()}", "admin")
 
 
-@export_app.command("casebook")
 def export_casebook(participant: Annotated[str, typer.Argument(help="Participant id, e.g. P-001.")],
                     out_file: Annotated[Path, typer.Argument(help="PDF file to write.")],
                     db: DbOpt = None, home: HomeOpt = None) -> None:
@@ -48,7 +46,6 @@ def export_casebook(participant: Annotated[str, typer.Argument(help="Participant
     out.print(f"Wrote {out_file}: casebook of {participant}, checkpoint {at.size} {at.root_hex}")
 
 
-@export_app.command("certified-copy")
 def export_certified_copy(site: Annotated[str, typer.Option("--site", help="The site, e.g. site-01.")],
                           out_file: Annotated[Path, typer.Argument(help="ZIP file to write.")],
                           db: DbOpt = None, home: HomeOpt = None) -> None:
@@ -71,7 +68,6 @@ def export_certified_copy(site: Annotated[str, typer.Option("--site", help="The 
     out.print(f"Wrote {out_file}: certified copy of {site} at {copied_at}, checkpoint {at.size}")
 
 
-@app.command("verify-copy")
 def verify_copy(path: Annotated[Path, typer.Argument(help="The certified copy (ZIP).")],
                 root: Annotated[str, typer.Option("--root", metavar="FINGERPRINT",
                                                   help="The trial root key fingerprint.")],
@@ -97,3 +93,12 @@ def verify_copy(path: Annotated[Path, typer.Argument(help="The certified copy (Z
             out.print(f"FAIL {problem}", highlight=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def register(app: LedgerTyper) -> None:
+    app.command("verify-copy")(verify_copy)
+
+
+def register_export(export: LedgerTyper) -> None:
+    export.command("casebook")(export_casebook)
+    export.command("certified-copy")(export_certified_copy)

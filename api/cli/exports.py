@@ -9,27 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.audit import export_app, exporting, progress_bar
-from api.cli.main import DbOpt, HomeOpt, fail, open_services, out, passphrase
+from api.cli.common import DbOpt, HomeOpt, exporting, fail, open_signing, out, progress_bar
+from api.cli.help import LedgerTyper
 from api.exports.audit import AuditFilter, as_csv, as_jsonl, audit_rows, record_export
-from api.services.bootstrap import Services, home_dir
 
 
-def open_signing(db: str | None, home: Path | None) -> Services:
-    """The database, with the system's keys loaded: exports are recorded before they are written."""
-    from api.services.trial_setup import load_system_actors
-
-    services = open_services(db)
-    try:
-        load_system_actors(services, home_dir(home), passphrase(
-            "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger (system keys) passphrase"))
-    except BaseException:
-        services.close()
-        raise
-    return services
-
-
-@export_app.command("audit")
 def export_audit(out_file: Annotated[Path, typer.Argument(help="File to write.")],
                  fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
                  since: Annotated[str | None, typer.Option(help="recorded at or after (…Z)")] = None,
@@ -67,7 +51,6 @@ def export_audit(out_file: Annotated[Path, typer.Argument(help="File to write.")
     out.print(f"Wrote {out_file}: {written} audit rows ({fmt})")
 
 
-@export_app.command("odm")
 def export_odm(out_file: Annotated[Path, typer.Argument(help="File to write (.xml).")],
                db: DbOpt = None, home: HomeOpt = None) -> None:
     """Export every participant record up to the latest signed checkpoint as CDISC ODM 1.3.2
@@ -85,3 +68,8 @@ def export_odm(out_file: Annotated[Path, typer.Argument(help="File to write (.xm
                 handle.write(chunk)
         tmp.replace(out_file)
     out.print(f"Wrote {out_file}: CDISC ODM 1.3.2 of {at.size} records, checkpoint root {at.root_hex}")
+
+
+def register(export: LedgerTyper) -> None:
+    export.command("audit")(export_audit)
+    export.command("odm")(export_odm)

@@ -13,12 +13,12 @@ from typing import Annotated
 
 import typer
 
-from api.cli.main import DbOpt, HomeOpt, app, fail, open_services, out, passphrase
+from api.cli.common import DbOpt, HomeOpt, fail, open_services, out, passphrase
+from api.cli.help import LedgerTyper
 from api.services.bootstrap import Services, database_url, home_dir
 from ledger.errors import LedgerError
 
 
-@app.command()
 def serve(db: DbOpt = None, home: HomeOpt = None,
           demo: Annotated[bool, typer.Option("--demo", help="Make the demo trial in an empty "
                                              "database (one that holds it is served as it is).")]
@@ -113,3 +113,7 @@ def demo_present(services: Services, db: str | None, home: Path | None) -> str:
             f"shown once when it was made; `trial-ledger users list{where}` shows its staff, "
             f"`trial-ledger users token USER{where}` issues a new token (the demo's root "
             f"passphrase is {PASSPHRASE}).")
+
+
+def register(app: LedgerTyper) -> None:
+    app.command("serve")(serve)

@@ -1,4 +1,4 @@
-"""Trial commands: setup, allocation reveal, allocation verify."""
+"""Trial commands: setup, demo, allocation reveal, allocation verify."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from api.cli.audit import write_bundle_file
+from api.cli.common import DbOpt, HomeOpt, err, fail, open_services, out, passphrase
 from api.cli.help import LedgerTyper
-from api.cli.main import DbOpt, HomeOpt, app, err, fail, open_services, out, passphrase
 from api.services.bootstrap import CLIENT, home_dir
 from api.services.randomiser import RANDOMISER
 from domain.randomisation import AllocationList, verify_allocations
@@ -18,15 +19,11 @@ from domain.trial import ALLOCATION_STREAM
 from ledger.errors import LedgerError
 from ledger.signer import Signer
 
-allocation_app = LedgerTyper(help="The allocation list: reveal at unblinding, verify.")
-app.add_typer(allocation_app, name="allocation")
-
 
 def _system_passphrase() -> str:
     return passphrase("TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger (system keys) passphrase")
 
 
-@app.command()
 def setup(db: DbOpt = None, home: HomeOpt = None,
           protocol: Annotated[Path | None, typer.Option(metavar="FILE", help=(
               "Protocol JSON file (default: the bundled NCT06167473 v1.0)."))] = None,
@@ -53,7 +50,6 @@ def setup(db: DbOpt = None, home: HomeOpt = None,
     out.print(f"Commitment: {done.commitment}")
 
 
-@allocation_app.command("reveal")
 def reveal(db: DbOpt = None, home: HomeOpt = None,
            reason: Annotated[str, typer.Option(help="Why now (e.g. database lock).")]
            = "database lock") -> None:
@@ -81,7 +77,6 @@ def reveal(db: DbOpt = None, home: HomeOpt = None,
     out.print("Allocation list revealed")
 
 
-@allocation_app.command("verify")
 def verify_allocation(db: DbOpt = None,
                       as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
                       ) -> None:
@@ -119,7 +114,6 @@ def verify_allocation(db: DbOpt = None,
     raise typer.Exit(1 if problems else 0)
 
 
-@app.command()
 def demo(db: DbOpt = None, home: HomeOpt = None,
          participants: Annotated[int, typer.Option(min=1, max=500, help="How many to enrol.")] = 22,
          seed: Annotated[int, typer.Option(help="Same seed, same trial, byte for byte.")] = 1,
@@ -132,7 +126,6 @@ def demo(db: DbOpt = None, home: HomeOpt = None,
     bundle; the same seed gives the same bundle, byte for byte."""
     from datetime import timedelta
 
-    from api.cli.audit import write_bundle_file
     from api.demo.simulation import START, SimClock, run_simulation
 
     clock = SimClock(START - timedelta(days=1))
@@ -155,3 +148,13 @@ def demo(db: DbOpt = None, home: HomeOpt = None,
         services.close()
     for line in lines:
         out.print(line)
+
+
+def register(app: LedgerTyper) -> None:
+    app.command("setup")(setup)
+    app.command("demo")(demo)
+
+
+def register_allocation(allocation: LedgerTyper) -> None:
+    allocation.command("reveal")(reveal)
+    allocation.command("verify")(verify_allocation)

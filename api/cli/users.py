@@ -1,23 +1,97 @@
-"""`users list`, `users unlock`, `users token`: accounts as an admin manages them
-(api/services/accounts.py)."""
+"""The `users` group: register a user's key, revoke a key, the user-rights history, and
+accounts as an admin manages them (api/services/accounts.py)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from api.cli.main import DbOpt, HomeOpt, admin_signer, fail, open_services, out, users_app
+from api.cli.common import DbOpt, HomeOpt, admin_signer, fail, open_services, out
+from api.cli.help import LedgerTyper
 from api.services.accounts import Account, accounts, issue_token, unlock
+from api.services.bootstrap import register_user, revoke_key
 from ledger.errors import LedgerError
+from ledger.keys import key_id, public_b64, read_public_key
 
 UserArg = Annotated[str, typer.Argument(help="The user's id, as `users list` shows it.")]
 
 
-@users_app.command("list")
+def users_add(name: Annotated[str, typer.Argument(help="The user's id (never reused).")],
+              role: Annotated[str, typer.Option(help="investigator, data_manager, monitor, …")],
+              site: Annotated[str, typer.Option(help="The user's site id.")],
+              public_key: Annotated[Path, typer.Option("--public-key", metavar="FILE", help=(
+                  "The user's public key file (from `keys new`)."))],
+              printed_name: Annotated[str | None, typer.Option("--printed-name", help="Name shown "
+                                                               "with signatures.")] = None,
+              db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Register a user's public key (signed by the root key) and print their API token once."""
+    services = open_services(db)
+    try:
+        pub = read_public_key(public_key)
+        root = admin_signer(home)
+        receipt, token = register_user(services, root, author=name, name=printed_name or name,
+                                       role=role, site=site, public_key_b64=public_b64(pub))
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    out.print(f"Registered {name} ({role}, {site}) with key {key_id(pub)[:16]}… "
+              f"at keys v{receipt.version}")
+    out.print("API token (shown once; store it now):")
+    print(token)
+
+
+def users_revoke(key: Annotated[str, typer.Argument(help="Key id to revoke.")],
+                 reason: Annotated[str, typer.Option(help="Why (recorded).")],
+                 db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Revoke a key: signatures made after this moment no longer count."""
+    services = open_services(db)
+    try:
+        root = admin_signer(home)
+        receipt = revoke_key(services, root, kid=key, reason=reason)
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    out.print(f"Revoked {key[:16]}… at {receipt.recorded_at}")
+
+
+def users_history(db: DbOpt = None,
+                  csv_file: Annotated[Path | None, typer.Option("--csv", metavar="FILE",
+                                                                help="Write CSV here.")] = None,
+                  as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The user-rights history (R20): grants, revocations, locks and unlocks, when, by whom, why."""
+    from api.http.user_rights import COLUMNS, rights_history, to_csv
+
+    services = open_services(db)
+    try:
+        rows = rights_history(services)
+    except LedgerError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    if csv_file is not None:
+        try:
+            csv_file.write_text(to_csv(rows), encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {csv_file}: {exc.strerror}")
+        out.print(f"Wrote {len(rows)} rows to {csv_file}")
+    elif as_json:
+        print(json.dumps({"columns": list(COLUMNS), "rows": rows}, indent=2))
+    else:
+        table = Table(title="User rights")
+        for column in ("recorded_at", "action", "author", "role", "site", "by", "reason"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(*("" if r[c] is None else str(r[c]) for c in
+                            ("recorded_at", "action", "author", "role", "site", "by", "reason")))
+        out.print(table)
+
 def users_list(db: DbOpt = None,
                as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Everyone registered: id, role, site, printed name, whether their key is valid, and
@@ -48,7 +122,6 @@ def _key(a: Account) -> str:
     return f"valid {a.key[:8]}…" if a.key else "[red]revoked[/red]"
 
 
-@users_app.command("unlock")
 def users_unlock(user: UserArg,
                  reason: Annotated[str, typer.Option(help="Why (recorded with the unlock).")],
                  db: DbOpt = None, home: HomeOpt = None) -> None:
@@ -68,7 +141,6 @@ def users_unlock(user: UserArg,
     out.print(f"Unlocked {user} at {receipt.recorded_at} (record {receipt.record_hash[:16]}…)")
 
 
-@users_app.command("token")
 def users_token(user: UserArg, db: DbOpt = None, home: HomeOpt = None) -> None:
     """Issue a new API token for a registered user and print it once (admin, with the root key).
 
@@ -84,3 +156,11 @@ def users_token(user: UserArg, db: DbOpt = None, home: HomeOpt = None) -> None:
     out.print(f"API token for {user} (shown once; store it now):")
     print(token)
 
+
+def register(users: LedgerTyper) -> None:
+    users.command("add")(users_add)
+    users.command("revoke")(users_revoke)
+    users.command("history")(users_history)
+    users.command("list")(users_list)
+    users.command("unlock")(users_unlock)
+    users.command("token")(users_token)

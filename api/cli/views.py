@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli.audit import progress_bar
-from api.cli.main import DbOpt, app, fail, open_services, out
+from api.cli.common import DbOpt, fail, open_services, out, progress_bar
+from api.cli.help import LedgerTyper
 from ledger.errors import LedgerError
 from projections.asof import Cut, within
 from projections.parallel import auto_workers
@@ -19,7 +19,6 @@ from projections.replay import replay
 from projections.status import folded_status, status
 
 
-@app.command()
 def rebuild(db: DbOpt = None,
             as_of: Annotated[str | None, typer.Option("--as-of", help="Fold as of a UTC time "
                                                       "(…Z), a day, or checkpoint:SIZE; the stored "
@@ -78,3 +77,7 @@ def rebuild(db: DbOpt = None,
     if report:
         out.print(f"root {report[0]['root']}" + (f" · as of {report[0]['as_of']}"
                                                   if "as_of" in report[0] else ""))
+
+
+def register(app: LedgerTyper) -> None:
+    app.command("rebuild")(rebuild)
