@@ -8,20 +8,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.exports.audit import AuditFilter, Filter, audit_docs, masked
+from api.exports.audit import AuditFilter, audit_docs, masked
 from api.http import schemas
 from api.http.contract import returns
 from api.http.deps import ServicesDep, UserDep
+from api.http.exports import Filter
 from api.http.paging import Limit, Offset, paged
 from api.services import blinding
 from api.services.blinding import RowMask
 from api.services.bootstrap import Services
-from api.services.sites import check_participant_site, other_sites_rows, sees_site
+from api.services.sites import other_sites_rows, sees_site
 from domain import participant
 from domain.participant import ParticipantState
 from domain.streams import evolve_participant_all
-from domain.visit_scores import scores_by_visit
-from ledger.errors import NotFound
 from projections import allocation_table, audit_trail
 from projections.asof import Cut, within
 from projections.facts import to_fact
@@ -111,23 +110,6 @@ def summary(user: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[st
     current = blinding.protocol(services)
     return trial_summary(states, target=current.target_enrolment if current else None,
                          show_arms=not blinding.is_blinded(services, user.role))
-
-
-@router.get("/participants/{participant_id}/scores", tags=["participants"], response_model=None,
-            responses=returns(schemas.Scores, 403, 404))
-def scores(participant_id: str, user: UserDep, services: ServicesDep,
-           as_of: AsOf = None) -> dict[str, Any]:
-    """Every score per visit, with its algorithm version and input records."""
-    check_participant_site(services, user, participant_id)
-    if as_of is not None:
-        state = participant_as_of(services, participant_id, as_of)
-        found = None if state is None else scores_by_visit(state)
-    else:
-        services.views.catch_up()
-        found = services.views.scores(participant_id)
-    if found is None:
-        raise NotFound(f"no participant {participant_id}", field="participant_id")
-    return {"participant_id": participant_id, "scores": found}
 
 
 def participant_as_of(services: Services, participant_id: str, as_of: str) -> ParticipantState | None:
