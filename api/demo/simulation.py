@@ -10,7 +10,6 @@ emergency unblinding, and at the end the casebook locks and the reveal of the al
 
 from __future__ import annotations
 
-import base64
 import heapq
 import random
 import warnings
@@ -21,10 +20,10 @@ from functools import partial
 from pathlib import Path
 
 from api.client.sdk import LedgerClient
-from api.services.bootstrap import CLIENT, Services, initialise, register_user, root_signer
-from api.services.randomiser import RANDOMISER
+from api.services.bootstrap import Services, initialise, root_signer
+from api.services.keys import register_user
+from api.services.reveal import reveal_allocation
 from api.services.trial_setup import set_up_trial
-from domain.trial import ALLOCATION_STREAM
 from ledger.entropy import seeded
 from ledger.keys import generate, public_b64, save_private_key
 from ledger.signer import Signer
@@ -240,15 +239,7 @@ def _close(demo: Demo) -> None:
     dm = demo.clients["dm-01"]
     for k in range(demo.participants):
         dm.lock(f"P-{k + 1:03d}", scope="casebook")
-    services, ledger = demo.services, demo.services.ledger
-    randomiser, signer = services.rules.randomiser, ledger.system_signers.get(RANDOMISER)
-    if randomiser is None or signer is None:
-        return
-    ledger.append(Signer(signer.key, RANDOMISER, "randomiser", "sponsor", CLIENT).sign(
-        ledger=ledger.origin, head=ledger.head(ALLOCATION_STREAM), type="allocation.revealed",
-        occurred_at=demo.clock(), reason="database lock",
-        payload={"allocation": randomiser.allocation.model_dump(mode="json"),
-                 "salt": base64.b64encode(randomiser.salt).decode()}))
+    reveal_allocation(demo.services, reason="database lock", occurred_at=demo.clock())
 
 
 __all__ = ["PASSPHRASE", "SimClock", "run_simulation"]

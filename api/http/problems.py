@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.services.errors import Denied as Denied  # raised by services; answered here
 from ledger.errors import (
     Conflict,
     LedgerError,
@@ -48,14 +49,6 @@ def problem(status: int, title: str, detail: str, *, rule: str, field: str | Non
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
-
-
-class Denied(Exception):
-    """Authentication (401) or authorisation (403) failed."""
-
-    def __init__(self, status: int, rule: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.rule, self.detail = status, rule, detail
 
 
 def install(app: FastAPI) -> None:

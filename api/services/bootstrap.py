@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
+from api.services.keys import register_user as register_user  # where callers have found them
+from api.services.keys import revoke_key as revoke_key
+from api.services.keys import rotate_key as rotate_key
 from api.services.rules import TrialRules
-from api.services.tokens import TokenStore, User
+from api.services.tokens import TokenStore
 from api.services.vault import AllocationVault
 from domain import clock, review
-from ledger.entry import format_time
-from ledger.errors import LedgerError, NotInitialised
+from ledger.errors import NotInitialised
 from ledger.group_commit import GroupCommit
 from ledger.keys import generate, key_id, load_private_key, public_b64, save_private_key
-from ledger.ledger import Clock, FollowUp, Ledger, Receipt, system_clock
+from ledger.ledger import Clock, FollowUp, Ledger, system_clock
 from ledger.note import NoteSigner
 from ledger.registry import (
     GENESIS,
-    KEY_REGISTERED,
-    KEY_REVOKED,
     KEYS_STREAM,
     LEDGER_AUTHOR,
     ROOT_AUTHOR,
@@ -142,56 +141,3 @@ def load_sealer(services: Services, home: Path, passphrase: str) -> NoteSigner:
 def root_signer(home: Path, passphrase: str) -> Signer:
     return Signer(load_private_key(home / "keys" / "root.key", passphrase), ROOT_AUTHOR, ROOT_ROLE,
                   SPONSOR_SITE, CLIENT)
-
-
-def register_user(services: Services, root: Signer, *, author: str, name: str, role: str,
-                  site: str, public_key_b64: str, now: datetime | None = None,
-                  token: bool = True, system: bool = False) -> tuple[Receipt, str]:
-    """Register a user's public key (signed by the root) and issue their API token."""
-    from api.services.roles import ROLES, USER_ROLES
-    from ledger.keys import public_from_b64
-
-    if role not in (ROLES if system else USER_ROLES):  # system roles only for the server's keys
-        raise LedgerError(f"unknown role {role!r}; roles: {', '.join(sorted(USER_ROLES))}",
-                          rule="users.unknown_role", field="role")
-
-    kid = key_id(public_from_b64(public_key_b64))
-    receipt = services.ledger.append(root.sign(
-        ledger=services.ledger.origin, head=services.ledger.head(KEYS_STREAM), type=KEY_REGISTERED,
-        meaning="approval", occurred_at=now or services.clock(),
-        payload={"key": kid, "public_key": public_key_b64, "author": author, "name": name,
-                 "role": role, "site": site},
-    ))
-    issued = services.tokens.issue(User(author, role, site)) if token else ""
-    return receipt, issued
-
-
-def revoke_key(services: Services, root: Signer, *, kid: str, reason: str) -> Receipt:
-    """Revoke a key; once its author holds no valid key, their API tokens stop working too."""
-    receipt = services.ledger.append(root.sign(
-        ledger=services.ledger.origin, head=services.ledger.head(KEYS_STREAM), type=KEY_REVOKED,
-        meaning="approval", occurred_at=services.clock(), payload={"key": kid}, reason=reason,
-    ))
-    keys = services.ledger.registry().keys
-    author = keys[kid].author if kid in keys else None
-    if author is not None and not any(k.author == author and k.valid_at(receipt.recorded_at)
-                                      for k in keys.values()):
-        services.tokens.revoke_all(author)
-    return receipt
-
-
-def rotate_key(services: Services, root: Signer, *, author: str, public_key_b64: str,
-               reason: str) -> tuple[Receipt, list[Receipt]]:
-    """Give `author` a new key (same printed name, role and site as their current one), then
-    revoke the keys they held before. Their tokens keep working: they still hold a valid key."""
-    now = format_time(services.clock())
-    current = [k for k in services.ledger.registry().keys.values()
-               if k.author == author and k.valid_at(now)]
-    if not current:
-        raise LedgerError(f"{author} holds no valid key to rotate", rule="keys.nothing_to_rotate",
-                          field="author")
-    last = max(current, key=lambda k: k.registered_at)
-    registered, _ = register_user(services, root, author=author, name=last.name, role=last.role,
-                                  site=last.site, public_key_b64=public_key_b64, token=False)
-    revoked = [revoke_key(services, root, kid=k.key_id, reason=reason) for k in current]
-    return registered, revoked
