@@ -74,7 +74,7 @@ def _jcs_ready(value: Any) -> Any:
             inner = type(item)
             if inner is str or inner is bool or item is None:
                 continue
-            ready = _number(item) if inner is int or inner is float else _jcs_ready(item)
+            ready = jcs_number(item) if inner is int or inner is float else _jcs_ready(item)
             if ready is not item:
                 if changed is None:
                     changed = dict(value)
@@ -88,11 +88,14 @@ def _jcs_ready(value: Any) -> Any:
     if kind is str or kind is bool or value is None:
         return value
     if kind is int or kind is float:
-        return _number(value)
+        return jcs_number(value)
     raise _Slow
 
 
-def _number(value: float) -> float:
+def jcs_number(value: float) -> float:
+    """A number as orjson writes RFC 8785's bytes of it (an integral double as an integer);
+    raises NotFast where only `canonical` can say. The one statement of JCS's number rules for
+    the fast encoders (`canonical`, `jcs_ready`, the audit trail's rows)."""
     if type(value) is int:
         if -_SAFE_INT <= value <= _SAFE_INT:
             return value

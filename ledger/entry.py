@@ -6,7 +6,6 @@ over the exact bytes received or stored, never over a re-serialisation.
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import re
 from dataclasses import dataclass
@@ -75,12 +74,18 @@ def new_salt() -> bytes:
     return random_bytes(SALT_BYTES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Entry:
     """A parsed entry, holding the exact bytes it was parsed from (the signed bytes)."""
 
     raw: bytes
     fields: dict[str, Any]
+
+    def __eq__(self, other: object) -> bool:
+        # Any Entry, whichever reader made it (`ledger.trusted` keeps its text until asked).
+        if not isinstance(other, Entry):
+            return NotImplemented
+        return self.raw == other.raw and self.fields == other.fields
 
     @classmethod
     def parse(cls, text: str | bytes, *, check: bool = True) -> Entry:
@@ -120,11 +125,7 @@ class Entry:
         return cls(raw=raw, fields=value)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "raw" and "_text" in self.__dict__:
-            # An entry read for views (`Record._trusted`) keeps its text until its bytes are
-            # asked for: only signature checks and exports want them.
-            raw = self.__dict__["raw"] = self.__dict__.pop("_text").encode("utf-8")
-            return raw
+        """An entry's fields read as attributes (`entry.stream`)."""
         try:
             return self.__dict__["fields"][name]
         except KeyError:
@@ -156,9 +157,12 @@ class Submission:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Record:
-    """A record as stored: the sealed bytes (entry, signature, recorded_at) plus payload."""
+    """A record as stored: the sealed bytes (entry, signature, recorded_at) plus payload.
+    `ledger.trusted.read_trusted` makes one from this ledger's own stored bytes for views,
+    decoding some of its fields when first asked for; it equals the record `from_stored`
+    makes (but for `checked`)."""
 
     sealed: bytes
     entry: Entry
@@ -170,21 +174,10 @@ class Record:
     redacted_by: str | None = None  # hash of the redaction record that removed payload and salt
     checked: bool = True  # parsed with canonical-form checks (False: read from our own store)
 
-    def __getattr__(self, name: str) -> Any:
-        """A record read for views (`_trusted`) keeps its signature and salt as their stored
-        base64 text until one is asked for: a rebuild reads every record and needs neither."""
-        encoded = self.__dict__.get("_encoded")
-        if encoded is None or name not in ("signature", "salt"):
-            raise AttributeError(name)
-        signature, salt = encoded
-        try:
-            decoded = {"signature": binascii.a2b_base64(signature),
-                       "salt": None if salt is None else binascii.a2b_base64(salt)}
-        except binascii.Error as exc:
-            raise MalformedEntry(f"stored record does not decode: {exc}", field="stored") from exc
-        self.__dict__.update(decoded)
-        del self.__dict__["_encoded"]
-        return decoded[name]
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return _fields(self) == _fields(other)
 
     @cached_property
     def hash(self) -> str:  # cached: views and rules ask for it several times per record
@@ -251,42 +244,14 @@ class Record:
                       self.position, redaction_hash, self.checked)
 
     @classmethod
-    def _trusted(cls, state: bytes, position: int | None) -> Record:
-        """Our own stored bytes, read back for views: decoded, not judged (verify judges)."""
-        try:
-            stored = orjson.loads(state)
-            sealed_text = stored["sealed"]
-            sealed = orjson.loads(sealed_text)
-            entry_text = sealed["entry"]
-            fields = orjson.loads(entry_text)
-            salt = stored.get("salt")
-            # Filled in directly: a frozen dataclass's __init__ (one object.__setattr__ a field)
-            # costs as much as a parse here, and a rebuild decodes every record of the log.
-            entry = object.__new__(Entry)
-            entry.__dict__.update(fields=fields, _text=entry_text)  # `raw` when asked for
-            record = object.__new__(cls)
-            sealed_bytes = sealed_text.encode("utf-8")
-            # `hash` set now: every reader of views asks for it, and the cached property's
-            # first lookup costs a third of the digest itself.
-            stream = fields["stream"]
-            record.__dict__.update(
-                hash=hashlib.sha256(sealed_bytes).hexdigest(), sealed=sealed_bytes, entry=entry,
-                stream=stream if type(stream) is str else str(stream),
-                recorded_at=sealed["recorded_at"], payload_text=stored.get("payload"),
-                position=position, redacted_by=stored.get("redacted_by"), checked=False,
-                _encoded=(sealed["signature"], salt))
-            if type(sealed["signature"]) is not str or (salt is not None and type(salt) is not str):
-                raise TypeError("signature and salt are base64 text")
-            return record
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
-            raise MalformedEntry(f"stored record does not decode: {exc}", field="stored") from exc
-
-    @classmethod
     def from_stored(cls, state: bytes, position: int | None = None, *, check: bool = True) -> Record:
         """Parse stored bytes; raises MalformedEntry naming what does not parse. `check=False`
-        trusts the ledger's own stored bytes to be canonical (reading, not verifying)."""
+        trusts the ledger's own stored bytes to be canonical (reading, not verifying): see
+        `ledger.trusted.read_trusted`, which readers of the log call directly."""
         if not check:
-            return cls._trusted(state, position)
+            from .trusted import read_trusted  # (it builds on this module)
+
+            return read_trusted(state, position)
         stored = parse_canonical(state, "stored record", check=check)
         if not isinstance(stored, dict) or stored.get("format") != STORED_FORMAT:
             raise MalformedEntry("stored record has an unknown format", field="stored")
@@ -317,3 +282,8 @@ class Record:
         salt_bytes = None if salt is None else b64decode(salt, "salt", length=SALT_BYTES)
         return cls(sealed_text.encode("utf-8"), entry, signature, recorded_at, payload, salt_bytes,
                    position, redacted_by, check)
+
+
+def _fields(record: Record) -> tuple[Any, ...]:
+    return (record.sealed, record.entry, record.signature, record.recorded_at, record.payload_text,
+            record.salt, record.position, record.redacted_by, record.checked)

@@ -20,6 +20,7 @@ from typing import Any
 
 from .entry import Record
 from .store import Store
+from .trusted import read_trusted
 
 #: About 3 KiB of memory each: 20,000 records is tens of MiB per process.
 DEFAULT_CACHED_RECORDS = 20_000
@@ -50,7 +51,7 @@ class HistoryCache:
             if kept is not None:
                 self._kept.move_to_end(stream)
         after = kept[-1].version if kept else 0
-        fresh = [Record.from_stored(r.state, r.position, check=False)
+        fresh = [read_trusted(r.state, r.position)
                  for r in self.store.stream_rows(cur, stream, after=after)]
         return [*(kept or ()), *fresh]
 

@@ -34,6 +34,7 @@ from .registry import GENESIS, KEYS_STREAM, KeyRegistry, genesis_key
 from .signer import Signer
 from .store import Store
 from .tree import SignedCheckpoint, Tree
+from .trusted import read_trusted
 
 
 class Ledger:
@@ -95,13 +96,13 @@ class Ledger:
 
     def stream(self, stream: str) -> list[Record]:
         with self.store.read() as cur:
-            return [Record.from_stored(r.state, r.position, check=False)
+            return [read_trusted(r.state, r.position)
                     for r in self.store.stream_rows(cur, stream)]
 
     def records(self, start: int = 1) -> Iterator[Record]:
         """Every record in log order (the total order of the notification log)."""
         for row in self.store.iter_log(start):
-            yield Record.from_stored(row.state, row.position, check=False)
+            yield read_trusted(row.state, row.position)
 
     # -- appending ------------------------------------------------------------------------
     def append(self, submission: Submission) -> Receipt:
@@ -225,7 +226,7 @@ class Ledger:
         now = format_time(self.clock())
         if self._latest is None:
             last = self.store.latest_row(cur)
-            self._latest = Record.from_stored(last.state, last.position, check=False).recorded_at \
+            self._latest = read_trusted(last.state, last.position).recorded_at \
                 if last is not None else ""
         if now >= self._latest:
             return now, None

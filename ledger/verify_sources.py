@@ -24,11 +24,11 @@ from pathlib import Path
 import orjson
 
 from .bundle import BundleError, BundleReader, line_value, record_row, stream_marker
-from .entry import Record
 from .errors import LedgerError
 from .keys import raw_public
 from .registry import KEYS_STREAM
 from .store import Row, Store, open_store
+from .trusted import read_trusted
 from .verify_work import public_keys
 
 Span = tuple[int, int, int]
@@ -178,7 +178,7 @@ def _keys_of(states: Iterable[bytes]) -> list[bytes]:
     found = []
     for state in states:
         try:
-            record = Record.from_stored(state, check=False)
+            record = read_trusted(state)
             found += [raw_public(key) for key in public_keys(record.payload())]
         except (LedgerError, orjson.JSONDecodeError, TypeError, AttributeError):
             continue

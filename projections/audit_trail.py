@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from domain import participant
-from ledger.canonical import NotFast, canonical, jcs_ready
+from ledger.canonical import NotFast, canonical, jcs_number, jcs_ready
 from ledger.entry import Record
 from ledger.errors import LedgerError
 
@@ -27,12 +27,6 @@ NAME = "audit_trail"
 #: Records whose row names the value they replace (read from the participant's state).
 REPLACING = frozenset(("lab.corrected", "lab.removed"))
 _VALUE_FIELDS = ("value", "unit")
-_SAFE_INT = 2**53 - 1
-# Doubles of a lab value orjson writes as RFC 8785 does once integral ones are integers (see
-# ledger.canonical): magnitudes from 1e-4 up to, not including, 2**53 - 1; NaN and
-# infinities fall outside.
-_DOUBLE_MIN, _DOUBLE_MAX = 1e-4, float(2**53 - 1)
-_NUMBERS = (int, float)
 _SIGNED = itemgetter("author", "client", "meaning", "occurred_at", "reason", "role", "site",
                      "stream", "type", "version")
 
@@ -112,9 +106,9 @@ def apply(batch: Batch, record: Record, payload: dict[str, Any] | None, leaf_ind
 def line(record: Record, payload: dict[str, Any] | None,
          replaced: dict[str, Any] | None) -> str:
     """`canonical(change(...))` as text, made without the safety walk where the document is
-    known to be RFC 8785 already as orjson writes it: a lab result's number and unit checked
-    flat, the object's keys in RFC 8785 order. Anything else takes the plain way. A rebuild
-    makes one of these for every record of the log."""
+    known to be RFC 8785 already as orjson writes it: a lab result's number (by ledger.canonical's
+    number rules, `jcs_number`) and text unit, the object's keys in RFC 8785 order. Anything
+    else takes the plain way. A rebuild makes one of these for every record of the log."""
     kind = record.entry.fields["type"]
     if payload is not None and kind in REPLACING:  # the value replaced: a few records in a log
         return canonical(change(record, payload, replaced)).decode()
@@ -126,16 +120,11 @@ def line(record: Record, payload: dict[str, Any] | None,
         elif kind == "lab.resulted":
             field = f"{payload['visit']}/{payload['analyte']}"
             value, unit = payload.get("value"), payload.get("unit")
-            ready = type(value) is int and abs(value) <= _SAFE_INT
-            if type(value) is float and _DOUBLE_MIN <= abs(value) < _DOUBLE_MAX:
-                # finite, neither tiny nor past 2**53: written as JCS writes it, or an integer
-                value = int(value) if value.is_integer() else value
-                ready = True
-            new = {"unit": unit, "value": value}
-            if not ready or type(unit) is not str:
-                new = jcs_ready(new)  # a double, or what only `canonical` writes as JCS does
-                if type(unit) is not str or type(new["value"]) not in _NUMBERS:
-                    sort = orjson.OPT_SORT_KEYS  # (an odd value: a list, an object…)
+            if type(unit) is str and (type(value) is float or type(value) is int):
+                new = {"unit": unit, "value": jcs_number(value)}  # NotFast: the plain way
+            else:  # an odd value or unit (a list, an object…), its keys sorted
+                new = jcs_ready({"unit": unit, "value": value})
+                sort = orjson.OPT_SORT_KEYS
         else:
             new = jcs_ready(payload)
             sort = orjson.OPT_SORT_KEYS

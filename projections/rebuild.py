@@ -18,6 +18,7 @@ from domain import participant
 from ledger.entry import Record
 from ledger.store import Store, StoreBusy
 from ledger.store_sqlite import SQLiteStore
+from ledger.trusted import read_trusted
 
 from . import audit_trail, participants, score_history
 from .fold import Batch, apply, bulk, finish_in_chunks, let_go
@@ -101,7 +102,7 @@ class LogShare:
             if self.progress is not None and index % PROGRESS == PROGRESS - 1:
                 self.progress(index + 1)
             if share_of(row.stream, self.workers) == self.worker:
-                yield index, Record.from_stored(row.state, row.position, check=False)
+                yield index, read_trusted(row.state, row.position)
 
 
 def log_share(store: Store, upto: int, worker: int = 0, workers: int = 1,
@@ -116,7 +117,7 @@ def _by_stream(store: SQLiteStore, upto: int, counts: list[tuple[str, int]],
     done = 0
     for rows in store.stream_pages(_pages(counts), upto, PAGE):
         for position, state in rows:
-            yield position - 1, Record.from_stored(state, position, check=False)
+            yield position - 1, read_trusted(state, position)
         done += len(rows)
         if progress is not None:
             progress(done * upto // total)

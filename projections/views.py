@@ -22,6 +22,7 @@ from ledger.entry import Record
 from ledger.redaction import REDACTIONS_STREAM
 from ledger.store import Row, Store
 from ledger.tree import Tree
+from ledger.trusted import read_trusted
 
 from . import allocation_table, audit_trail, participants, score_history
 from .facts import to_fact
@@ -101,7 +102,7 @@ class Views:
             if self._position(cur, version) >= rows[0].position:
                 raise IntegrityError("page applied already")
             batch = Batch(lambda view, key: self.tables.load(cur, version, view, key))
-            records = [Record.from_stored(row.state, row.position, check=False) for row in rows]
+            records = [read_trusted(row.state, row.position) for row in rows]
             first = self.tree.leaf_in(cur, records[0].hash)
             if first is None:
                 raise IntegrityError("page not sealed yet")  # leaves come in the same transaction
@@ -121,13 +122,13 @@ class Views:
         found = None if leaf is None else self.store.row_at(cur, leaf.position)
         if leaf is None or found is None:
             return
-        redacted = Record.from_stored(found.state, found.position, check=False)
+        redacted = read_trusted(found.state, found.position)
         batch.put(audit_trail.NAME, audit_trail.key(leaf.leaf_index),
                   audit_trail.change(redacted, None, None))
         if not found.stream.startswith(participant.STREAM_PREFIX):
             return
         # Records after the redaction are applied in their turn.
-        facts = [to_fact(Record.from_stored(r.state, r.position, check=False))
+        facts = [to_fact(read_trusted(r.state, r.position))
                  for r in self.store.stream_rows(cur, found.stream)
                  if r.position <= redaction.position]  # type: ignore[operator]
         batch.set_participant(participant.participant_id_of(found.stream),
@@ -233,7 +234,7 @@ class Views:
             if state is None:
                 raise audit_trail.ViewMismatch(f"audit trail row {leaf} has no record in the "
                                                "log: rebuild the views", field="audit_trail")
-            record = Record.from_stored(state, leaves[leaf], check=False)
+            record = read_trusted(state, leaves[leaf])
             shown.append(audit_trail.shown(record, leaf, doc))
         return shown
 

@@ -16,6 +16,7 @@ from domain.streams import evolve_participant
 from ledger.canonical import canonical
 from ledger.entry import Record, format_time
 from ledger.errors import MalformedEntry
+from ledger.trusted import read_trusted
 from projections import audit_trail
 from projections.facts import _isoformat, to_fact
 from projections.fold import Folding
@@ -179,3 +180,14 @@ def test_a_payload_read_for_views_is_parsed_and_broken_text_named(trial: Trial) 
         broken.payload()
     assert caught.value.field == "payload"
     assert dataclasses.replace(trusted, payload_text="[1, 2]").payload() is None
+
+
+def test_the_trusted_reader_is_the_only_lazy_one(trial: Trial) -> None:
+    """A plain Record holds every field it shows; the trusted reader's records decode some on
+    first use, and are the records `from_stored(check=False)` gives."""
+    assert "__getattr__" not in vars(Record)
+    row = list(trial.services.store.iter_log())[-1]
+    trusted = read_trusted(row.state, row.position)
+    assert isinstance(trusted, Record) and type(trusted) is not Record
+    assert trusted == Record.from_stored(row.state, row.position, check=False)
+    assert trusted == dataclasses.replace(Record.from_stored(row.state, row.position), checked=False)
