@@ -1,7 +1,6 @@
-"""What may be appended: every entry type of every stream, its schema versions, the roles that
-may author it, and its payload as JSON Schema, straight from the trial's dispatch table, so a
-client can build and check entries without reading the source. The key registry and redaction
-types belong to the ledger itself and are listed with the payloads they take."""
+"""What may be appended (`GET /v1/entry-types`): every entry type of every stream, its schema
+versions, the roles that may author it, and its payload as JSON Schema (api/services/entry_types.py),
+each with an example, so a client can build and check entries without reading the source."""
 
 from __future__ import annotations
 
@@ -12,36 +11,14 @@ from fastapi import APIRouter
 from api.http import schemas
 from api.http.contract import returns
 from api.http.examples import PAYLOADS, submission
-from domain.streams import KINDS
+from api.services import entry_types as catalogue
 
 router = APIRouter(prefix="/v1", tags=["entries"])
 
-_LEDGER_TYPES: list[dict[str, Any]] = [
-    {"stream": "keys", "type": "key.registered", "schema": 1, "roles": ["admin"],
-     "payload": {"type": "object", "required": ["key", "public_key", "author", "name", "role", "site"],
-                 "additionalProperties": False,
-                 "properties": {k: {"type": "string"} for k in
-                                ("key", "public_key", "author", "name", "role", "site")}}},
-    {"stream": "keys", "type": "key.revoked", "schema": 1, "roles": ["admin"], "reason": "required",
-     "payload": {"type": "object", "required": ["key"], "additionalProperties": False,
-                 "properties": {"key": {"type": "string"}}}},
-    {"stream": "redactions", "type": "record.redacted", "schema": 1,
-     "roles": ["admin", "data_manager"], "reason": "required",
-     "payload": {"type": "object", "required": ["record"], "additionalProperties": False,
-                 "properties": {"record": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}},
-]
-
 
 def entry_types() -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for kind in KINDS:
-        stream = kind.name + "{id}" if kind.name.endswith("/") else kind.name
-        for (type_, schema), model in sorted(kind.schemas.items()):
-            rows.append({"stream": stream, "type": type_, "schema": schema,
-                         "roles": sorted(kind.roles.get(type_, frozenset())),
-                         "description": (model.__doc__ or "").strip().split("\n")[0],
-                         "payload": model.model_json_schema(), "example": PAYLOADS[type_]})
-    return rows + [{**row, "example": PAYLOADS[row["type"]]} for row in _LEDGER_TYPES]
+    """The catalogue with an example payload for each type."""
+    return [{**row, "example": PAYLOADS[row["type"]]} for row in catalogue.entry_types()]
 
 
 def openapi_examples() -> dict[str, dict[str, Any]]:

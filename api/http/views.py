@@ -15,18 +15,11 @@ from api.http.deps import ServicesDep, UserDep
 from api.http.exports import Filter
 from api.http.paging import Limit, Offset, paged
 from api.services import blinding
+from api.services.as_of import cut_of, folded
 from api.services.blinding import RowMask
-from api.services.bootstrap import Services
+from api.services.rebuild import rebuild_views, views_status
 from api.services.sites import other_sites_rows, sees_site
-from domain import participant
-from domain.participant import ParticipantState
-from domain.streams import evolve_participant_all
 from projections import allocation_table, audit_trail
-from projections.asof import Cut, within
-from projections.facts import to_fact
-from projections.parallel import auto_workers
-from projections.replay import Folded, replay
-from projections.status import status
 from projections.summary import trial_summary
 
 router = APIRouter(prefix="/v1", tags=["projections"])
@@ -35,32 +28,17 @@ router = APIRouter(prefix="/v1", tags=["projections"])
 @router.get("/projections", response_model=None, responses=returns(schemas.Projections))
 def projections(_: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Each view's log position, the tree size and root of that prefix, and its fingerprint."""
-    services.views.catch_up()
-    return {"projections": status(services.views, services.ledger.tree)}
+    return {"projections": views_status(services)}
 
 
 @router.post("/projections/rebuild", response_model=None, responses=returns(schemas.Projections))
 def rebuild(_: UserDep, services: ServicesDep) -> dict[str, Any]:
     """Rebuild every view from zero (data managers, admin); answers with the new status."""
-    services.views.rebuild(workers=auto_workers(services.store))
-    return {"projections": status(services.views, services.ledger.tree)}
+    return {"projections": rebuild_views(services)}
 
 
 AsOf = Annotated[str | None, Query(description="as the log stood then: a UTC time (…Z), a day "
                                     "(its end, UTC), position:N or checkpoint:SIZE")]
-
-
-def _folded(services: Services, as_of: str) -> Folded:
-    """Every view folded from the records the cut keeps (streamed from the log)."""
-    return replay(within(services.ledger.records(), _cut(services, as_of)))
-
-
-def _cut(services: Services, as_of: str) -> Cut:
-    cut = Cut.parse(as_of)
-    if cut.position is not None:  # a position names a log prefix: the leaves it holds
-        size = services.ledger.tree.size_at_position(cut.position)
-        cut = Cut(time=cut.time, size=size if cut.size is None else min(size, cut.size))
-    return cut
 
 
 @router.get("/allocation", response_model=None, responses=returns(schemas.Allocation))
@@ -68,7 +46,7 @@ def allocation(_: UserDep, services: ServicesDep, as_of: AsOf = None, offset: Of
                limit: Limit = 1000) -> dict[str, Any]:
     """The allocation table, for the roles that may see the allocation."""
     if as_of is not None:
-        rows = list(_folded(services, as_of).docs(allocation_table.NAME).values())
+        rows = list(folded(services, as_of).docs(allocation_table.NAME).values())
         return {**paged("allocation", rows, offset, limit), "as_of": as_of}
     services.views.catch_up()
     return paged("allocation", services.views.allocation(), offset, limit)
@@ -83,7 +61,7 @@ def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=
     export's filters (`GET /v1/export/audit`: recorded since/until, UTC text compared as text,
     author, participant, entry type, site), applied by the same code."""
     services.views.catch_up()
-    cut = None if as_of is None else _cut(services, as_of)
+    cut = None if as_of is None else cut_of(services, as_of)
     wanted = AuditFilter(since, until, author, participant, type, site)
     hidden = other_sites_rows(services, user)
     masker = RowMask(services, user.role)
@@ -102,7 +80,7 @@ def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=
 @router.get("/summary", response_model=None, responses=returns(schemas.Summary))
 def summary(user: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[str, Any]:
     if as_of is not None:
-        states = _folded(services, as_of).participants
+        states = folded(services, as_of).participants
     else:
         services.views.catch_up()
         states = services.views.participants()
@@ -110,20 +88,3 @@ def summary(user: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[st
     current = blinding.protocol(services)
     return trial_summary(states, target=current.target_enrolment if current else None,
                          show_arms=not blinding.is_blinded(services, user.role))
-
-
-def participant_as_of(services: Services, participant_id: str, as_of: str) -> ParticipantState | None:
-    """One participant folded from its stream, keeping only the records the cut keeps."""
-    cut = Cut.parse(as_of)
-    if cut.size is not None:  # a checkpoint's size is a log prefix: its last leaf's position
-        last = services.ledger.tree.leaf_by_index(cut.size - 1) if cut.size else None
-        cut = Cut(time=cut.time, position=last.position if last else 0)
-    records = services.ledger.stream(participant.STREAM_PREFIX + participant_id)
-    kept = [r for r in records if (cut.time is None or r.recorded_at <= cut.time)
-            and (cut.position is None or (r.position or 0) <= cut.position)]
-    if not kept:
-        return None
-    return evolve_participant_all(participant.initial(), [to_fact(record) for record in kept])
-
-
-__all__ = ["participant_as_of", "router", "within"]
