@@ -68,3 +68,14 @@ def test_nothing_reads_outside_the_checkout() -> None:
                  if outside.search(line) and path != Path(__file__).resolve()]
     assert offenders == []
     assert (ROOT / "tests" / "data" / "README.md").is_file()
+
+
+def test_routes_reach_the_domain_only_through_the_services() -> None:
+    """api/http/ parses, calls a service and maps its answer: no module of it imports domain/;
+    and api/ keeps no modules at its top level, only its rooms."""
+    wrong = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+             for path in sorted((ROOT / "api" / "http").rglob("*.py"))
+             for line, module in _imports(path) if module.split(".")[0] == "domain"]
+    assert wrong == []
+    top = sorted(p.name for p in (ROOT / "api").glob("*.py"))
+    assert set(top) <= {"__init__.py", "__main__.py"}, top

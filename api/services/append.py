@@ -79,6 +79,9 @@ def append_batch(services: Services, user: User, submissions: list[Submission]) 
         if isinstance(exc.error, RuleViolation):
             record_refusal(services, submissions[exc.index], exc.error)
         raise
+    except RuleViolation as exc:  # a batch of one is refused as a lone entry is
+        record_refusal(services, submissions[0], exc)
+        raise
     services.views.catch_up()
     return [blinding.mask_receipt(user.role, r.as_dict()) for r in receipts]
 
