@@ -64,9 +64,11 @@ class GroupCommit:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue] = (
             weakref.WeakKeyDictionary())
 
-    def append(self, submission: Submission) -> Receipt:
-        """Append one entry, in whichever group it lands; raises what a lone append raises."""
-        waiting = _Waiting(self.ledger.prepare(submission))  # a malformed entry raises here
+    def append(self, submission: Submission | Prepared) -> Receipt:
+        """Append one entry, in whichever group it lands; raises what a lone append raises. An
+        entry the caller prepared already (`Ledger.prepare`) is not parsed again."""
+        waiting = _Waiting(submission if isinstance(submission, Prepared)
+                           else self.ledger.prepare(submission))  # a malformed entry raises here
         with self._queue_lock:
             self._queue.append(waiting)
         while not waiting.done.is_set():
