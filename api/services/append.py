@@ -26,7 +26,7 @@ SIGNOFF = "signoff.signed"
 
 def append(services: Services, user: User, submission: Submission) -> dict[str, Any]:
     """Append one entry of `user`'s; answers with its receipt as the caller may see it."""
-    admit(services, user, submission)
+    admit(services, user, submission, entry_fields(submission))
     try:
         receipt = services.appender.append(submission)  # views caught up with its group
     except RuleViolation as exc:
@@ -38,9 +38,10 @@ def append(services: Services, user: User, submission: Submission) -> dict[str, 
 async def append_async(services: Services, user: User, submission: Submission) -> dict[str, Any]:
     """`append` from an event loop: appended in a group with the entries arriving meanwhile
     (group commit); the reads the checks need run on a worker thread."""
-    check_author(submission, user)
-    if is_signoff(submission):
-        await anyio.to_thread.run_sync(check_printed_name, services, submission)
+    fields = entry_fields(submission)
+    check_author(fields, user)
+    if is_signoff(fields):
+        await anyio.to_thread.run_sync(check_printed_name, services, fields, submission)
     try:
         receipt = await services.appender.append_async(submission)  # views caught up with its group
     except RuleViolation as exc:
@@ -49,11 +50,12 @@ async def append_async(services: Services, user: User, submission: Submission) -
     return blinding.mask_receipt(user.role, receipt.as_dict())
 
 
-def admit(services: Services, user: User, submission: Submission) -> None:
+def admit(services: Services, user: User, submission: Submission,
+          fields: dict[str, Any] | None) -> None:
     """What is checked before the ledger sees the entry: whose it is, and a sign-off's name."""
-    check_author(submission, user)
-    if is_signoff(submission):
-        check_printed_name(services, submission)
+    check_author(fields, user)
+    if is_signoff(fields):
+        check_printed_name(services, fields, submission)
 
 
 def append_batch(services: Services, user: User, submissions: list[Submission]) -> list[dict[str, Any]]:
@@ -63,9 +65,9 @@ def append_batch(services: Services, user: User, submissions: list[Submission]) 
     streams: set[object] = set()
     for index, submission in enumerate(submissions):
         try:
-            check_author(submission, user)
-            check_printed_name(services, submission)
-            stream = _field(submission, "stream")
+            fields = entry_fields(submission)
+            admit(services, user, submission, fields)
+            stream = fields.get("stream") if fields is not None else None
             if stream is not None and stream in streams:
                 raise MalformedEntry(f"a second entry on {stream}: one entry per stream per batch",
                                      rule="batch.one_per_stream", field="entry.stream")
@@ -96,32 +98,43 @@ def head(services: Services, user: User, stream: str) -> dict[str, Any]:
     return services.ledger.head(stream).as_dict()
 
 
-def check_author(submission: Submission, user: User) -> None:
-    """The caller may submit only their own entries (the key check then binds the signature)."""
+def entry_fields(submission: Submission) -> dict[str, Any] | None:
+    """The entry's fields, parsed once for the checks made before the ledger (which reads the
+    exact bytes again as it verifies them); None when the text is no JSON object, which the
+    ledger then reports precisely."""
     try:
-        entry = json.loads(submission.entry)
-        author, role = entry.get("author"), entry.get("role")
-    except (ValueError, AttributeError, RecursionError):  # RecursionError: nested too deep
+        fields = json.loads(submission.entry)
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested too deep
+        return None
+    return fields if isinstance(fields, dict) else None
+
+
+def check_author(fields: dict[str, Any] | None, user: User) -> None:
+    """The caller may submit only their own entries (the key check then binds the signature)."""
+    if fields is None:
         return  # the ledger reports the malformed entry precisely
+    author, role = fields.get("author"), fields.get("role")
     if author != user.author or role != user.role:
         raise Denied(403, "auth.not_your_entry",
                      f"you are {user.author} ({user.role}); the entry is authored by {author} ({role})")
 
 
-def is_signoff(submission: Submission) -> bool:
-    """Cheap pre-check (canonical JSON has no spaces), so other entries skip the registry read."""
-    return f'"type":"{SIGNOFF}"' in submission.entry if isinstance(submission.entry, str) else False
+def is_signoff(fields: dict[str, Any] | None) -> bool:
+    """Only sign-offs need the registry read of the printed-name check."""
+    return fields is not None and fields.get("type") == SIGNOFF
 
 
-def check_printed_name(services: Services, submission: Submission) -> None:
+def check_printed_name(services: Services, fields: dict[str, Any] | None, submission: Submission) -> None:
     """R13: a sign-off carries the signer's printed name as registered with their key."""
+    if not is_signoff(fields):
+        return
     try:
-        entry, payload = json.loads(submission.entry), json.loads(submission.payload)
-    except (ValueError, RecursionError):  # the ledger reports the malformed entry precisely
+        payload = json.loads(submission.payload)
+    except (ValueError, TypeError, RecursionError):  # the ledger reports the malformed payload
         return
-    if not isinstance(entry, dict) or entry.get("type") != SIGNOFF or not isinstance(payload, dict):
+    if fields is None or not isinstance(payload, dict):
         return
-    key = services.ledger.registry().keys.get(str(entry.get("key")))
+    key = services.ledger.registry().keys.get(str(fields.get("key")))
     if key is not None and payload.get("printed_name") != key.name:
         raise RuleViolation(f"the printed name must be the signer's registered name, {key.name}",
                             rule="signoff.printed_name", field="payload.printed_name")
@@ -142,13 +155,6 @@ def record_refusal(services: Services, submission: Submission, exc: RuleViolatio
     services.views.catch_up()
     exc.errors.append({"field": "refusal", "message": "this refusal is recorded",
                        "record_hash": receipt.record_hash})
-
-
-def _field(submission: Submission, name: str) -> object:
-    try:
-        return json.loads(submission.entry).get(name)
-    except (ValueError, AttributeError, RecursionError):  # RecursionError: nested too deep
-        return None  # the ledger reports the malformed entry precisely
 
 
 def _at_index(exc: Exception, index: int) -> None:

@@ -67,8 +67,7 @@ def bootstrap(url: str | None = None, *, clock: Clock = system_clock,
     store = open_store(database_url(url))
     rules = TrialRules()
     ledger = Ledger(store, rules=rules, clock=clock, sealer=sealer,
-                    unredactable=review.NEVER_REDACTED)
-    ledger.clock_step = _clock_step
+                    unredactable=review.NEVER_REDACTED, clock_step=_clock_step)
     return Services(
         store=store,
         ledger=ledger,

@@ -49,8 +49,7 @@ class ViewRunner:
                 self._stop.wait(self.interval * 4)
 
     def _wait_for_notice(self) -> None:
-        recorder = self.services.store.recorder
-        with recorder.subscribe(gt=self.services.views.position()) as notices:
+        with self.services.store.subscribe(after=self.services.views.position()) as notices:
             self._subscription = notices
             for _ in notices:  # blocks until a record is inserted (or the runner stops)
                 if self._stop.is_set():
