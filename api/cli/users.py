@@ -14,7 +14,8 @@ from rich.table import Table
 from api.cli.common import DbOpt, HomeOpt, admin_signer, fail, open_services, out
 from api.cli.help import LedgerTyper
 from api.services.accounts import Account, accounts, issue_token, unlock
-from api.services.bootstrap import register_user, revoke_key
+from api.services.keys import register_user, revoke_key
+from api.services.user_rights import COLUMNS, rights_history, to_csv
 from ledger.errors import LedgerError
 from ledger.keys import key_id, public_b64, read_public_key
 
@@ -66,8 +67,6 @@ def users_history(db: DbOpt = None,
                                                                 help="Write CSV here.")] = None,
                   as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The user-rights history (R20): grants, revocations, locks and unlocks, when, by whom, why."""
-    from api.http.user_rights import COLUMNS, rights_history, to_csv
-
     services = open_services(db)
     try:
         rows = rights_history(services)

@@ -26,7 +26,7 @@ def witness(url: Annotated[str, typer.Option(help="The ledger's base URL.")],
     """Cosign the ledger's latest checkpoint if it extends the last one you accepted."""
     import httpx
 
-    from api.http.witnessing import run_witness
+    from api.services.witnessing import run_witness
     from ledger.keys import load_private_key
     from ledger.note import NoteVerifier
     from ledger.witness import CosignatureSigner, Witness, WitnessError

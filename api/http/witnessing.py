@@ -2,27 +2,24 @@
 
 Server side: `POST /v1/checkpoint/cosignatures` takes a checkpoint note carrying the caller's
 cosignature (C2SP cosignature/v1) by the witness key registered to them, and keeps the line.
-Witness side: `run_witness` fetches the latest checkpoint and a consistency proof from the last
-one it accepted, lets `ledger.witness.Witness` decide, and sends the cosignature back.
+Witness side: api/services/witnessing.py's `run_witness`, as `trial-ledger witness` runs it.
 """
 
 from __future__ import annotations
 
-import base64
-import time
 from typing import Annotated, Any
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Body
 
 from api.http import schemas
 from api.http.contract import returns
 from api.http.deps import ServicesDep, UserDep
-from ledger.errors import LedgerError, NotFound, SignatureRefused
+from api.services.witnessing import run_witness as run_witness  # where callers have found it
+from ledger.errors import NotFound, SignatureRefused
 from ledger.note import Checkpoint, NoteError, NoteVerifier
 from ledger.registry import LEDGER_AUTHOR, KeyRegistry
-from ledger.witness import CosignatureVerifier, Witness, WitnessError
+from ledger.witness import CosignatureVerifier, WitnessError
 
 WITNESS_ROLE = "witness"
 router = APIRouter(prefix="/v1", tags=["transparency"])
@@ -76,27 +73,3 @@ def _cosigned_by(name: str, key: Ed25519PublicKey, body: bytes, line: bytes) -> 
         return False
     return True
 
-
-def run_witness(http: httpx.Client, witness: Witness, *, origin: str) -> dict[str, Any]:
-    """One round: fetch, check consistency with what was accepted before, cosign, send back."""
-    response = http.get("/v1/checkpoint")
-    if response.status_code != 200:
-        raise LedgerError(f"the ledger gave no checkpoint ({response.status_code})", rule="witness.fetch")
-    note = response.content
-    new_size = Checkpoint.parse_body(note[: note.rfind(b"\n\n") + 1]).size
-    last = witness.last(origin)
-    proof: list[bytes] = []
-    if last is not None:
-        old_size = Checkpoint.parse_body(last[: last.rfind(b"\n\n") + 1]).size
-        if 0 < old_size < new_size:
-            got = http.get("/v1/proofs/consistency", params={"first": old_size, "second": new_size})
-            if got.status_code != 200:
-                raise LedgerError(f"the ledger gave no consistency proof ({got.status_code})",
-                                  rule="witness.fetch")
-            proof = [base64.b64decode(h) for h in got.json()["proof"]]
-    cosigned = witness.witness(note, proof, now=int(time.time()))  # raises on a fork
-    sent = http.post("/v1/checkpoint/cosignatures", content=cosigned,
-                     headers={"Content-Type": "text/plain"})
-    if sent.status_code != 201:
-        raise LedgerError(f"the ledger refused the cosignature: {sent.text[:200]}", rule="witness.send")
-    return {"size": new_size, "note": cosigned.decode("utf-8")}
