@@ -139,6 +139,36 @@ def test_the_checks_find_what_they_look_for() -> None:
     assert _unused_cli_imports("m", tree) == ["m: api.cli.audit"]
 
 
+def _http_imports(name: str, tree: ast.Module) -> list[str]:
+    """Imports of api.http anywhere in a module, at its top or inside a function."""
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        else:
+            continue
+        if any(m == "api.http" or m.startswith("api.http.") for m in modules):
+            found.append(f"{name}:{node.lineno}")
+    return found
+
+
+def test_commands_call_the_services_not_the_routes() -> None:
+    """The CLI reaches the ledger through api/services/ as HTTP does, so each rule holds on
+    both; a command that borrowed a route's code would skip what the route's service checks.
+    `serve` alone builds the HTTP app, to run it."""
+    found = [line for name, tree in _modules().items() for line in _http_imports(name, tree)]
+    serving = [line for line in found if line.startswith(f"{PACKAGE}.serve:")]
+    assert found == serving
+    source = (CLI / "serve.py").read_text(encoding="utf-8").splitlines()
+    assert [source[int(line.split(":")[1]) - 1].strip() for line in serving] == [
+        "from api.http.app import create_app"]
+    tree = ast.parse("from api import http\n\ndef f() -> None:\n    import api.http.app\n"
+                     "    from api.services import keys\n")
+    assert _http_imports("m", tree) == ["m:1", "m:4"]
+
+
 def test_every_command_is_registered() -> None:
     root = get_command(app)
     listed = root.list_commands(None)  # type: ignore[attr-defined]

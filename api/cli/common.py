@@ -3,6 +3,7 @@ passphrases, opening the ledger, and the progress bar and closing of long writes
 
 from __future__ import annotations
 
+import getpass
 import os
 import sqlite3
 import sys
@@ -27,6 +28,8 @@ from rich.progress import (
 from rich.text import Text
 
 from api.services.bootstrap import Services, bootstrap, database_url, home_dir, root_signer
+from api.services.errors import Denied
+from api.services.tokens import User
 from ledger.errors import LedgerError
 from ledger.ledger import Clock, system_clock
 from ledger.signer import Signer
@@ -95,6 +98,12 @@ def open_signing(db: str | None, home: Path | None) -> Services:
     return services
 
 
+def cli_user() -> User:
+    """Who a command acts as where the services ask for a user: an admin, named after the
+    operating-system user, as the exports it makes are recorded."""
+    return User(f"cli:{getpass.getuser()}", "admin", "sponsor")
+
+
 def admin_signer(home: Path | None) -> Signer:
     """The root key (admin acts: users, keys), opened with its passphrase."""
     return root_signer(home_dir(home), passphrase("TRIAL_LEDGER_ROOT_PASSPHRASE",
@@ -127,5 +136,7 @@ def exporting(services: Any, out_file: Path) -> Iterator[None]:
         fail(f"cannot write {out_file}: {exc.strerror}")
     except LedgerError as exc:
         fail(exc.message)
+    except Denied as exc:  # the services' who-may check, should the CLI's user ever fail it
+        fail(exc.detail)
     finally:
         services.close()

@@ -10,9 +10,11 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import DbOpt, HomeOpt, exporting, fail, open_signing, out
+from api.cli.common import DbOpt, HomeOpt, cli_user, exporting, fail, open_signing, out
 from api.cli.help import LedgerTyper
 from api.exports.casebook import Reader
+from api.services.exports import export_casebook as make_casebook
+from api.services.exports import export_certified_copy as make_certified_copy
 
 
 def _write(out_file: Path, data: bytes) -> None:
@@ -21,7 +23,10 @@ def _write(out_file: Path, data: bytes) -> None:
     tmp.replace(out_file)
 
 
-_CLI_READER = Reader(f"cli:{getpass.getuser()}", f"operating-system user {getpass.getuser()}", "admin")
+def _cli_reader() -> Reader:
+    """Whom a document made here is for: the operating-system user, as no key names them."""
+    user = getpass.getuser()
+    return Reader(f"cli:{user}", f"operating-system user {user}", "admin")
 
 
 def export_casebook(participant: Annotated[str, typer.Argument(help="Participant id, e.g. P-001.")],
@@ -29,20 +34,12 @@ def export_casebook(participant: Annotated[str, typer.Argument(help="Participant
                     db: DbOpt = None, home: HomeOpt = None) -> None:
     """One participant's casebook as PDF: data per visit, scores, signatures, audit trail, with
     record hashes and the signed checkpoint it was made from (recorded as an export)."""
-    from api.exports.audit import record_export
-    from api.exports.casebook import casebook_pdf
-    from api.exports.odm import created_now, cut
-
     services = open_signing(db, home)
     with exporting(services, out_file):
-        services.views.catch_up()
-        if services.views.participant(participant) is None:
-            fail(f"no participant {participant}")
-        at = cut(services)
-        pdf = casebook_pdf(services, _CLI_READER, [participant], at, made_at=created_now(services))
-        record_export(services, what="casebook", fmt="pdf", by=_CLI_READER.author, role="admin",
-                      filters={"participant": participant, "tree_size": str(at.size)})
-        _write(out_file, pdf)
+        made = make_casebook(services, cli_user(), participant, reader=_cli_reader())
+        at = made.at
+        assert at is not None  # a casebook is always made from a signed checkpoint
+        _write(out_file, made.body)
     out.print(f"Wrote {out_file}: casebook of {participant}, checkpoint {at.size} {at.root_hex}")
 
 
@@ -51,21 +48,13 @@ def export_certified_copy(site: Annotated[str, typer.Option("--site", help="The 
                           db: DbOpt = None, home: HomeOpt = None) -> None:
     """A site's certified copy: its participants' records with inclusion proofs and casebooks,
     under a manifest signed by the ledger key with the time of copy (recorded as an export)."""
-    from api.exports.audit import record_export
-    from api.exports.certified import certified_copy, site_participants
-    from api.exports.odm import created_now, cut
-
     services = open_signing(db, home)
     with exporting(services, out_file):
-        if not site_participants(services, site):
-            fail(f"site {site} has no participants")
-        at = cut(services)
-        copied_at = created_now(services)
-        data = certified_copy(services, _CLI_READER, site, at, copied_at=copied_at)
-        record_export(services, what="certified_copy", fmt="zip", by=_CLI_READER.author, role="admin",
-                      filters={"site": site, "tree_size": str(at.size)})
-        _write(out_file, data)
-    out.print(f"Wrote {out_file}: certified copy of {site} at {copied_at}, checkpoint {at.size}")
+        made = make_certified_copy(services, cli_user(), site, reader=_cli_reader())
+        at = made.at
+        assert at is not None  # a certified copy is always made from a signed checkpoint
+        _write(out_file, made.body)
+    out.print(f"Wrote {out_file}: certified copy of {site} at {made.made_at}, checkpoint {at.size}")
 
 
 def verify_copy(path: Annotated[Path, typer.Argument(help="The certified copy (ZIP).")],

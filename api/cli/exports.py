@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import DbOpt, HomeOpt, exporting, fail, open_signing, out, progress_bar
+from api.cli.common import DbOpt, HomeOpt, cli_user, exporting, fail, open_signing, out, progress_bar
 from api.cli.help import LedgerTyper
-from api.exports.audit import AuditFilter, as_csv, as_jsonl, audit_rows, record_export
+from api.exports.audit import AuditFilter, as_csv, as_jsonl
+from api.services import exports
 
 
 def export_audit(out_file: Annotated[Path, typer.Argument(help="File to write.")],
@@ -31,16 +31,14 @@ def export_audit(out_file: Annotated[Path, typer.Argument(help="File to write.")
     wanted = AuditFilter(since, until, author, participant, entry_type, site)
     services = open_signing(db, home)
     with exporting(services, out_file):
-        record_export(services, what="audit_trail", fmt=fmt, by=f"cli:{getpass.getuser()}",
-                      role="admin", filters=wanted.as_dict())
-        rows = audit_rows(services, "admin", wanted)
+        made = exports.export_audit(services, cli_user(), wanted, fmt)
         written = 0
         tmp = out_file.with_name(out_file.name + ".part")
         with tmp.open("w", encoding="utf-8", newline="") as handle, \
                 progress_bar("exporting", services.ledger.tree.size(), False) as advance:
             def counted() -> Iterator[dict[str, Any]]:
                 nonlocal written
-                for row in rows:
+                for row in made.body:
                     written += 1
                     advance(1)
                     yield row
@@ -55,16 +53,17 @@ def export_odm(out_file: Annotated[Path, typer.Argument(help="File to write (.xm
                db: DbOpt = None, home: HomeOpt = None) -> None:
     """Export every participant record up to the latest signed checkpoint as CDISC ODM 1.3.2
     (Transactional, Archival=Yes); the export is recorded in the ledger before it is written."""
-    from api.exports.odm import created_now, cut, odm_document
     services = open_signing(db, home)
     with exporting(services, out_file):
-        at = cut(services)
-        record_export(services, what="odm", fmt="odm-1.3.2", by=f"cli:{getpass.getuser()}",
-                      role="admin", filters={"tree_size": str(at.size)})
+        # The document is read lazily; its bar opens once the checkpoint's size is known.
+        bar: list[Callable[[int], None]] = []
+        made = exports.export_odm(services, cli_user(), progress=lambda n: bar[-1](n))
+        at = made.at
+        assert at is not None  # an ODM export is always made from a signed checkpoint
         tmp = out_file.with_name(out_file.name + ".part")
         with tmp.open("wb") as handle, progress_bar("exporting", 2 * at.size, False) as advance:
-            for chunk in odm_document(services, "admin", at, created=created_now(services),
-                                      progress=advance):
+            bar.append(advance)
+            for chunk in made.body:
                 handle.write(chunk)
         tmp.replace(out_file)
     out.print(f"Wrote {out_file}: CDISC ODM 1.3.2 of {at.size} records, checkpoint root {at.root_hex}")

@@ -10,6 +10,7 @@ import typer
 from api.cli.common import DbOpt, HomeOpt, admin_signer, fail, open_services, out, passphrase
 from api.cli.help import LedgerTyper
 from api.cli.users import users_revoke
+from api.services.keys import rotate_key
 from ledger.errors import LedgerError
 from ledger.keys import generate, key_id, public_b64, read_public_key, save_private_key, write_public_key
 
@@ -38,8 +39,6 @@ def keys_rotate(user: Annotated[str, typer.Argument(help="The user id whose key 
                 = "scheduled key rotation",
                 db: DbOpt = None, home: HomeOpt = None) -> None:
     """Register a user's new key and revoke the ones they held (admin, with the root key)."""
-    from api.services.bootstrap import rotate_key
-
     services = open_services(db)
     try:
         pub = read_public_key(public_key)

@@ -12,12 +12,10 @@ import typer
 from api.cli.audit import write_bundle_file
 from api.cli.common import DbOpt, HomeOpt, err, fail, open_services, out, passphrase
 from api.cli.help import LedgerTyper
-from api.services.bootstrap import CLIENT, home_dir
-from api.services.randomiser import RANDOMISER
+from api.services.bootstrap import home_dir
 from domain.randomisation import AllocationList, verify_allocations
 from domain.trial import ALLOCATION_STREAM
 from ledger.errors import LedgerError
-from ledger.signer import Signer
 
 
 def _system_passphrase() -> str:
@@ -54,22 +52,14 @@ def reveal(db: DbOpt = None, home: HomeOpt = None,
            reason: Annotated[str, typer.Option(help="Why now (e.g. database lock).")]
            = "database lock") -> None:
     """Publish the allocation list and its salt in the ledger (at unblinding)."""
+    from api.services.reveal import reveal_allocation
     from api.services.trial_setup import load_system_actors
 
     services = open_services(db)
     try:
         load_system_actors(services, home_dir(home), _system_passphrase())
-        randomiser = services.rules.randomiser
-        signer: Signer | None = services.ledger.system_signers.get(RANDOMISER)
-        if randomiser is None or signer is None:
+        if reveal_allocation(services, reason=reason) is None:
             fail("the trial is not set up (no committed allocation list)")
-            return
-        ledger = services.ledger
-        ledger.append(Signer(signer.key, RANDOMISER, "randomiser", "sponsor", CLIENT).sign(
-            ledger=ledger.origin, head=ledger.head(ALLOCATION_STREAM), type="allocation.revealed",
-            occurred_at=services.clock(), reason=reason,
-            payload={"allocation": randomiser.allocation.model_dump(mode="json"),
-                     "salt": base64.b64encode(randomiser.salt).decode()}))
     except LedgerError as exc:
         fail(exc.message)
     finally:

@@ -12,11 +12,11 @@ from rich.table import Table
 
 from api.cli.common import DbOpt, fail, open_services, out, progress_bar
 from api.cli.help import LedgerTyper
+from api.services.rebuild import rebuild_views
 from ledger.errors import LedgerError
 from projections.asof import Cut, within
-from projections.parallel import auto_workers
 from projections.replay import replay
-from projections.status import folded_status, status
+from projections.status import folded_status
 
 
 def rebuild(db: DbOpt = None,
@@ -46,10 +46,8 @@ def rebuild(db: DbOpt = None,
                     advance(count - done[0])
                     done[0] = count
 
-                services.views.rebuild(workers=workers or auto_workers(services.store),
-                                       progress=advanced)
+                report = rebuild_views(services, workers=workers, progress=advanced)
                 advanced(total)
-                report = status(services.views, services.ledger.tree)
             else:
                 cut = Cut.parse(as_of) if as_of else Cut()
                 cut = Cut(cut.time, position if position is not None else cut.position, cut.size)
