@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from api.cli.main import app
 from api.client.sdk import LedgerClient
 from api.http.app import create_app
-from api.http.witnessing import run_witness
 from api.services.bootstrap import bootstrap, load_sealer
+from api.services.witnessing import run_witness
 from ledger.note import NoteVerifier
 from ledger.witness import CosignatureSigner, CosignatureVerifier, LogInconsistent, Witness, verify_cosigned
 

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Body
 from api.http import schemas
 from api.http.contract import returns
 from api.http.deps import ServicesDep, UserDep
-from api.services.witnessing import run_witness as run_witness  # where callers have found it
 from ledger.errors import NotFound, SignatureRefused
 from ledger.note import Checkpoint, NoteError, NoteVerifier
 from ledger.registry import LEDGER_AUTHOR, KeyRegistry
