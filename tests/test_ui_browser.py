@@ -9,28 +9,20 @@ git-ignored. Without /usr/bin/chromium these tests skip, except under CI=true, w
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from api.exports.audit import AuditFilter, audit_rows
-from api.http.app import create_app
 
+from .browser import chromium, served
 from .conftest import DemoTrial
 from .test_ui import ARM, DOSE
 from .test_ui_wording import SCHEDULE
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTEFACTS = Path(__file__).resolve().parent / "artefacts" / "ui"
 WINDOW = {"width": 1280, "height": 800}
 # Every cell whose content is wider than the cell (cut off or spilling into the next column).
@@ -38,50 +30,16 @@ OVERFLOWING = """table => [...table.querySelectorAll('th, td')]
     .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.innerText.slice(0, 60))"""
 
 
-def _unavailable() -> str | None:
-    if not CHROMIUM.exists():
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as exc:
-        return f"the playwright package is not installed: {exc}"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    problem = _unavailable()
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run under CI: {problem}")
-        pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
 def server(demo: DemoTrial) -> Iterator[str]:
-    """The real app, served by uvicorn in a thread on a free port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(demo.services), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    served = uvicorn.Server(config)
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not served.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail(f"uvicorn did not start on port {port}")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    served.should_exit = True
-    thread.join(timeout=10)
+    with served(demo.services) as base:
+        yield base
 
 
 def _shot(page: Any, name: str) -> None:
