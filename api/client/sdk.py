@@ -51,7 +51,8 @@ class LedgerClient:
         # retries connect failures only, never a request that may have reached the server).
         self.http = http or httpx.Client(base_url=base_url, timeout=30.0,
                                          transport=httpx.HTTPTransport(retries=CONNECT_RETRIES))
-        self.http.headers["Authorization"] = f"Bearer {token}"
+        if token:  # login() starts without one; "Bearer " alone is not a valid header value
+            self.http.headers["Authorization"] = f"Bearer {token}"
         self.max_retries = max_retries
         self._origin: str | None = None
         self.session: dict[str, Any] | None = None  # set by login()
