@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from .dates import plausible
 from .facts import Consequence, Fact, Rejection
 from .participant import ParticipantState, Payload
 from .protocol import Protocol, visit_window
@@ -220,6 +221,7 @@ def _check_visit(state: ParticipantState, protocol: Protocol, visit_id: str, sam
     scheduled = next((v for v in protocol.visits if v.id == visit_id), None)
     if scheduled is None:
         raise Rejection("visit.unknown", f"the protocol has no visit {visit_id}", field="payload.visit")
+    plausible(sampled, now, "payload.sampled_at")
     if sampled.tzinfo is None or sampled > now:
         raise Rejection("lab.sampled_at", "the sample time needs a UTC offset and cannot be in the "
                         "future", field="payload.sampled_at")

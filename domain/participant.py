@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .dates import plausible
 from .facts import Fact, Rejection
 
 PARTICIPANT_ID = r"^[A-Z0-9][A-Z0-9-]{1,31}$"
@@ -219,6 +220,7 @@ def _decide_registration(state: ParticipantState, fact: Fact, now: datetime) -> 
 
 
 def _not_future(day: date, now: datetime, field: str) -> None:
+    plausible(day, now, field)
     if day > now.date():
         raise Rejection("date.in_future", f"{field.split('.')[-1]} {day} is after today ({now.date()})",
                         field=field)

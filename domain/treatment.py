@@ -19,6 +19,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from .dates import plausible
 from .eligibility import EligibilityAssessed, age_in_years, assess_payload
 from .facts import Consequence, Fact, Rejection
 from .participant import ParticipantState, Payload
@@ -151,6 +152,7 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
         if state.stage not in ("registered", "screen_failed", "eligible"):
             raise Rejection("eligibility.after_randomisation",
                             "eligibility cannot be reassessed after randomisation", field="entry.type")
+        plausible(date.fromisoformat(p["assessed_on"]), now, "payload.assessed_on")
         verdict = assess_payload(protocol, EligibilityAssessed.model_validate(dict(p), strict=False),
                                  date_of_birth=state.date_of_birth or date.min, consent_signed=True)
         return [Consequence(fact.stream, "eligibility.determined", {
@@ -228,6 +230,8 @@ def _decide_infusion(state: ParticipantState, fact: Fact, now: datetime,
                         f"{len(state.infusions)} of {protocol.infusions_per_participant}",
                         field="payload.infusion_number")
     started, ended = datetime.fromisoformat(p["started_at"]), datetime.fromisoformat(p["ended_at"])
+    plausible(started, now, "payload.started_at")
+    plausible(ended, now, "payload.ended_at")
     if started.tzinfo is None or ended.tzinfo is None or ended < started or ended > now:
         raise Rejection("infusion.times", "infusion times need UTC offsets, must end after they "
                         "start and not in the future", field="payload.ended_at")
@@ -246,6 +250,7 @@ def _decide_visit(state: ParticipantState, fact: Fact, now: datetime,
     if scheduled is None:
         raise Rejection("visit.unknown", f"the protocol has no visit {p['visit']}", field="payload.visit")
     on = date.fromisoformat(p["on"])
+    plausible(on, now, "payload.on")
     if on > now.date():
         raise Rejection("date.in_future", f"visit date {on} is after today", field="payload.on")
     if any(v["visit"] == p["visit"] for v in state.visits):
