@@ -1,6 +1,7 @@
 """Where fresh randomness comes from: the operating system's CSPRNG, always, except inside
-`seeded()`, which the trial simulator uses so that one seed gives the same keys, salts and
-allocation list again (and so byte-identical bundles). Nothing else enters `seeded()`."""
+`seeded()`, which the trial simulator enters only when given a seed, so that one seed gives the
+same keys, salts and allocation list again (and so byte-identical bundles). Nothing else enters
+`seeded()`: a demo without a seed has keys nobody can rebuild."""
 
 from __future__ import annotations
 

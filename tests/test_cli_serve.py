@@ -14,7 +14,6 @@ import httpx
 from typer.testing import CliRunner
 
 from api.cli.main import app
-from api.demo.loader import DEMO_PASSPHRASE
 
 from .test_cli import ENV
 from .test_cli_database import free_port
@@ -42,10 +41,11 @@ def test_a_port_in_use_is_one_line_before_serving(tmp_path: Path) -> None:
 
 
 def serve(*args: str, port: int, home: Path, path: str = "/v1/health",
-          token: str | None = None, passphrases: bool = True) -> tuple[int, str]:
+          token: str | None = None, passphrases: bool = True,
+          env: dict[str, str] | None = None) -> tuple[int, str]:
     """Run `serve` as a shell would, GET `path` once it answers, then stop it: (status, stdout)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "COLUMNS": "100",
-           **(ENV if passphrases else {}), "TRIAL_LEDGER_HOME": str(home)}
+           **(ENV if passphrases else {}), **(env or {}), "TRIAL_LEDGER_HOME": str(home)}
     server = subprocess.Popen([sys.executable, "-c", "from api.cli.main import main; main()", "serve",
                                "--port", str(port), *args], cwd=REPO, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -79,12 +79,14 @@ def test_serve_demo_on_the_demo_says_how_to_get_a_token_again(tmp_path: Path) ->
     db, home = f"sqlite:///{tmp_path / 'demo.db'}", tmp_path / "demo-home"
     made = CliRunner().invoke(app, ["demo", "--db", db, "--home", str(home), "--participants", "1"])
     assert made.exit_code == 0 and "API token" in made.stdout
-    issued = CliRunner(env={"TRIAL_LEDGER_ROOT_PASSPHRASE": DEMO_PASSPHRASE}).invoke(
+    secret = " ".join(made.stdout.split()).split("shown only now:", 1)[1].split()[0]
+    issued = CliRunner(env={"TRIAL_LEDGER_ROOT_PASSPHRASE": secret}).invoke(
         app, ["users", "token", "mon-01", "--db", db, "--home", str(home)])
     assert issued.exit_code == 0, issued.output
     status, out = serve("--demo", "--db", db, "--home", str(home), port=free_port(), home=home,
                         path="/v1/summary", token=issued.stdout.splitlines()[-1],
-                        passphrases=False)  # the demo's own
+                        passphrases=False,  # the demo's own, printed when it was made
+                        env={"TRIAL_LEDGER_LEDGER_PASSPHRASE": secret})
     assert status == 200 and "API token" not in out  # the token works; old ones are not printed
     said = " ".join(out.split())
     assert f"The demo is already in {db}: serving it as it is." in said

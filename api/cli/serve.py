@@ -23,6 +23,10 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
           demo: Annotated[bool, typer.Option("--demo", help="Make the demo trial in an empty "
                                              "database (one that holds it is served as it is).")]
           = False,
+          seed: Annotated[int | None, typer.Option(
+              help="With --demo: the seeded demo, the same for anyone who knows the seed (keys "
+                   "included). Without it the demo's keys and passphrase are fresh randomness.")]
+          = None,
           host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
     """Run the HTTP API."""
@@ -37,7 +41,7 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
         listener = cleanup.enter_context(listen(host, port)) if demo else None
         services = open_services(db, initialised=False)
         cleanup.callback(services.close)
-        prepare(services, db, home, demo)
+        prepare(services, db, home, demo, seed)
         listener = listener or cleanup.enter_context(listen(host, port))
         cleanup.callback(ViewRunner(services).start().stop)  # views kept current meanwhile
         out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
@@ -45,23 +49,26 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
         uvicorn.Server(config).run(sockets=[listener])
 
 
-def prepare(services: Services, db: str | None, home: Path | None, demo: bool) -> None:
+def prepare(services: Services, db: str | None, home: Path | None, demo: bool,
+            seed: int | None = None) -> None:
     """The ledger ready to serve: the demo made if asked for, the system keys loaded, unknown
     settings refused and recorded, anything appended while no server ran sealed."""
-    from api.demo.loader import DEMO_PASSPHRASE, run_demo
+    from api.demo.loader import make_demo
     from api.services.settings import refuse_unknown
     from api.services.trial_setup import load_system_actors
 
+    made = None
     try:
         if demo and services.store.is_initialised():
             out.print(demo_present(services, db, home))
         elif demo:
-            for line in run_demo(services, home_dir(home)):
+            made = make_demo(services, home_dir(home), seed=seed)
+            for line in made.lines if made else []:
                 out.print(line)
         elif not services.store.is_initialised():
             fail(f"{database_url(db)} holds no ledger: run `trial-ledger init` (or serve --demo)")
         if services.ledger.sealer is None:
-            default = DEMO_PASSPHRASE if demo else None
+            default = made.passphrase if made else None  # the demo just made; else asked for
             secret = os.environ.get("TRIAL_LEDGER_LEDGER_PASSPHRASE") or default or passphrase(
                 "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger key passphrase")
             load_system_actors(services, home_dir(home), secret)
@@ -101,7 +108,7 @@ def listen(host: str, port: int) -> socket.socket:
 def demo_present(services: Services, db: str | None, home: Path | None) -> str:
     """What `serve --demo` says of a database that holds a ledger already: tokens are shown once
     when the demo is made, so how to get one again."""
-    from api.demo.simulation import PASSPHRASE, STAFF
+    from api.demo.simulation import STAFF
 
     where = "".join(f" {flag} {shlex.quote(str(value))}"
                     for flag, value in (("--db", db), ("--home", home)) if value is not None)
@@ -111,8 +118,8 @@ def demo_present(services: Services, db: str | None, home: Path | None) -> str:
                 f"(`trial-ledger users list{where}` shows its users)")
     return (f"The demo is already in {services.store.url}: serving it as it is. Its tokens were "
             f"shown once when it was made; `trial-ledger users list{where}` shows its staff, "
-            f"`trial-ledger users token USER{where}` issues a new token (the demo's root "
-            f"passphrase is {PASSPHRASE}).")
+            f"`trial-ledger users token USER{where}` issues a new token with the root "
+            f"passphrase printed when the demo was made (a seeded demo's is the published one).")
 
 
 def register(app: LedgerTyper) -> None:

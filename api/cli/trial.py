@@ -106,14 +106,17 @@ def verify_allocation(db: DbOpt = None,
 
 def demo(db: DbOpt = None, home: HomeOpt = None,
          participants: Annotated[int, typer.Option(min=1, max=500, help="How many to enrol.")] = 22,
-         seed: Annotated[int, typer.Option(help="Same seed, same trial, byte for byte.")] = 1,
+         seed: Annotated[int | None, typer.Option(
+             help="Same seed, same trial, byte for byte, and anyone with the seed holds its keys. "
+                  "Without it keys, list and passphrase are fresh randomness.")] = None,
          bundle: Annotated[Path | None, typer.Option(metavar="FILE",
                                                      help="Also write the audit bundle here.")]
          = None) -> None:
     """Simulate NCT06167473 from screening to week 48 into an empty ledger.
 
-    Demo keys with a fixed passphrase: never for a real trial. --bundle also writes its audit
-    bundle; the same seed gives the same bundle, byte for byte."""
+    Never for a real trial. Without --seed the keys and the passphrase (printed once) are
+    random; with it, the same seed gives the same bundle, byte for byte. --bundle also writes
+    its audit bundle."""
     from datetime import timedelta
 
     from api.demo.simulation import START, SimClock, run_simulation

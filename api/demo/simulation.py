@@ -1,19 +1,23 @@
 """The demo trial: NCT06167473 simulated from screening to week 48 (`trial-ledger demo`).
 
-Everything goes through the SDK with real users and keys, on a simulated clock, and every key,
-salt and the allocation list come from the seed (ledger/entropy.py), so one seed gives the same
-log, byte for byte. The story: staggered enrolment over a year at two sites, one screen failure
-(82 years old), one withdrawal, lab values that improve more under the higher dose, corrections
-with reasons, queries raised, answered and closed, SDV, visit locks, investigator sign-offs, one
-emergency unblinding, and at the end the casebook locks and the reveal of the allocation list.
+Everything goes through the SDK with real users and keys, on a simulated clock. Without a seed
+every key, salt, the allocation list and the passphrase are fresh randomness; with one they all
+come from it (ledger/entropy.py), so one seed gives the same log, byte for byte, and anyone who
+knows the seed holds the demo's keys. The story: staggered enrolment over a year at two sites,
+one screen failure (82 years old), one withdrawal, lab values that improve more under the higher
+dose, corrections with reasons, queries raised, answered and closed, SDV, visit locks,
+investigator sign-offs, one emergency unblinding, and at the end the casebook locks and the
+reveal of the allocation list.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
+import secrets
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -66,6 +70,7 @@ class Demo:
     participants: int
     seed: int
     clock: SimClock
+    passphrase: str
     clients: dict[str, LedgerClient] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     queue: list[_Step] = field(default_factory=list)
@@ -84,31 +89,62 @@ class Demo:
             step.run()
 
 
-def run_simulation(services: Services, home: Path, *, participants: int = 22, seed: int = 1,
+@dataclass(frozen=True)
+class Made:
+    """A demo written: the lines to print and the passphrase of its root and system keys."""
+
+    lines: list[str]
+    passphrase: str
+
+
+def run_simulation(services: Services, home: Path, *, participants: int = 22, seed: int | None = 1,
                    clock: SimClock) -> list[str]:
     """Write the whole demo trial into an empty ledger; returns lines to print."""
-    with seeded(f"trial-ledger demo seed {seed}".encode()):
-        info = initialise(services, home=home, root_passphrase=PASSPHRASE,
-                          ledger_passphrase=PASSPHRASE)
-        set_up_trial(services, home=home, root_passphrase=PASSPHRASE, system_passphrase=PASSPHRASE,
+    return simulate(services, home, participants=participants, seed=seed, clock=clock).lines
+
+
+def simulate(services: Services, home: Path, *, participants: int = 22, seed: int | None,
+             clock: SimClock) -> Made:
+    """The demo trial from `seed` (reproducible by anyone who knows it, passphrase published) or,
+    without one, from fresh randomness: keys, salts, list, story and passphrase all unguessable
+    (the lab story follows the arms, so a known story seed would unblind it)."""
+    passphrase = PASSPHRASE if seed is not None else secrets.token_urlsafe(18)
+    story = seed if seed is not None else secrets.randbits(62)
+    source = seeded(f"trial-ledger demo seed {seed}".encode()) if seed is not None else nullcontext()
+    with source:
+        info = initialise(services, home=home, root_passphrase=passphrase,
+                          ledger_passphrase=passphrase)
+        set_up_trial(services, home=home, root_passphrase=passphrase, system_passphrase=passphrase,
                      slots=max(participants, 2) + 2)
-        demo = Demo(services, home, participants, seed, clock, rng=random.Random(seed))
+        demo = Demo(services, home, participants, story, clock, passphrase, rng=random.Random(story))
         _staff(demo)
         for k in range(participants):
             _participant(demo, k)
         demo.at(START + timedelta(days=12 * participants + 7 + 336 + 30), lambda: _close(demo))
         demo.play()
-    return [f"Demo trial {info.origin}: {participants} participants, seed {seed}; root "
-            f"fingerprint {info.root_fingerprint}",
-            f"Simulated {START.date()} to {clock.now.date()}: {services.ledger.tree.size()} records.",
-            *(f"{author} ({STAFF[author][1]}) API token: {token}"
-              for author, token in demo.tokens.items())]
+    return Made([f"Demo trial {info.origin}: {participants} participants, "
+                 f"{'seed ' + str(seed) if seed is not None else 'fresh random keys'}; root "
+                 f"fingerprint {info.root_fingerprint}",
+                 *_warning(seed, passphrase),
+                 f"Simulated {START.date()} to {clock.now.date()}: {services.ledger.tree.size()} "
+                 "records.",
+                 *(f"{author} ({STAFF[author][1]}) API token: {token}"
+                   for author, token in demo.tokens.items())], passphrase)
+
+
+def _warning(seed: int | None, passphrase: str) -> Iterator[str]:
+    if seed is not None:
+        yield (f"Seeded demo: anyone who knows seed {seed} can rebuild every key of it, and its "
+               f"passphrase is the published {passphrase}. Never for real data.")
+    else:
+        yield (f"Demo passphrase (root and system keys), shown only now: {passphrase} "
+               "(`TRIAL_LEDGER_ROOT_PASSPHRASE=… trial-ledger users token USER` issues a token).")
 
 
 def _staff(demo: Demo) -> None:
     from api.http.app import create_app
 
-    root = root_signer(demo.home, PASSPHRASE)
+    root = root_signer(demo.home, demo.passphrase)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # starlette's note about its httpx transport
         from fastapi.testclient import TestClient
@@ -116,7 +152,7 @@ def _staff(demo: Demo) -> None:
         app = create_app(demo.services)
     for author, (name, role, site) in STAFF.items():
         key = generate()
-        save_private_key(key, demo.home / "keys" / f"{author}.key", PASSPHRASE)
+        save_private_key(key, demo.home / "keys" / f"{author}.key", demo.passphrase)
         _, token = register_user(demo.services, root, author=author, name=name, role=role,
                                  site=site, public_key_b64=public_b64(key.public_key()))
         with warnings.catch_warnings():
@@ -222,13 +258,14 @@ def _participant(demo: Demo, k: int) -> None:
         inv.exit_participant(pid, "completed", on=demo.clock.now.date())
         name = STAFF[inv.signer.author][0]
         inv.sign_off(pid, printed_name=name, statement="I approve the casebook as complete.",
-                     key_file=demo.home / "keys" / f"{inv.signer.author}.key", passphrase=PASSPHRASE)
+                     key_file=demo.home / "keys" / f"{inv.signer.author}.key",
+                     passphrase=demo.passphrase)
 
     def unblind() -> None:
         inv.request_unblinding(pid, reason="severe adverse event: treatment decision needed",
                                informed=["sponsor medical monitor"],
                                key_file=demo.home / "keys" / f"{inv.signer.author}.key",
-                               passphrase=PASSPHRASE)
+                               passphrase=demo.passphrase)
 
     demo.at(day0, screen)
     demo.at(day0 + timedelta(days=1), assess)
@@ -242,4 +279,4 @@ def _close(demo: Demo) -> None:
     reveal_allocation(demo.services, reason="database lock", occurred_at=demo.clock())
 
 
-__all__ = ["PASSPHRASE", "SimClock", "run_simulation"]
+__all__ = ["PASSPHRASE", "Made", "SimClock", "run_simulation", "simulate"]
