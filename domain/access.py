@@ -3,6 +3,10 @@
 One stream per person, `access/{author}`:
 - `session.opened` is signed by the person logging in (their key proves who they are);
 - `login.failed` and `session.closed` are written by the system;
+- `login.failed` is an attempt signed with the person's own valid key and refused (a bad payload,
+  a locked account, the wrong stream): only those count toward lock-out;
+- `login.rejected` (system) sums up attempts that were not signed by the person's valid key: a
+  stranger naming the account can neither lock it nor add more than one record a window;
 - after `LOCK_AFTER` failed logins in a row the system adds `account.locked` in the same
   transaction, and nobody logs in again until an admin records `account.unlocked` with a reason.
 
@@ -46,6 +50,17 @@ class LoginFailed(Payload):
     detail: Annotated[str, Field(max_length=500)]
 
 
+class LoginRejected(Payload):
+    """`login.rejected`, schema 1 (system): attempts naming the account that its owner's valid key
+    did not sign, summed up since the previous such record (counts nothing toward lock-out)."""
+
+    count: Annotated[int, Field(ge=1)]
+    first_at: Annotated[str, Field(max_length=40)]
+    last_at: Annotated[str, Field(max_length=40)]
+    sources: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=16)]
+    checks: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=8)]
+
+
 class AccountLocked(Payload):
     """`account.locked`, schema 1 (system): how many failed logins in a row locked it."""
 
@@ -58,13 +73,15 @@ class AccountUnlocked(Payload):
 
 SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {
     ("session.opened", 1): SessionOpened, ("session.closed", 1): SessionClosed,
-    ("login.failed", 1): LoginFailed, ("account.locked", 1): AccountLocked,
+    ("login.failed", 1): LoginFailed, ("login.rejected", 1): LoginRejected,
+    ("account.locked", 1): AccountLocked,
     ("account.unlocked", 1): AccountUnlocked,
 }
 PEOPLE = frozenset({"admin", "investigator", "data_manager", "monitor", "inspector",
                     "unblinded_statistician", "lab_interface", "witness"})
 ROLES = {"session.opened": PEOPLE, "session.closed": frozenset({"system"}),
-         "login.failed": frozenset({"system"}), "account.locked": frozenset({"system"}),
+         "login.failed": frozenset({"system"}), "login.rejected": frozenset({"system"}),
+         "account.locked": frozenset({"system"}),
          "account.unlocked": frozenset({"admin"})}
 
 

@@ -36,20 +36,28 @@ def test_r08_login_logout_and_a_failed_login_are_records(trial: Trial) -> None:
     with pytest.raises(LedgerClientError) as refused:
         LedgerClient.login(signer=impostor, http=trial.new_http())
     assert refused.value.status == 401 and refused.value.rule.startswith("signature.")
-    assert _types(trial, "inv-002") == ["session.opened", "session.closed", "login.failed"]
+    assert _types(trial, "inv-002") == ["session.opened", "session.closed", "login.rejected"]
+    rejected = trial.services.ledger.stream("access/inv-002")[-1]
+    assert rejected.entry.fields["author"] == "system" and rejected.payload()["checks"] == \
+        [refused.value.rule]
+    own = signer.sign(ledger=trial.info.origin, head=trial.services.ledger.head("access/inv-002"),
+                      type="session.opened", payload={"nonce": "short"}, occurred_at=trial.clock.now)
+    answer = trial.new_http().post("/v1/sessions", json=own.__dict__)  # her key, refused by the rules
+    assert answer.status_code == 401
     failed = trial.services.ledger.stream("access/inv-002")[-1]
-    assert failed.entry.fields["author"] == "system" and failed.payload()["check"] == \
-        refused.value.rule
+    assert failed.type == "login.failed" and failed.entry.fields["author"] == "system" and \
+        failed.payload()["check"] == answer.json()["rule"]
 
 
 def test_r17_the_account_locks_after_repeated_failed_logins_until_an_admin_unlocks(
         trial: Trial) -> None:
     set_up(trial)
     signer, standing = trial.user("inv-003")
-    impostor = Signer(generate(), "inv-003", "investigator", "site-01", "pytest/1")
-    for _ in range(LOCK_AFTER):
-        with pytest.raises(LedgerClientError):
-            LedgerClient.login(signer=impostor, http=trial.new_http())
+    for _ in range(LOCK_AFTER):  # her own key, refused by the rules (a stranger's key counts not)
+        own = signer.sign(ledger=trial.info.origin, head=trial.services.ledger.head("access/inv-003"),
+                          type="session.opened", payload={"nonce": "short"},
+                          occurred_at=trial.clock.now)
+        assert trial.new_http().post("/v1/sessions", json=own.__dict__).status_code == 401
     assert _types(trial, "inv-003") == ["login.failed"] * LOCK_AFTER + ["account.locked"]
     assert trial.services.tokens.lookup(standing) is None  # every token it held is revoked
     with pytest.raises(LedgerClientError) as locked:  # the right key no longer helps
