@@ -5,14 +5,18 @@ there, and none of the sponsor's records about people (other users' logins on `a
 `exports` and `settings` streams). Sponsor-side roles (monitors, data managers, inspectors, admin,
 the unblinded statistician) see every site. A participant with no site on record is not scoped.
 
-Rules (stable ids): `participant.other_site`, `stream.not_shown`.
+Rules (stable ids): `participant.other_site`, `stream.not_shown`, `stream.not_writable`.
+
+A stream a caller may not read is one it may not write either, and a refused write names neither
+its head nor whether it exists (`stream.not_writable`, whatever its state); another site's
+participant reads as an unknown one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from . import exports, settings
+from . import blinding, exports, settings
 from .access import STREAM_PREFIX as ACCESS_PREFIX
 from .participant import STREAM_PREFIX as PARTICIPANT_PREFIX
 
@@ -42,6 +46,16 @@ def hidden_streams(role: str, own_site: str, author: str, participant_sites: Map
                       if not sees_site(role, own_site, site)}
                      | {f"{ACCESS_PREFIX}{a}" for a in people if a != author}
                      | SPONSOR_STREAMS)
+
+
+#: The one answer to an entry on a stream the caller may not read, whatever the stream's state.
+NOT_WRITABLE = "stream.not_writable"
+
+
+def shows(role: str, stream: str, hidden: frozenset[str]) -> bool:
+    """Whether `role` may read `stream` at all, given the streams `hidden_streams` hides from it:
+    the restricted streams only for the roles that see the allocation, and no hidden stream."""
+    return blinding.shows_stream(role, stream) and stream not in hidden
 
 
 def refusal(stream: str) -> str:

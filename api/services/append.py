@@ -1,7 +1,8 @@
 """Appending a person's signed entries, one or a batch, as every entry point does it: the entry
-must be the caller's own (author and role), a sign-off must carry the signer's registered
-printed name (R13), a refused edit check on critical data is itself recorded (R9), and the
-receipts are masked as the caller's role requires."""
+must be the caller's own (author and role) and on a stream the caller may read (else one refusal
+whatever the stream's state: a stale version's answer would tell its head), a sign-off must
+carry the signer's registered printed name (R13), a refused edit check on critical data is
+itself recorded (R9), and the receipts are masked as the caller's role requires."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import anyio.to_thread
 from api.services import blinding
 from api.services.bootstrap import Services
 from api.services.errors import Denied
-from api.services.sites import check_stream
+from api.services.sites import check_stream, check_writable
 from api.services.tokens import User
 from domain.labs import RECORDED_CHECKS
+from domain.sites import is_site_bound
 from ledger.entry import Submission
 from ledger.errors import LedgerError, MalformedEntry, RuleViolation
 from ledger.ledger import BatchError, FollowUp
@@ -40,6 +42,11 @@ async def append_async(services: Services, user: User, submission: Submission) -
     (group commit); the reads the checks need run on a worker thread."""
     fields = entry_fields(submission)
     check_author(fields, user)
+    stream = fields.get("stream") if fields is not None else None
+    if is_site_bound(user.role):  # the streams hidden from site staff are read from the views
+        await anyio.to_thread.run_sync(check_writable, services, user, stream)
+    else:
+        check_writable(services, user, stream)
     if is_signoff(fields):
         await anyio.to_thread.run_sync(check_printed_name, services, fields, submission)
     try:
@@ -52,8 +59,10 @@ async def append_async(services: Services, user: User, submission: Submission) -
 
 def admit(services: Services, user: User, submission: Submission,
           fields: dict[str, Any] | None) -> None:
-    """What is checked before the ledger sees the entry: whose it is, and a sign-off's name."""
+    """What is checked before the ledger sees the entry: whose it is, that its stream is one the
+    caller may read, and a sign-off's name."""
     check_author(fields, user)
+    check_writable(services, user, fields.get("stream") if fields is not None else None)
     if is_signoff(fields):
         check_printed_name(services, fields, submission)
 

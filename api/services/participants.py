@@ -1,4 +1,5 @@
-"""Reading participants as the caller may: site staff only their own site's, blinded roles with
+"""Reading participants as the caller may: site staff only their own site's (another site's
+participant answers as an unknown one), blinded roles with
 the arm and allocation masked. One participant (now or as of a cut), their history, their
 scores per visit, and the unblinding report."""
 
@@ -9,7 +10,7 @@ from typing import Any
 from api.services import blinding
 from api.services.as_of import participant_as_of
 from api.services.bootstrap import Services
-from api.services.sites import check_participant_site, sees_site
+from api.services.sites import check_participant_known, sees_site, unknown_participant
 from api.services.tokens import User
 from domain.visit_scores import scores_by_visit
 from ledger.errors import NotFound
@@ -18,7 +19,7 @@ from ledger.errors import NotFound
 def participant(services: Services, user: User, participant_id: str,
                 as_of: str | None = None) -> dict[str, Any]:
     """The participant's state with their scores per visit."""
-    check_participant_site(services, user, participant_id)
+    check_participant_known(services, user, participant_id)
     state = (services.views.participant(participant_id) if as_of is None
              else participant_as_of(services, participant_id, as_of))
     if state is None:
@@ -30,7 +31,7 @@ def participant(services: Services, user: User, participant_id: str,
 
 def history(services: Services, user: User, participant_id: str) -> list[dict[str, Any]]:
     """Every record of the participant, oldest first, masked as the caller's role requires."""
-    check_participant_site(services, user, participant_id)
+    check_participant_known(services, user, participant_id)
     records = services.ledger.stream(f"participant/{participant_id}")
     if not records:
         raise _missing(participant_id)
@@ -48,7 +49,7 @@ def history(services: Services, user: User, participant_id: str) -> list[dict[st
 def scores(services: Services, user: User, participant_id: str,
            as_of: str | None = None) -> dict[str, Any]:
     """Every score per visit, with its algorithm version and input records."""
-    check_participant_site(services, user, participant_id)
+    check_participant_known(services, user, participant_id)
     if as_of is not None:
         state = participant_as_of(services, participant_id, as_of)
         found = None if state is None else scores_by_visit(state)
@@ -69,4 +70,4 @@ def unblindings(services: Services, user: User) -> list[dict[str, Any]]:
 
 
 def _missing(participant_id: str) -> NotFound:
-    return NotFound(f"no participant {participant_id}", field="participant_id")
+    return unknown_participant(participant_id)  # as another site's participant answers

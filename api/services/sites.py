@@ -1,13 +1,17 @@
-"""Site scoping applied to reads: the rule (site staff see their own site's participants) is
-domain/sites.py; here a refused read becomes a 403, and the streams to hide are gathered."""
+"""Site scoping applied to reads and writes: the rule (site staff see their own site's
+participants; the allocation stream only the roles that see slots) is domain/sites.py and
+domain/blinding.py; here the streams to hide are gathered and a refusal is raised. Another site's
+participant, or a record a caller may not read, answers as an unknown one (no existence oracle);
+an entry on a stream the caller may not read is refused alike whatever the stream's state."""
 
 from __future__ import annotations
 
 from api.http.problems import Denied
 from api.services.bootstrap import Services
 from api.services.tokens import User
-from domain import sites
+from domain import blinding, sites
 from domain.sites import SITE_BOUND as SITE_BOUND  # the exports read it here
+from ledger.errors import NotFound
 
 
 def sees_site(user: User, site: str | None) -> bool:
@@ -23,6 +27,48 @@ def check_participant_site(services: Services, user: User, participant_id: str) 
     if state is not None and not sees_site(user, state.site):
         raise Denied(403, "participant.other_site",
                      f"participant {participant_id} belongs to another site than {user.site}")
+
+
+def unknown_participant(participant_id: str) -> NotFound:
+    """The answer for a participant the caller may not know of: the same as for one never registered."""
+    return NotFound(f"no participant {participant_id}", field="participant_id")
+
+
+def check_participant_known(services: Services, user: User, participant_id: str) -> None:
+    """Refuse a site-bound caller another site's participant exactly as an unknown one (404)."""
+    try:
+        check_participant_site(services, user, participant_id)
+    except Denied:
+        raise unknown_participant(participant_id) from None
+
+
+def shows_stream(services: Services, user: User, stream: str) -> bool:
+    """Whether `user` may read `stream` at all (its records, its head, that it exists)."""
+    if not blinding.shows_stream(user.role, stream):
+        return False
+    return not sites.is_site_bound(user.role) or sites.shows(user.role, stream,
+                                                             other_sites_rows(services, user))
+
+
+def check_record(services: Services, user: User, stream: str, record_hash: str) -> None:
+    """Refuse a record of a restricted stream exactly as an unknown hash (404): not even its type,
+    time or `prev` (which would walk the chain); site staff asking for another site's record are
+    refused (403) as for its stream."""
+    if not blinding.shows_stream(user.role, stream):
+        raise NotFound(f"no record with record_hash {record_hash}", field="record_hash")
+    check_stream(services, user, stream)
+
+
+def check_writable(services: Services, user: User, stream: object) -> None:
+    """Refuse (403) an entry on a stream `user` may not read, before the ledger compares versions:
+    the same answer whatever the stream's state, so neither its head nor its existence shows."""
+    if isinstance(stream, str) and needs_check(user) and not shows_stream(services, user, stream):
+        raise Denied(403, sites.NOT_WRITABLE, f"role {user.role} may not write to {stream}")
+
+
+def needs_check(user: User) -> bool:
+    """Whether some stream is hidden from `user` (so a write needs the views' read)."""
+    return sites.is_site_bound(user.role) or not blinding.sees_allocation(user.role)
 
 
 def other_sites_rows(services: Services, user: User) -> frozenset[str]:
