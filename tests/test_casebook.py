@@ -4,6 +4,7 @@ each with record hashes, and the checkpoint it was made from; masked for blinded
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -106,7 +107,9 @@ def test_r37_a_blinded_monitor_gets_a_masked_casebook(demo: DemoTrial) -> None:
 def test_r37_casebook_refusals_are_problems_and_each_casebook_is_recorded(demo: DemoTrial) -> None:
     other = next(p for p, s in demo.services.views.participants().items() if s.site != "site-01")
     status, body, headers = _get(demo, "inv-01", other)
-    assert status == 403 and headers["content-type"] == "application/problem+json"
+    # another site's participant answers as an unknown one (no existence oracle)
+    assert status == 404 and headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["detail"] == f"no participant {other}"
     status, body, headers = _get(demo, "insp-01", "P-999")
     assert status == 404 and b"participant_id" in body
     mine = next(p for p, s in demo.services.views.participants().items() if s.site == "site-01")

@@ -15,7 +15,7 @@ from api.exports.certified import certified_copy, site_participants
 from api.exports.odm import Cut, created_now, cut, odm_document
 from api.services.bootstrap import Services
 from api.services.errors import Denied
-from api.services.sites import SITE_BOUND, check_participant_site, other_sites_rows
+from api.services.sites import SITE_BOUND, check_participant_known, other_sites_rows
 from api.services.tokens import User
 from ledger.errors import MalformedEntry, NotFound
 
@@ -64,7 +64,7 @@ def export_casebook(services: Services, user: User, participant_id: str, *,
                     reader: Reader | None = None) -> Made[bytes]:
     """One participant's casebook (PDF) for `user` (site staff: their own site's), made for
     `reader` (default: `user` as registered); recorded once made."""
-    check_participant_site(services, user, participant_id)
+    check_participant_known(services, user, participant_id)  # another site's reads as unknown
     services.views.catch_up()
     if services.views.participant(participant_id) is None:
         raise NotFound(f"no participant {participant_id}", field="participant_id")

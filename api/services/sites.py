@@ -51,12 +51,11 @@ def shows_stream(services: Services, user: User, stream: str) -> bool:
 
 
 def check_record(services: Services, user: User, stream: str, record_hash: str) -> None:
-    """Refuse a record of a restricted stream exactly as an unknown hash (404): not even its type,
-    time or `prev` (which would walk the chain); site staff asking for another site's record are
-    refused (403) as for its stream."""
-    if not blinding.shows_stream(user.role, stream):
+    """Refuse a record of a stream the caller may not read exactly as an unknown hash (404): not
+    even its type, time or `prev` (which would walk the chain), nor that it exists; so for the
+    allocation stream and, for site staff, another site's participants."""
+    if not shows_stream(services, user, stream):
         raise NotFound(f"no record with record_hash {record_hash}", field="record_hash")
-    check_stream(services, user, stream)
 
 
 def check_writable(services: Services, user: User, stream: object) -> None:

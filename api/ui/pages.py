@@ -1,7 +1,7 @@
 """The viewer's main pages: the trial overview, a participant's timeline and the score charts.
 
 The data come through the functions the /v1 routes use (`views.summary`, `listing.participants`,
-`check_participant_site`, `blinding.mask_participant`, `services.views.scores`), so a page shows
+`sees_site`, `blinding.mask_participant`, `services.views.scores`), so a page shows
 exactly what the API would show the same user: same masking, same site scoping."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.http import listing, views
 from api.http.deps import ServicesDep
 from api.services import blinding
-from api.services.sites import check_participant_site, sees_site
+from api.services.sites import sees_site
 from api.ui.auth import ViewerDep
 from api.ui.charts import arm_charts, participant_charts
 from api.ui.render import UIError, UIRoute, page, stylesheet
@@ -70,11 +70,11 @@ def visits_due(states: dict[str, ParticipantState], protocol: Protocol | None,
 @router.get("/participants/{participant_id}", response_class=HTMLResponse)
 def participant(request: Request, participant_id: ParticipantId, viewer: ViewerDep,
                 services: ServicesDep) -> HTMLResponse:
-    check_participant_site(services, viewer.user, participant_id)
     services.views.catch_up()
     state = services.views.participant(participant_id)
     records = services.ledger.stream(f"participant/{participant_id}")
-    if state is None or not records:
+    # Another site's participant reads as one never registered: the page is no existence oracle.
+    if state is None or not records or not sees_site(viewer.user, state.site):
         raise UIError(404, "Not found", f"There is no participant {participant_id}.")
     shown = blinding.mask_participant(services, viewer.user.role, state.model_dump(mode="json"))
     scores = scores_by_visit(state)
