@@ -11,13 +11,15 @@ One stream per person, `access/{author}`:
   transaction, and nobody logs in again until an admin records `account.unlocked` with a reason.
 
 Rules (stable ids): `access.not_yours` (a session is opened only on one's own stream),
-`account.locked`, `account.not_locked`, `account.reason_required`.
+`session.stale` (a login's own time is more than `LOGIN_WINDOW` from the record time, so an old
+or a post-dated signed login cannot be replayed), `account.locked`, `account.not_locked`,
+`account.reason_required`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -27,6 +29,7 @@ from .participant import Payload
 
 STREAM_PREFIX = "access/"
 LOCK_AFTER = 5  # failed logins in a row (11.300(d): attempts at unauthorised use are limited)
+LOGIN_WINDOW = timedelta(minutes=5)  # a login's signed time against the server's, either way
 HEX64 = r"^[0-9a-f]{64}$"
 
 
@@ -123,6 +126,10 @@ def decide(state: AccessState, fact: Fact, now: datetime, protocol: object) -> l
         if state.locked:
             raise Rejection("account.locked", f"account {fact.author} is locked after failed "
                             "logins; an admin unlocks it", field="entry.author")
+        if abs(fact.occurred_at - now) > LOGIN_WINDOW:
+            raise Rejection("session.stale", "a login's time must be within "
+                            f"{LOGIN_WINDOW.seconds // 60} minutes of the server's clock",
+                            field="entry.occurred_at")
     if fact.type == "login.failed" and not state.locked and state.failures + 1 >= LOCK_AFTER:
         return [Consequence(fact.stream, "account.locked", {"failures": state.failures + 1},
                             actor="system")]

@@ -134,7 +134,8 @@ def test_site_staff_see_neither_other_peoples_logins_nor_the_sponsors_exports(sq
     trial = sqlite_trial
     client, monitor = treated(trial)
     other, _ = trial.user("inv-301", role="investigator", site="site-02")
-    LedgerClient.login(signer=other, http=trial.new_http())  # inv-301's access stream now exists
+    # inv-301's access stream now exists
+    LedgerClient.login(signer=other, http=trial.new_http(), clock=trial.clock)
     monitor.http.get("/v1/export/audit")  # an export record on stream `exports`
     for stream in ("access/inv-301", "exports"):
         refused = client.http.get(f"/v1/streams/{stream}")

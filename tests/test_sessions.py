@@ -24,7 +24,7 @@ def _types(trial: Trial, author: str) -> list[str]:
 def test_r08_login_logout_and_a_failed_login_are_records(trial: Trial) -> None:
     set_up(trial)
     signer, _ = trial.user("inv-002")
-    client = LedgerClient.login(signer=signer, http=trial.new_http())
+    client = LedgerClient.login(signer=signer, http=trial.new_http(), clock=trial.clock)
     assert client.session is not None and client.session["role"] == "investigator"
     assert client.http.get("/v1/participants").status_code == 200
     opened = trial.services.ledger.stream("access/inv-002")[-1]
@@ -34,7 +34,7 @@ def test_r08_login_logout_and_a_failed_login_are_records(trial: Trial) -> None:
     assert client.http.get("/v1/participants").json()["rule"] == "auth.invalid_token"
     impostor = Signer(generate(), "inv-002", "investigator", "site-01", "pytest/1")  # not her key
     with pytest.raises(LedgerClientError) as refused:
-        LedgerClient.login(signer=impostor, http=trial.new_http())
+        LedgerClient.login(signer=impostor, http=trial.new_http(), clock=trial.clock)
     assert refused.value.status == 401 and refused.value.rule.startswith("signature.")
     assert _types(trial, "inv-002") == ["session.opened", "session.closed", "login.rejected"]
     rejected = trial.services.ledger.stream("access/inv-002")[-1]
@@ -61,14 +61,14 @@ def test_r17_the_account_locks_after_repeated_failed_logins_until_an_admin_unloc
     assert _types(trial, "inv-003") == ["login.failed"] * LOCK_AFTER + ["account.locked"]
     assert trial.services.tokens.lookup(standing) is None  # every token it held is revoked
     with pytest.raises(LedgerClientError) as locked:  # the right key no longer helps
-        LedgerClient.login(signer=signer, http=trial.new_http())
+        LedgerClient.login(signer=signer, http=trial.new_http(), clock=trial.clock)
     assert locked.value.status == 401 and locked.value.rule == "account.locked"
     admin = trial.client("adm-001", role="admin", site="sponsor")
     with pytest.raises(LedgerClientError) as bare:
         admin.append("access/inv-003", "account.unlocked", {})
     assert bare.value.rule == "account.reason_required"
     admin.append("access/inv-003", "account.unlocked", {}, reason="identity confirmed by phone")
-    assert LedgerClient.login(signer=signer, http=trial.new_http()).session is not None
+    assert LedgerClient.login(signer=signer, http=trial.new_http(), clock=trial.clock).session is not None
     assert _types(trial, "inv-003")[-3:] == ["login.failed", "account.unlocked", "session.opened"]
 
 

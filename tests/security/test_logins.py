@@ -126,3 +126,17 @@ def test_a_login_naming_another_stream_learns_no_head(trial: Trial) -> None:
                 body = answer.text
                 assert head.record_hash not in body and "version" not in answer.json()
                 assert "head" not in answer.json()
+
+
+def test_an_old_or_post_dated_login_is_refused_as_stale(trial: Trial) -> None:
+    """A signed login carries its own time; one from 2001 or 2099 (replayed, or made ahead) is
+    refused with `session.stale` and, being the owner's own signature, counted against them."""
+    set_up(trial)  # the system key that records failed logins
+    signer, token = trial.user("inv-701")
+    for year in (2001, 2099):
+        answer = _post(trial, _login(trial, signer, at=trial.clock.now.replace(year=year)))
+        assert answer.status_code == 401 and answer.json()["rule"] == "session.stale", answer.text
+    assert _types(trial, "inv-701") == ["login.failed", "login.failed"]
+    fresh = _post(trial, _login(trial, signer))  # within the window: accepted
+    assert fresh.status_code == 201, fresh.text
+    assert _works(trial, token)
