@@ -77,5 +77,10 @@ def test_routes_reach_the_domain_only_through_the_services() -> None:
              for path in sorted((ROOT / "api" / "http").rglob("*.py"))
              for line, module in _imports(path) if module.split(".")[0] == "domain"]
     assert wrong == []
+    # nor read the views themselves: only problems.py names projections' errors, to map them
+    reading = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+               for path in sorted((ROOT / "api" / "http").rglob("*.py")) if path.name != "problems.py"
+               for line, module in _imports(path) if module.split(".")[0] == "projections"]
+    assert reading == []
     top = sorted(p.name for p in (ROOT / "api").glob("*.py"))
     assert set(top) <= {"__init__.py", "__main__.py"}, top

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.exports.audit import AuditFilter, audit_docs, masked
+from api.exports.audit import AuditFilter
 from api.http import schemas
 from api.http.contract import returns
 from api.http.deps import ServicesDep, UserDep
 from api.http.exports import Filter
 from api.http.paging import Limit, Offset, paged
-from api.services import blinding
-from api.services.as_of import cut_of, folded
-from api.services.blinding import RowMask
+from api.services import views
 from api.services.rebuild import rebuild_views, views_status
-from api.services.sites import other_sites_rows, sees_site
-from projections import allocation_table, audit_trail
-from projections.summary import trial_summary
 
 router = APIRouter(prefix="/v1", tags=["projections"])
 
@@ -45,11 +38,8 @@ AsOf = Annotated[str | None, Query(description="as the log stood then: a UTC tim
 def allocation(_: UserDep, services: ServicesDep, as_of: AsOf = None, offset: Offset = 0,
                limit: Limit = 1000) -> dict[str, Any]:
     """The allocation table, for the roles that may see the allocation."""
-    if as_of is not None:
-        rows = list(folded(services, as_of).docs(allocation_table.NAME).values())
-        return {**paged("allocation", rows, offset, limit), "as_of": as_of}
-    services.views.catch_up()
-    return paged("allocation", services.views.allocation(), offset, limit)
+    body = paged("allocation", views.allocation_rows(services, as_of), offset, limit)
+    return body if as_of is None else {**body, "as_of": as_of}
 
 
 @router.get("/audit", response_model=None, responses=returns(schemas.AuditPage))
@@ -60,31 +50,12 @@ def audit(user: UserDep, services: ServicesDep, offset: Annotated[int, Query(ge=
     """The audit trail in log order, paged, masked as the caller's role requires, with the audit
     export's filters (`GET /v1/export/audit`: recorded since/until, UTC text compared as text,
     author, participant, entry type, site), applied by the same code."""
-    services.views.catch_up()
-    cut = None if as_of is None else cut_of(services, as_of)
     wanted = AuditFilter(since, until, author, participant, type, site)
-    hidden = other_sites_rows(services, user)
-    masker = RowMask(services, user.role)
-    if masker.sees and cut is None and not hidden and wanted.is_empty():
-        rows = services.views.docs(audit_trail.NAME, offset, limit)  # a page read straight
-    else:  # skip what the caller may not see, or the filters or the cut leave out
-        if cut is not None and cut.time is not None:
-            wanted = replace(wanted, until=min(cut.time, until or cut.time))
-        kept = audit_docs(services, user.role, wanted, hidden, below=cut.size if cut else None)
-        rows = list(islice(kept, offset, offset + limit))
-    body: dict[str, Any] = {"offset": offset, "limit": limit,
-                            "rows": [masked(masker, row) for row in rows]}
+    rows = views.audit_page(services, user, wanted, offset=offset, limit=limit, as_of=as_of)
+    body: dict[str, Any] = {"offset": offset, "limit": limit, "rows": rows}
     return body if as_of is None else {**body, "as_of": as_of}
 
 
 @router.get("/summary", response_model=None, responses=returns(schemas.Summary))
 def summary(user: UserDep, services: ServicesDep, as_of: AsOf = None) -> dict[str, Any]:
-    if as_of is not None:
-        states = folded(services, as_of).participants
-    else:
-        services.views.catch_up()
-        states = services.views.participants()
-    states = {pid: s for pid, s in states.items() if sees_site(user, s.site)}
-    current = blinding.protocol(services)
-    return trial_summary(states, target=current.target_enrolment if current else None,
-                         show_arms=not blinding.is_blinded(services, user.role))
+    return views.summary(services, user, as_of)
