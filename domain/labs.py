@@ -4,7 +4,8 @@
 - `lab.resulted` (investigator): a visit's value for one analyte, in the unit as entered, with the
   sample time (observation time, apart from `recorded_at`, R10). Values outside plausibility
   bounds are refused (`lab.implausible`); samples outside the visit's window are accepted and
-  flagged; a follow-up visit's sample never predates the infusion (R21).
+  flagged; a follow-up visit's sample never predates the infusion (R21), nor any sample the
+  standing consent (R40, domain/consent.py).
 - `lab.corrected` (investigator, reason required): supersedes the current value; the original
   stays in the stream. A correction driven by a query names it.
 - `lab.removed` (investigator, reason required): the value leaves the participant's data; the
@@ -21,6 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from .consent import check_after_consent
 from .dates import plausible
 from .facts import Consequence, Fact, Rejection
 from .participant import ParticipantState, Payload
@@ -225,6 +227,7 @@ def _check_visit(state: ParticipantState, protocol: Protocol, visit_id: str, sam
     if sampled.tzinfo is None or sampled > now:
         raise Rejection("lab.sampled_at", "the sample time needs a UTC offset and cannot be in the "
                         "future", field="payload.sampled_at")
+    check_after_consent(state, sampled.date(), "payload.sampled_at")
     if scheduled.day > 0:
         if not state.infusions:
             raise Rejection("visit.before_infusion", f"{scheduled.label} follows the infusion, and "

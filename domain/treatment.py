@@ -9,6 +9,8 @@ Rules (R21, R29), each with a stable id:
 - infusion needs randomisation and standing consent, and at most the protocol's number
   (`infusion.*`); a dose off the allocated arm or the recorded weight is recorded all the same,
   with a `deviation.recorded` record by the system (R29);
+- every procedure is dated on or after the standing consent, none after its withdrawal
+  (`consent.*`, domain/consent.py);
 - exit (withdrawal, loss to follow-up, completion) ends what must end and keeps every record.
 """
 
@@ -19,6 +21,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from .consent import check_after_consent
 from .dates import plausible
 from .eligibility import EligibilityAssessed, age_in_years, assess_payload
 from .facts import Consequence, Fact, Rejection
@@ -152,7 +155,9 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
         if state.stage not in ("registered", "screen_failed", "eligible"):
             raise Rejection("eligibility.after_randomisation",
                             "eligibility cannot be reassessed after randomisation", field="entry.type")
-        plausible(date.fromisoformat(p["assessed_on"]), now, "payload.assessed_on")
+        assessed_on = date.fromisoformat(p["assessed_on"])
+        plausible(assessed_on, now, "payload.assessed_on")
+        check_after_consent(state, assessed_on, "payload.assessed_on")
         verdict = assess_payload(protocol, EligibilityAssessed.model_validate(dict(p), strict=False),
                                  date_of_birth=state.date_of_birth or date.min, consent_signed=True)
         return [Consequence(fact.stream, "eligibility.determined", {
@@ -201,6 +206,7 @@ def _decide_request(state: ParticipantState, fact: Fact, now: datetime, protocol
     if state.status != "consented":
         raise Rejection("randomisation.no_consent", "randomisation needs standing consent",
                         field="entry.type")
+    check_after_consent(state, now.date(), "entry.recorded_at")  # the request is dated when made
     if state.stage in ("randomisation_requested", "randomised", "treated"):
         raise Rejection("randomisation.already", "the participant is randomised already",
                         field="entry.type")
@@ -235,6 +241,7 @@ def _decide_infusion(state: ParticipantState, fact: Fact, now: datetime,
     if started.tzinfo is None or ended.tzinfo is None or ended < started or ended > now:
         raise Rejection("infusion.times", "infusion times need UTC offsets, must end after they "
                         "start and not in the future", field="payload.ended_at")
+    check_after_consent(state, started.date(), "payload.started_at")
     if p["route"] != protocol.route:
         raise Rejection("infusion.route", f"the protocol's route is {protocol.route}",
                         field="payload.route")
@@ -253,6 +260,7 @@ def _decide_visit(state: ParticipantState, fact: Fact, now: datetime,
     plausible(on, now, "payload.on")
     if on > now.date():
         raise Rejection("date.in_future", f"visit date {on} is after today", field="payload.on")
+    check_after_consent(state, on, "payload.on")
     if any(v["visit"] == p["visit"] for v in state.visits):
         raise Rejection("visit.done_already", f"visit {p['visit']} is recorded already",
                         field="payload.visit")

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .consent import check_after_consent
 from .eligibility import age_in_years
 from .facts import Fact, Rejection
 from .participant import ParticipantState, Payload
@@ -40,6 +41,7 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
 
 
 def decide(state: ParticipantState, fact: Fact) -> None:
+    check_after_consent(state, None, "payload.visit")  # the findings carry no date of their own
     if fact.payload["visit"] in state.assessments:
         raise Rejection("assessment.recorded_already", f"visit {fact.payload['visit']} is assessed "
                         "already", field="payload.visit")

@@ -181,3 +181,17 @@ def test_scores_per_visit_from_current_values_naming_their_input_records(trial: 
                        reason="wrong specimen")
     corrected = client.participant("P-001")["scores"]["week_4"]
     assert corrected["MELD"]["value"] < 20 and corrected["Child-Pugh"]["points"]["bilirubin"] == 1
+
+
+def test_r40_a_lab_sampled_before_consent_is_refused_and_nothing_is_written(trial: Trial) -> None:
+    client = set_up(trial)
+    enrol(client, "P-001")  # consent signed on 1 March
+    before = len(trial.services.ledger.stream("participant/P-001"))
+    with pytest.raises(LedgerClientError) as caught:
+        client.record_lab("P-001", visit="baseline", analyte="ALT", value=30.0, unit="U/L",
+                          sampled_at=datetime(2026, 2, 28, 8, tzinfo=UTC))
+    assert (caught.value.status, caught.value.rule) == (422, "consent.procedure_before_consent")
+    assert len(trial.services.ledger.stream("participant/P-001")) == before
+    client.record_lab("P-001", visit="baseline", analyte="ALT", value=30.0, unit="U/L",
+                      sampled_at=datetime(2026, 3, 1, 8, tzinfo=UTC))  # the day of consent
+    assert len(trial.services.ledger.stream("participant/P-001")) == before + 1

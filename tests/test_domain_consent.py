@@ -1,0 +1,161 @@
+"""Consent first (R40), pure: every procedure is dated on or after the consent that stands, and
+no new trial data follows a withdrawal of consent; what was recorded before stays."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from domain import streams
+from domain.consent import standing_consent_on
+from domain.facts import Fact, Rejection
+from domain.protocol import load_protocol
+
+PROTOCOL = load_protocol(json.loads(
+    resources.files("domain.protocols").joinpath("nct06167473.json").read_text(encoding="utf-8")))
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+SIGNED, BEFORE, ON = "2026-03-05", "2026-03-04", "2026-03-05"
+ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
+REG = {"participant_id": "P-001", "site": "site-01", "sex": "F", "date_of_birth": "1961-04-02",
+       "weight_kg": 64.0}
+
+
+def fact(type_: str, payload: Mapping[str, Any], *, role: str = "investigator",
+         at: datetime = NOW) -> Fact:
+    return Fact(type=type_, schema=1, payload=payload, stream="participant/P-001", version=0,
+                author="inv-001", role=role, site="site-01", occurred_at=at, recorded_at=at,
+                record_hash=hashlib.sha256(f"{type_}{json.dumps(dict(payload))}".encode()).hexdigest())
+
+
+def run(*facts: Fact) -> None:
+    """Decide each fact after the ones before it, as the ledger does."""
+    for i, f in enumerate(facts):
+        streams.decide(facts[:i], f, json.dumps(dict(f.payload)), PROTOCOL)
+
+
+def refusal(*facts: Fact) -> Rejection:
+    with pytest.raises(Rejection) as caught:
+        run(*facts)
+    return caught.value
+
+
+def consent(on: str = SIGNED, form: str = "1.0") -> Fact:
+    return fact("consent.signed", {"form_version": form, "signed_on": on})
+
+
+def withdrawal(on: str = "2026-03-08", form: str = "1.0") -> Fact:
+    return fact("consent.withdrawn", {"form_version": form, "withdrawn_on": on})
+
+
+def assessed(on: str) -> Fact:
+    return fact("eligibility.assessed", {"protocol_version": "1.0", "assessed_on": on,
+                                         "esld_confirmed": True, "answers": ELIGIBLE})
+
+
+def infusion(on: str) -> Fact:
+    return fact("infusion.administered", {
+        "infusion_number": 1, "started_at": f"{on}T10:00:00+00:00", "ended_at": f"{on}T10:45:00+00:00",
+        "weight_kg": 64.0, "cells_per_kg": 1e6, "total_cells": 64e6, "lot": "UC-1",
+        "route": "peripheral vein"})
+
+
+def visit(on: str) -> Fact:
+    return fact("visit.completed", {"visit": "baseline", "on": on})
+
+
+def lab(on: str, analyte: str = "ALT") -> Fact:
+    return fact("lab.resulted", {"visit": "baseline", "analyte": analyte, "value": 30.0,
+                                 "unit": "U/L", "sampled_at": f"{on}T08:30:00+00:00"})
+
+
+ASSESSMENT = fact("assessment.recorded", {"visit": "baseline", "ascites": "none",
+                                          "encephalopathy_grade": 0, "dialysis": False})
+REGISTER = fact("participant.registered", REG)
+ENROLLED = (REGISTER, consent(), assessed("2026-03-06"),
+            fact("eligibility.determined", {"protocol_version": "1.0", "eligible": True,
+                                            "failed": [], "age_years": 64}, role="system"))
+REQUEST = fact("randomisation.requested", {})
+RANDOMISED = (*ENROLLED, REQUEST,
+              fact("participant.randomised", {"stratum": "all", "slot": 1, "arm": "low"},
+                   role="randomiser"))
+
+
+def before_consent(rejection: Rejection, field: str) -> None:
+    assert (rejection.rule, rejection.field) == ("consent.procedure_before_consent", field)
+
+
+def test_r40_the_standing_consent_is_the_latest_signing_not_withdrawn() -> None:
+    history = (REGISTER, consent(), withdrawal(), consent("2026-03-09", "1.1"))
+    kind = streams.kind_of("participant/P-001")
+    assert str(standing_consent_on(streams.fold(kind, history[:2]))) == SIGNED
+    assert standing_consent_on(streams.fold(kind, history[:3])) is None
+    assert str(standing_consent_on(streams.fold(kind, history))) == "2026-03-09"
+
+
+def test_r40_eligibility_is_assessed_on_or_after_consent() -> None:
+    before_consent(refusal(REGISTER, consent(), assessed(BEFORE)), "payload.assessed_on")
+    run(REGISTER, consent(), assessed(ON))
+    assert refusal(REGISTER, consent(), withdrawal(), assessed("2026-03-09")).rule == \
+        "eligibility.no_consent"
+
+
+def test_r40_randomisation_is_requested_on_or_after_consent() -> None:
+    early = fact("randomisation.requested", {}, at=datetime(2026, 3, 4, 9, 0, tzinfo=UTC))
+    before_consent(refusal(*ENROLLED, early), "entry.recorded_at")
+    run(*ENROLLED, REQUEST)
+    assert refusal(*ENROLLED, withdrawal(), REQUEST).rule == "randomisation.no_consent"
+
+
+def test_r40_infusion_starts_on_or_after_consent() -> None:
+    before_consent(refusal(*RANDOMISED, infusion(BEFORE)), "payload.started_at")
+    run(*RANDOMISED, infusion(ON))
+    assert refusal(*RANDOMISED, withdrawal(), infusion("2026-03-09")).rule == "infusion.no_consent"
+
+
+def test_r40_a_visit_takes_place_on_or_after_consent() -> None:
+    before_consent(refusal(REGISTER, consent(), visit(BEFORE)), "payload.on")
+    run(REGISTER, consent(), visit(ON))
+    assert refusal(REGISTER, consent(), withdrawal(), visit("2026-03-09")).rule == \
+        "consent.withdrawn_no_new_data"
+
+
+def test_r40_a_lab_is_sampled_on_or_after_consent() -> None:
+    before_consent(refusal(REGISTER, consent(), lab(BEFORE)), "payload.sampled_at")
+    run(REGISTER, consent(), lab(ON))
+    assert refusal(REGISTER, consent(), withdrawal(), lab("2026-03-09")).rule == \
+        "consent.withdrawn_no_new_data"
+
+
+def test_r40_clinical_findings_follow_consent() -> None:
+    before_consent(refusal(REGISTER, ASSESSMENT), "entry.type")  # undated: order only
+    run(REGISTER, consent(), ASSESSMENT)
+    assert refusal(REGISTER, consent(), withdrawal(), ASSESSMENT).rule == \
+        "consent.withdrawn_no_new_data"
+
+
+def test_r40_without_any_consent_no_procedure_is_accepted() -> None:
+    before_consent(refusal(REGISTER, lab(ON)), "entry.type")
+    before_consent(refusal(REGISTER, visit(ON)), "entry.type")
+
+
+def test_r40_after_reconsent_the_new_signing_date_counts() -> None:
+    history = (REGISTER, consent(), withdrawal(), consent("2026-03-09", "1.1"))
+    before_consent(refusal(*history, lab("2026-03-08")), "payload.sampled_at")
+    run(*history, lab("2026-03-09"))
+
+
+def test_r40_data_recorded_before_a_withdrawal_stay_and_can_still_be_cleaned() -> None:
+    first = lab(ON)
+    history = (REGISTER, consent(), first, withdrawal())
+    correction = replace(fact("lab.corrected", {"supersedes": first.record_hash, "value": 31.0,
+                                                "unit": "U/L"}), reason="transcription error")
+    run(*history, correction)
+    state = streams.fold(streams.kind_of("participant/P-001"), history)
+    assert state.labs["baseline/ALT"]["value"] == 30.0
