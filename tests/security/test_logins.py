@@ -66,7 +66,7 @@ def _types(trial: Trial, author: str) -> list[str]:
     return [r.type for r in trial.services.ledger.stream(f"access/{author}")]
 
 
-def test_strangers_naming_an_account_cannot_lock_it(trial: Trial) -> None:
+def test_r48_strangers_naming_an_account_cannot_lock_it(trial: Trial) -> None:
     set_up(trial)
     victim, token = trial.user("inv-003")
     for n in range(LOCK_AFTER):
@@ -79,7 +79,7 @@ def test_strangers_naming_an_account_cannot_lock_it(trial: Trial) -> None:
     assert _post(trial, _login(trial, victim)).status_code == 201
 
 
-def test_junk_logins_append_a_bounded_number_of_records(tmp_path: Path) -> None:
+def test_r48_junk_logins_append_a_bounded_number_of_records(tmp_path: Path) -> None:
     trial = make_trial(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "home")
     set_up(trial)
     victim, token = trial.user("inv-003")
