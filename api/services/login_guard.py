@@ -45,7 +45,14 @@ class Guard:
     pending: dict[str, Pending] = field(default_factory=dict)
 
     def throttled(self, source: str, now: datetime) -> bool:
-        """Count one unauthenticated attempt from `source`; True once it is over its limit."""
+        """Whether `source` is over its limit of refused attempts in the current window (a
+        look only: a login that then succeeds counts nothing)."""
+        with self.lock:
+            start, count = self.by_source.get(source, (now, 0))
+            return now - start < WINDOW and count >= PER_SOURCE
+
+    def refused(self, source: str, now: datetime) -> None:
+        """Count one unauthenticated attempt from `source`."""
         with self.lock:
             start, count = self.by_source.get(source, (now, 0))
             if now - start >= WINDOW:
@@ -53,7 +60,6 @@ class Guard:
             if source not in self.by_source and len(self.by_source) >= MAX_TRACKED:
                 self.by_source = {s: v for s, v in self.by_source.items() if now - v[0] < WINDOW}
             self.by_source[source] = (start, count + 1)
-            return count + 1 > PER_SOURCE
 
     def note(self, author: str, source: str, check: str, now: datetime) -> Pending | None:
         """Add an attempt naming `author`; hand back what to write when the account has had no

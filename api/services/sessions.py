@@ -87,6 +87,7 @@ def _authenticated(services: Services, submission: Submission, source: str) -> P
         services.ledger.registry().authorise(prepared.entry, prepared.signature, format_time(now),
                                              prepared.checked)
     except LedgerError as exc:
+        guard.refused(source, now)
         author = _field(submission, "author")
         if isinstance(author, str) and _known(services, author):
             pending = guard.note(author, source, exc.rule[:64], now)

@@ -140,3 +140,12 @@ def test_an_old_or_post_dated_login_is_refused_as_stale(trial: Trial) -> None:
     fresh = _post(trial, _login(trial, signer))  # within the window: accepted
     assert fresh.status_code == 201, fresh.text
     assert _works(trial, token)
+
+
+def test_a_source_s_good_logins_are_never_throttled(trial: Trial) -> None:
+    """Only refused attempts count toward a source's limit: a site behind one address, whose
+    staff log in many times a minute, is never answered 429."""
+    signer, _ = trial.user("inv-801")
+    for _ in range(30):
+        answer = _post(trial, _login(trial, signer), source="198.51.100.9")
+        assert answer.status_code == 201, answer.text
