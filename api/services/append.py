@@ -135,13 +135,13 @@ def is_signoff(fields: dict[str, Any] | None) -> bool:
 
 def check_printed_name(services: Services, fields: dict[str, Any] | None, submission: Submission) -> None:
     """R13: a sign-off carries the signer's printed name as registered with their key."""
-    if not is_signoff(fields):
+    if fields is None or not is_signoff(fields):
         return
     try:
         payload = json.loads(submission.payload)
     except (ValueError, TypeError, RecursionError):  # the ledger reports the malformed payload
         return
-    if fields is None or not isinstance(payload, dict):
+    if not isinstance(payload, dict):
         return
     key = services.ledger.registry().keys.get(str(fields.get("key")))
     if key is not None and payload.get("printed_name") != key.name:

@@ -66,7 +66,7 @@ def open_session(services: Services, submission: Submission, source: str = "unkn
     except LedgerError as exc:
         record_failed_login(services, author, exc)
         raise Denied(401, exc.rule, f"login refused: {exc.message}") from exc
-    entry = json.loads(submission.entry)
+    entry = prepared.entry.fields  # parsed once, when its signature was checked
     hours = timedelta(hours=SESSION_HOURS)
     token = services.tokens.issue(User(entry["author"], entry["role"], entry["site"],
                                        receipt.record_hash), ttl=hours)
