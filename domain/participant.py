@@ -101,6 +101,16 @@ class ParticipantState(BaseModel):
     signoffs: tuple[dict[str, Any], ...] = ()
     edit_checks: dict[str, dict[str, Any]] = {}  # refusal record hash -> what was refused (R9)
     assessments: dict[str, dict[str, Any]] = {}  # visit -> clinical findings
+    # What the participant agreed to at the withdrawal of consent (domain/disposition.py):
+    # "none", "vital_status" or "safety"; None while consent was never withdrawn.
+    follow_up: Literal["none", "vital_status", "safety"] | None = None
+    vital_status: tuple[dict[str, Any], ...] = ()
+    treatment_discontinued: dict[str, Any] | None = None  # coded reason, date (domain/disposition.py)
+    disposition: dict[str, Any] | None = None  # the study exit: kind, coded reason, date
+    medical_history: dict[str, Any] | None = None  # aetiology, conditions (domain/history.py)
+    medications: dict[str, dict[str, Any]] = {}  # record hash -> medication (domain/history.py)
+    reported_deviations: dict[str, dict[str, Any]] = {}  # record hash -> deviation (deviations.py)
+    missed_visits: tuple[dict[str, Any], ...] = ()  # visit, reason (domain/deviations.py)
 
     @property
     def forms_signed(self) -> frozenset[str]:

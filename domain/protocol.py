@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -87,6 +87,30 @@ class Stratification(_Part):
         return self
 
 
+class Baseline(_Part):
+    """What a participant's baseline is (protocol 1.1 on): the visit, the labs and findings it
+    needs, before which step it must be complete, and what happens when it is not."""
+
+    visit: Annotated[str, Field(pattern=IDENT)]
+    analytes: Annotated[list[str], Field(min_length=1)]
+    assessment: bool  # the clinical findings (ascites, encephalopathy) belong to the baseline too
+    complete_before: Literal["randomisation", "infusion"]
+    if_incomplete: Literal["refuse", "deviation"]
+
+
+class MedicationExclusion(_Part):
+    """An exclusion criterion a medication course can meet: a course of one of `categories`
+    overlapping the `days_before_eligibility` days up to the eligibility assessment opens a
+    query on the criterion."""
+
+    criterion: Annotated[str, Field(pattern=CRITERION_ID)]
+    categories: Annotated[list[Annotated[str, Field(pattern=IDENT)]], Field(min_length=1)]
+    days_before_eligibility: Annotated[int, Field(ge=1)]
+
+
+ScoreName = Literal["MELD", "MELD-Na", "MELD 3.0", "Child-Pugh"]
+
+
 class Protocol(_Part):
     trial: Annotated[str, Field(pattern=r"^NCT[0-9]{8}$")]
     version: Annotated[str, Field(min_length=1, max_length=32)]
@@ -112,6 +136,12 @@ class Protocol(_Part):
     # payload fields that reveal the arm, withheld from blinded roles (R27)
     masked_fields: list[Annotated[str, Field(min_length=1)]]
     target_enrolment: Annotated[int, Field(ge=1)]
+    # From version 1.1 (each optional, so earlier versions load as they were adopted):
+    baseline: Baseline | None = None
+    primary_score: ScoreName | None = None  # the score whose change from baseline is primary
+    child_pugh_coagulation: Literal["INR", "PT"] = "INR"  # INR, or PT prolongation over control
+    cholestatic_cutoffs: bool = False  # PBC/PSC bilirubin cut-offs for cholestatic aetiologies
+    medication_exclusions: list[MedicationExclusion] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:
@@ -128,6 +158,20 @@ class Protocol(_Part):
             # only whole multiples of the ratio can be balanced at the end of each block (R24)
             raise ValueError(f"block sizes {uneven} are not multiples of {per_round}, "
                              f"the sum of the allocation ratio")
+        visits = {v.id: v for v in self.visits}
+        if self.baseline is not None:
+            base = visits.get(self.baseline.visit)
+            if base is None or base.day > 0:
+                raise ValueError(f"baseline visit {self.baseline.visit!r} is no visit on or before "
+                                 "the infusion")
+            codes = {a.code for a in self.analytes}
+            unknown = [a for a in self.baseline.analytes if a not in codes]
+            if unknown:
+                raise ValueError(f"baseline analytes the protocol does not measure: {unknown}")
+        criteria = {c.id for c in self.eligibility.exclusion}
+        strays = [m.criterion for m in self.medication_exclusions if m.criterion not in criteria]
+        if strays:
+            raise ValueError(f"medication exclusions name no exclusion criterion: {strays}")
         if self.age_min > self.age_max:
             raise ValueError(f"age_min {self.age_min} is above age_max {self.age_max}")
         early = [v.id for v in self.visits if v.day > 0 and v.day - v.window_before_days <= 0]

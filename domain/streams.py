@@ -14,8 +14,12 @@ from pydantic import BaseModel, ValidationError
 
 from . import (
     access,
+    baseline,
     clock,
+    deviations,
+    disposition,
     exports,
+    history,
     labs,
     participant,
     review,
@@ -26,6 +30,7 @@ from . import (
     visit_scores,
 )
 from .facts import Consequence, Fact, Rejection
+from .part import Part
 from .protocol import Protocol
 
 
@@ -53,11 +58,20 @@ INVESTIGATOR, RANDOMISER, SYSTEM, ADMIN = (frozenset({"investigator"}), frozense
                                            frozenset({"system"}), frozenset({"admin"}))
 
 
+#: The parts of the participant's stream that live in their own modules (domain/part.py).
+PARTS: tuple[Part, ...] = (disposition.PART, history.PART, deviations.PART, baseline.PART)
+#: Every type still accepted once the participant has left the trial.
+AFTER_EXIT = treatment.AFTER_EXIT.union(*(p.after_exit for p in PARTS))
+
+
 def evolve_participant(state: participant.ParticipantState, fact: Fact) -> participant.ParticipantState:
     state = participant.evolve(state, fact)
     state = treatment.evolve(state, fact)
     state = labs.evolve(unblinding.evolve(state, fact), fact)
-    return review.evolve(visit_scores.evolve(state, fact), fact)
+    state = review.evolve(visit_scores.evolve(state, fact), fact)
+    for part in PARTS:
+        state = part.evolve(state, fact)
+    return state
 
 
 def evolve_participant_all(state: participant.ParticipantState,
@@ -80,23 +94,35 @@ def evolve_participant_all(state: participant.ParticipantState,
 def _decide_participant(state: participant.ParticipantState, fact: Fact, now: datetime,
                         protocol: Protocol | None) -> list[Consequence]:
     review.check_lock(state, fact)
+    follow = _decide_own(state, fact, now, protocol)
+    for part in PARTS:  # rules the parts add to every entry (after its own rules accepted it)
+        follow += part.check(state, fact, now, protocol)
+    return follow
+
+
+def _decide_own(state: participant.ParticipantState, fact: Fact, now: datetime,
+                protocol: Protocol | None) -> list[Consequence]:
     if (fact.type, fact.schema) in participant.SCHEMAS:
         participant.decide(state, fact, now)
         return []
     if (fact.type, fact.schema) in visit_scores.SCHEMAS:
-        treatment.decide_common(state, fact)
+        treatment.decide_common(state, fact, AFTER_EXIT)
         visit_scores.decide(state, fact)
         return []
     if (fact.type, fact.schema) in review.SCHEMAS:
-        treatment.decide_common(state, fact)
+        treatment.decide_common(state, fact, AFTER_EXIT)
         review.decide(state, fact, now)
         return []
     if (fact.type, fact.schema) in labs.SCHEMAS:
-        treatment.decide_common(state, fact)
+        treatment.decide_common(state, fact, AFTER_EXIT)
         return labs.decide(state, fact, now, protocol)
     if (fact.type, fact.schema) in unblinding.SCHEMAS:
-        treatment.decide_common(state, fact)
+        treatment.decide_common(state, fact, AFTER_EXIT)
         return unblinding.decide(state, fact, now)
+    for part in PARTS:
+        if part.owns(fact):
+            treatment.decide_common(state, fact, AFTER_EXIT)
+            return part.decide(state, fact, now, protocol)
     return treatment.decide(state, fact, now, protocol)
 
 
@@ -108,7 +134,8 @@ KINDS: tuple[StreamKind, ...] = (
     StreamKind(
         name=participant.STREAM_PREFIX,
         schemas={**participant.SCHEMAS, **treatment.SCHEMAS, **unblinding.SCHEMAS, **labs.SCHEMAS,
-                 **review.SCHEMAS, **visit_scores.SCHEMAS},
+                 **review.SCHEMAS, **visit_scores.SCHEMAS,
+                 **{k: v for part in PARTS for k, v in part.schemas.items()}},
         roles={"participant.registered": INVESTIGATOR, "consent.signed": INVESTIGATOR,
                "consent.withdrawn": INVESTIGATOR, "eligibility.assessed": INVESTIGATOR,
                "eligibility.determined": SYSTEM, "randomisation.requested": INVESTIGATOR,
@@ -123,7 +150,8 @@ KINDS: tuple[StreamKind, ...] = (
                "query.answered": INVESTIGATOR, "query.closed": REVIEWERS,
                "sdv.recorded": frozenset({"monitor"}), "lock.applied": DATA_MANAGER,
                "lock.released": DATA_MANAGER, "signoff.signed": INVESTIGATOR,
-               "assessment.recorded": INVESTIGATOR},
+               "assessment.recorded": INVESTIGATOR,
+               **{t: r for part in PARTS for t, r in part.roles.items()}},
         initial=participant.initial,
         evolve=evolve_participant,
         decide=_decide_participant,

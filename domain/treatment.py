@@ -188,8 +188,10 @@ AFTER_EXIT = frozenset({"deviation.recorded", "unblinding.requested", "participa
                         "lock.released", "signoff.signed"})
 
 
-def decide_common(state: ParticipantState, fact: Fact) -> None:
-    """Checks every entry after registration meets: registered, own site, not exited."""
+def decide_common(state: ParticipantState, fact: Fact,
+                  after_exit: frozenset[str] = AFTER_EXIT) -> None:
+    """Checks every entry after registration meets: registered, own site, not exited (but for
+    the types in `after_exit`)."""
     if state.status == "new":
         raise Rejection("participant.not_registered", "the participant is not registered",
                         field="entry.stream")
@@ -197,7 +199,7 @@ def decide_common(state: ParticipantState, fact: Fact) -> None:
         raise Rejection("participant.other_site",
                         f"participant belongs to site {state.site}, entry is from {fact.site}",
                         field="entry.site")
-    if state.stage in STAGES_AFTER_EXIT and fact.type not in AFTER_EXIT:
+    if state.stage in STAGES_AFTER_EXIT and fact.type not in after_exit:
         raise Rejection("participant.exited", f"the participant has left the trial ({state.stage})",
                         field="entry.type")
 
