@@ -111,6 +111,7 @@ class ParticipantState(BaseModel):
     medications: dict[str, dict[str, Any]] = {}  # record hash -> medication (domain/history.py)
     reported_deviations: dict[str, dict[str, Any]] = {}  # record hash -> deviation (deviations.py)
     missed_visits: tuple[dict[str, Any], ...] = ()  # visit, reason (domain/deviations.py)
+    adverse_events: dict[str, dict[str, Any]] = {}  # record hash -> adverse event (adverse_events.py)
 
     @property
     def forms_signed(self) -> frozenset[str]:
