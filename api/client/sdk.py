@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from api.client.clinical import ClinicalRecords
 from api.client.monitor import LogMonitor
 from ledger.entry import ZERO_HASH
 from ledger.errors import Head
@@ -41,7 +42,7 @@ class LedgerClientError(Exception):
 CONNECT_RETRIES = 3
 
 
-class LedgerClient:
+class LedgerClient(ClinicalRecords):
     def __init__(self, base_url: str = "", *, signer: Signer, token: str,
                  http: httpx.Client | None = None, max_retries: int = 5,
                  clock: Callable[[], datetime] | None = None) -> None:
@@ -200,7 +201,9 @@ class LedgerClient:
 
     def exit_participant(self, participant_id: str, how: str, *, on: date | str,
                          reason: str | None = None) -> dict[str, Any]:
-        """`how` is withdrawn, lost_to_follow_up or completed; a withdrawal needs a reason."""
+        """`how` is withdrawn, lost_to_follow_up or completed, as schema 1 records (date only; a
+        withdrawal needs a reason). New exits carry coded reasons: `withdraw`,
+        `lost_to_follow_up` and `complete` (api/client/clinical.py)."""
         return self.append(PARTICIPANT + participant_id, f"participant.{how}", {"on": str(on)},
                            reason=reason)
 
