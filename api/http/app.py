@@ -12,6 +12,7 @@ from api.http.entries import router as entries
 from api.http.entry_types import router as entry_types
 from api.http.etags import ETagMiddleware
 from api.http.exports import router as exports
+from api.http.flow import router as flow
 from api.http.health import router as health
 from api.http.limits import BodyLimit
 from api.http.listing import router as listing
@@ -40,6 +41,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(transparency)
     app.include_router(witnessing)
     app.include_router(views)
+    app.include_router(flow)
     app.include_router(listing)
     app.include_router(sessions)
     app.include_router(user_rights)
