@@ -7,6 +7,9 @@ Rules decided here (each with a stable rule id):
 - withdrawal needs standing consent (`consent.withdrawal_without_consent`);
 - re-consent after a withdrawal only on a form version not signed before
   (`consent.reconsent_needs_new_form`).
+
+`consent.withdrawn` schema 2 adds `follow_up`: what the participant still agrees to after the
+withdrawal ("none", "vital_status" or "safety", see domain/consent.py); schema 1 reads as "none".
 """
 
 from __future__ import annotations
@@ -51,6 +54,15 @@ class ConsentWithdrawn(Payload):
 
     form_version: Annotated[str, Field(min_length=1, max_length=32)]
     withdrawn_on: date
+
+
+FollowUp = Literal["none", "vital_status", "safety"]
+
+
+class ConsentWithdrawnFollowUp(ConsentWithdrawn):
+    """`consent.withdrawn`, schema 2: with the follow-up the participant agreed to."""
+
+    follow_up: FollowUp
 
 
 class ConsentEvent(BaseModel):
@@ -123,6 +135,7 @@ SCHEMAS: dict[tuple[str, int], type[Payload]] = {
     ("participant.registered", 1): ParticipantRegistered,
     ("consent.signed", 1): ConsentSigned,
     ("consent.withdrawn", 1): ConsentWithdrawn,
+    ("consent.withdrawn", 2): ConsentWithdrawnFollowUp,
 }
 
 
@@ -157,6 +170,8 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
             "status": "consented" if signed else "withdrawn",
             "consent_form": p["form_version"] if signed else None,
             "consent_history": (*state.consent_history, event),
+            # a re-consent clears what the withdrawal agreed to; schema 1 agreed to nothing
+            "follow_up": None if signed else p.get("follow_up", "none"),
         })
     return state
 
@@ -172,9 +187,11 @@ def _evolve_redacted(state: ParticipantState, fact: Fact) -> ParticipantState:
         event = ConsentEvent(action="signed" if signed else "withdrawn", form_version=None, on=None,
                              author=fact.author, recorded_at=fact.recorded_at,
                              record_hash=fact.record_hash)
+        # what a redacted withdrawal agreed to is gone: the narrowest reading, nothing
         return state.model_copy(update={"status": "consented" if signed else "withdrawn",
                                         "consent_form": None,
-                                        "consent_history": (*state.consent_history, event)})
+                                        "consent_history": (*state.consent_history, event),
+                                        "follow_up": None if signed else "none"})
     return state
 
 

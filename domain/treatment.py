@@ -11,7 +11,9 @@ Rules (R21, R29), each with a stable id:
   with a `deviation.recorded` record by the system (R29);
 - every procedure is dated on or after the standing consent, none after its withdrawal
   (`consent.*`, domain/consent.py);
-- exit (withdrawal, loss to follow-up, completion) ends what must end and keeps every record.
+- after `treatment.discontinued` no infusion is given (`infusion.discontinued`); the exits
+  (withdrawal, loss to follow-up, completion) and discontinuation are decided in
+  domain/disposition.py; an exit ends what must end and keeps every record.
 """
 
 from __future__ import annotations
@@ -82,12 +84,6 @@ class VisitCompleted(Payload):
     on: date
 
 
-class StudyExit(Payload):
-    """`participant.withdrawn` / `participant.lost_to_follow_up` / `participant.completed`."""
-
-    on: date
-
-
 SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {
     ("eligibility.assessed", 1): EligibilityAssessed,
     ("eligibility.determined", 1): EligibilityDetermined,
@@ -96,12 +92,7 @@ SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {
     ("infusion.administered", 1): InfusionAdministered,
     ("deviation.recorded", 1): DeviationRecorded,
     ("visit.completed", 1): VisitCompleted,
-    ("participant.withdrawn", 1): StudyExit,
-    ("participant.lost_to_follow_up", 1): StudyExit,
-    ("participant.completed", 1): StudyExit,
 }
-EXITS = {"participant.withdrawn": "withdrawn", "participant.lost_to_follow_up": "lost_to_follow_up",
-         "participant.completed": "completed"}
 
 
 def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
@@ -128,8 +119,6 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
         return state.model_copy(update={"visits": (*state.visits, {
             "visit": p["visit"], "on": p["on"],
             "record_hash": fact.record_hash})})
-    if fact.type in EXITS:
-        return state.model_copy(update={"stage": EXITS[fact.type]})
     return state
 
 
@@ -138,11 +127,6 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
     """Raise Rejection to refuse `fact`; return the records that must follow it."""
     p = fact.payload
     decide_common(state, fact)
-    if fact.type in EXITS:
-        if fact.type == "participant.withdrawn" and fact.reason is None:
-            raise Rejection("participant.reason_required", "a withdrawal needs a reason",
-                            field="entry.reason")
-        return []
     if fact.type in ("deviation.recorded", "eligibility.determined"):
         return []
     if protocol is None:
@@ -232,6 +216,9 @@ def _decide_infusion(state: ParticipantState, fact: Fact, now: datetime,
     if state.status != "consented":
         raise Rejection("infusion.no_consent", "no infusion after consent is withdrawn",
                         field="entry.type")
+    if state.treatment_discontinued is not None:
+        raise Rejection("infusion.discontinued", "treatment is discontinued: no infusion follows "
+                        "(the participant stays in follow-up)", field="entry.type")
     if p["infusion_number"] != len(state.infusions) + 1 or \
             p["infusion_number"] > protocol.infusions_per_participant:
         raise Rejection("infusion.number", f"infusion {p['infusion_number']} does not follow "

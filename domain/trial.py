@@ -1,5 +1,10 @@
 """The trial-wide streams: `protocol` (adoption and amendments) and `allocation` (the committed
-list, the slots used, and at unblinding the list revealed)."""
+list, the slots used, and at unblinding the list revealed).
+
+No slot is assigned beyond the protocol in force's `target_enrolment`, counting the slots
+assigned less those invalidated (`enrolment.target_reached`); an amendment that raises the
+target lets randomisation go on.
+"""
 
 from __future__ import annotations
 
@@ -90,6 +95,22 @@ def decide_protocol(state: list[Fact], fact: Fact, now: datetime,
     return []
 
 
+def randomised_count(state: Sequence[Fact]) -> int:
+    """Participants randomised and standing: slots assigned less slots invalidated."""
+    assigned = sum(1 for f in state if f.type == "slot.assigned")
+    return assigned - sum(1 for f in state if f.type == "slot.invalidated")
+
+
+def _within_target(state: Sequence[Fact], protocol: Protocol | None) -> None:
+    if protocol is None:  # the randomiser asks for slots only under a protocol in force
+        return
+    randomised = randomised_count(state)
+    if randomised >= protocol.target_enrolment:
+        raise Rejection("enrolment.target_reached", f"{randomised} participants are randomised, "
+                        f"the target of protocol {protocol.version} is {protocol.target_enrolment}",
+                        field="entry.type")
+
+
 def decide_allocation(state: list[Fact], fact: Fact, now: datetime,
                       protocol: Protocol | None) -> list[Consequence]:
     committed = [f for f in state if f.type == "allocation.committed"]
@@ -111,6 +132,7 @@ def decide_allocation(state: list[Fact], fact: Fact, now: datetime,
         if p["slot"] > committed[0].payload["slots"].get(p["stratum"], 0):
             raise Rejection("randomisation.list_exhausted", "no slot is left in this stratum",
                             field="payload.slot")
+        _within_target(state, protocol)
     elif fact.type == "slot.invalidated":
         if (p["stratum"], p["slot"]) not in used:
             raise Rejection("randomisation.slot_not_used", "only a used slot can be invalidated",

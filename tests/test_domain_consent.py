@@ -28,8 +28,8 @@ REG = {"participant_id": "P-001", "site": "site-01", "sex": "F", "date_of_birth"
 
 
 def fact(type_: str, payload: Mapping[str, Any], *, role: str = "investigator",
-         at: datetime = NOW) -> Fact:
-    return Fact(type=type_, schema=1, payload=payload, stream="participant/P-001", version=0,
+         at: datetime = NOW, schema: int = 1) -> Fact:
+    return Fact(type=type_, schema=schema, payload=payload, stream="participant/P-001", version=0,
                 author="inv-001", role=role, site="site-01", occurred_at=at, recorded_at=at,
                 record_hash=hashlib.sha256(f"{type_}{json.dumps(dict(payload))}".encode()).hexdigest())
 
@@ -75,8 +75,13 @@ def lab(on: str, analyte: str = "ALT") -> Fact:
                                  "unit": "U/L", "sampled_at": f"{on}T08:30:00+00:00"})
 
 
-ASSESSMENT = fact("assessment.recorded", {"visit": "baseline", "ascites": "none",
-                                          "encephalopathy_grade": 0, "dialysis": False})
+def findings(on: str) -> Fact:
+    return fact("assessment.recorded", {"visit": "baseline", "ascites": "none",
+                                        "encephalopathy_grade": 0, "dialysis": False,
+                                        "observed_on": on}, schema=2)
+
+
+ASSESSMENT = findings("2026-03-06")
 REGISTER = fact("participant.registered", REG)
 ENROLLED = (REGISTER, consent(), assessed("2026-03-06"),
             fact("eligibility.determined", {"protocol_version": "1.0", "eligible": True,
@@ -134,7 +139,8 @@ def test_r40_a_lab_is_sampled_on_or_after_consent() -> None:
 
 
 def test_r40_clinical_findings_follow_consent() -> None:
-    before_consent(refusal(REGISTER, ASSESSMENT), "entry.type")  # undated: order only
+    before_consent(refusal(REGISTER, ASSESSMENT), "entry.type")  # no consent at all
+    before_consent(refusal(REGISTER, consent(), findings(BEFORE)), "payload.observed_on")
     run(REGISTER, consent(), ASSESSMENT)
     assert refusal(REGISTER, consent(), withdrawal(), ASSESSMENT).rule == \
         "consent.withdrawn_no_new_data"
