@@ -172,10 +172,13 @@ class LedgerClient(ClinicalRecords):
                            {"form_version": form_version, "signed_on": str(signed_on)})
 
     def withdraw_consent(self, participant_id: str, *, form_version: str,
-                         withdrawn_on: date | str, reason: str | None = None) -> dict[str, Any]:
+                         withdrawn_on: date | str, follow_up: str = "none",
+                         reason: str | None = None) -> dict[str, Any]:
+        """`follow_up` is what the participant still agreed to: `none`, `vital_status` or
+        `safety` (`consent.withdrawn` schema 2)."""
         return self.append(PARTICIPANT + participant_id, "consent.withdrawn",
-                           {"form_version": form_version, "withdrawn_on": str(withdrawn_on)},
-                           reason=reason)
+                           {"form_version": form_version, "withdrawn_on": str(withdrawn_on),
+                            "follow_up": follow_up}, schema=2, reason=reason)
 
     def assess_eligibility(self, participant_id: str, *, assessed_on: date | str,
                            answers: Mapping[str, bool], esld_confirmed: bool,
@@ -282,15 +285,17 @@ class LedgerClient(ClinicalRecords):
         return self.append(PARTICIPANT + participant_id, "visit.completed",
                            {"visit": visit, "on": str(on)})
 
-    def record_assessment(self, participant_id: str, *, visit: str, ascites: str,
-                          encephalopathy_grade: int, dialysis: bool,
+    def record_assessment(self, participant_id: str, *, visit: str, observed_on: date | str,
+                          ascites: str, encephalopathy_grade: int, dialysis: bool,
                           weight_kg: float | None = None) -> dict[str, Any]:
-        """The clinical findings of a visit (what Child-Pugh and the MELD family need besides labs)."""
-        payload: dict[str, Any] = {"visit": visit, "ascites": ascites,
-                                   "encephalopathy_grade": encephalopathy_grade, "dialysis": dialysis}
+        """The clinical findings of a visit (what Child-Pugh and the MELD family need besides
+        labs), observed on `observed_on` (`assessment.recorded` schema 2)."""
+        payload: dict[str, Any] = {"visit": visit, "observed_on": str(observed_on),
+                                   "ascites": ascites, "encephalopathy_grade": encephalopathy_grade,
+                                   "dialysis": dialysis}
         if weight_kg is not None:
             payload["weight_kg"] = float(weight_kg)
-        return self.append(PARTICIPANT + participant_id, "assessment.recorded", payload)
+        return self.append(PARTICIPANT + participant_id, "assessment.recorded", payload, schema=2)
 
     def redact(self, record_hash: str, *, reason: str) -> dict[str, Any]:
         """Remove one record's payload with a justification (admin, data manager; R7)."""

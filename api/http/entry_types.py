@@ -10,21 +10,24 @@ from fastapi import APIRouter
 
 from api.http import schemas
 from api.http.contract import returns
-from api.http.examples import PAYLOADS, submission
+from api.http.examples import example, submission
 from api.services import entry_types as catalogue
 
 router = APIRouter(prefix="/v1", tags=["entries"])
 
 
 def entry_types() -> list[dict[str, Any]]:
-    """The catalogue with an example payload for each type."""
-    return [{**row, "example": PAYLOADS[row["type"]]} for row in catalogue.entry_types()]
+    """The catalogue with an example payload for each type and schema version."""
+    return [{**row, "example": example(row["type"], row["schema"])}
+            for row in catalogue.entry_types()]
 
 
 def openapi_examples() -> dict[str, dict[str, Any]]:
-    """One whole submission per entry type, for the OpenAPI document of `POST /v1/entries`."""
+    """One whole submission per entry type, of its newest schema version (the rows are in
+    schema order), for the OpenAPI document of `POST /v1/entries`."""
     return {row["type"]: {"summary": f"{row['type']} on {row['stream']}",
-                          "value": submission(row["stream"], row["type"], row["roles"][0])}
+                          "value": submission(row["stream"], row["type"], row["roles"][0],
+                                              row["schema"])}
             for row in entry_types()}
 
 

@@ -19,7 +19,8 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "participant.registered": {"participant_id": "P-001", "site": "site-01", "sex": "F",
                                "date_of_birth": "1961-04-02", "weight_kg": 64.0},
     "consent.signed": {"form_version": "1.0", "signed_on": "2026-03-02"},
-    "consent.withdrawn": {"form_version": "1.0", "withdrawn_on": "2026-05-10"},
+    "consent.withdrawn": {"form_version": "1.0", "withdrawn_on": "2026-05-10",
+                          "follow_up": "vital_status"},
     "eligibility.assessed": {"protocol_version": "1.0", "assessed_on": "2026-03-03",
                              "esld_confirmed": True,
                              "answers": {"inc-1": True, "inc-2": True, "inc-3": True,
@@ -38,8 +39,26 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "visit.completed": {"visit": "week_4", "on": "2026-04-02"},
     "unblinding.requested": {"informed": ["sponsor medical monitor"], "emergency": True},
     "participant.unblinded": {"arm": "low", "request": H1},
-    "participant.withdrawn": {"on": "2026-06-01"},
-    "participant.lost_to_follow_up": {"on": "2026-09-01"},
+    "treatment.discontinued": {"on": "2026-03-05", "reason": "adverse_event",
+                               "reason_text": "infusion stopped after a rigor at 10 minutes"},
+    "participant.withdrawn": {"on": "2026-06-01", "reason": "withdrawal_by_subject"},
+    "participant.lost_to_follow_up": {"on": "2026-09-01", "attempts": 3,
+                                      "last_attempt_on": "2026-10-15"},
+    "vital_status.recorded": {"status": "alive", "known_alive_on": "2027-02-01",
+                              "on": "2027-02-05"},
+    "medical_history.recorded": {"taken_on": "2026-03-02", "aetiology": "alcohol",
+                                 "conditions": [{"term": "type 2 diabetes mellitus",
+                                                 "ongoing": True}]},
+    "medication.recorded": {"name": "propranolol", "category": "beta_blocker",
+                            "indication": "prevention of variceal bleeding", "dose": "40 mg bd",
+                            "route": "oral", "start": "2025-11-20", "ongoing": True},
+    "medication.stopped": {"medication": H1, "stop": "2026-04-02"},
+    "deviation.reported": {"category": "procedure", "severity": "minor",
+                           "occurred_on": "2026-04-02",
+                           "description": "week_4 sample taken without fasting",
+                           "corrective_action": "site retrained on the sampling instructions"},
+    "deviation.resolved": {"deviation": H1, "resolved_on": "2026-04-20"},
+    "visit.missed": {"visit": "week_8", "reason": "participant in hospital elsewhere"},
     "participant.completed": {"on": "2027-02-05"},
     "lab.resulted": {"visit": "week_4", "analyte": "TBIL", "value": 41.0, "unit": "µmol/L",
                      "sampled_at": "2026-04-02T08:30:00+00:00"},
@@ -52,8 +71,8 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "query.opened": {"record": H1, "field": "value", "text": "please confirm against the source"},
     "query.answered": {"query": H1, "text": "confirmed against the lab report"},
     "query.closed": {"query": H1},
-    "assessment.recorded": {"visit": "week_4", "ascites": "mild", "encephalopathy_grade": 0,
-                            "dialysis": False},
+    "assessment.recorded": {"visit": "week_4", "observed_on": "2026-04-02", "ascites": "mild",
+                            "encephalopathy_grade": 0, "dialysis": False},
     "sdv.recorded": {"visit": "week_4", "form": "labs", "level": "full"},
     "lock.applied": {"scope": "week_4"},
     "lock.released": {"scope": "week_4"},
@@ -85,19 +104,37 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "key.revoked": {"key": H1},
     "record.redacted": {"record": H1},
 }
+#: The earlier schema versions of a type, still accepted where a log holds them.
+EARLIER: dict[tuple[str, int], dict[str, Any]] = {
+    ("consent.withdrawn", 1): {"form_version": "1.0", "withdrawn_on": "2026-05-10"},
+    ("participant.withdrawn", 1): {"on": "2026-06-01"},
+    ("participant.lost_to_follow_up", 1): {"on": "2026-09-01"},
+    ("assessment.recorded", 1): {"visit": "week_4", "ascites": "mild", "encephalopathy_grade": 0,
+                                 "dialysis": False},
+}
+#: The schema version of each type's example in `PAYLOADS` (the newest; 1 when not listed).
+NEWEST = {"consent.withdrawn": 2, "participant.withdrawn": 2, "participant.lost_to_follow_up": 2,
+          "assessment.recorded": 2}
 NEEDS_REASON = {"consent.withdrawn", "participant.withdrawn", "randomisation.invalidated",
                 "unblinding.requested", "lab.corrected", "lab.removed", "lock.released",
                 "account.unlocked", "protocol.amended", "slot.invalidated",
                 "allocation.revealed", "key.revoked", "record.redacted"}
 
 
-def submission(stream: str, type_: str, role: str) -> dict[str, str]:
-    """A whole `POST /v1/entries` body for `type_` (zero salt, placeholder key and signature)."""
+def example(type_: str, schema: int) -> dict[str, Any]:
+    """The example payload of one schema version of an entry type."""
+    return EARLIER.get((type_, schema)) or PAYLOADS[type_]
+
+
+def submission(stream: str, type_: str, role: str, schema: int | None = None) -> dict[str, str]:
+    """A whole `POST /v1/entries` body for `type_` (zero salt, placeholder key and signature),
+    of its newest schema unless `schema` is given."""
     author, site = AUTHORS.get(role, ("user-001", "site-01"))
-    payload = canonical(PAYLOADS[type_])
+    schema = NEWEST.get(type_, 1) if schema is None else schema
+    payload = canonical(example(type_, schema))
     salt = b"\0" * 32
     entry = build_entry(ledger="NCT06167473", stream=stream.replace("{id}", "P-001"), version=1,
-                        prev=ZERO_HASH, type=type_, schema=1,
+                        prev=ZERO_HASH, type=type_, schema=schema,
                         payload_digest=payload_digest(salt, payload),
                         occurred_at="2026-03-02T09:00:00.000000Z", author=author, role=role,
                         site=site, key=ZERO_HASH,
