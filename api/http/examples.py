@@ -15,6 +15,13 @@ AUTHORS = {"investigator": ("inv-001", "site-01"), "system": ("system", "sponsor
            "monitor": ("mon-001", "sponsor"), "data_manager": ("dm-001", "sponsor"),
            "lab_interface": ("lab-001", "site-01")}
 
+AE_REPORTED: dict[str, Any] = {
+    "term": "fever and rigors after the infusion", "onset_on": "2026-03-05", "grade": 2,
+    "serious": True, "criteria": ["hospitalisation"], "relationship_cells": "possible",
+    "relationship_procedure": "probable", "action_taken": "not_applicable",
+    "outcome": "recovering", "special_interest": "infusion_reaction",
+    "aware_at": "2026-03-05T11:20:00+00:00"}
+
 PAYLOADS: dict[str, dict[str, Any]] = {
     "participant.registered": {"participant_id": "P-001", "site": "site-01", "sex": "F",
                                "date_of_birth": "1961-04-02", "weight_kg": 64.0},
@@ -59,6 +66,9 @@ PAYLOADS: dict[str, dict[str, Any]] = {
                            "corrective_action": "site retrained on the sampling instructions"},
     "deviation.resolved": {"deviation": H1, "resolved_on": "2026-04-20"},
     "visit.missed": {"visit": "week_8", "reason": "participant in hospital elsewhere"},
+    "adverse_event.reported": AE_REPORTED,
+    "adverse_event.updated": {**AE_REPORTED, "event": H1, "grade": 3},
+    "adverse_event.resolved": {"event": H1, "end_on": "2026-03-12", "outcome": "recovered"},
     "participant.completed": {"on": "2027-02-05"},
     "lab.resulted": {"visit": "week_4", "analyte": "TBIL", "value": 41.0, "unit": "µmol/L",
                      "sampled_at": "2026-04-02T08:30:00+00:00"},
@@ -117,7 +127,7 @@ NEWEST = {"consent.withdrawn": 2, "participant.withdrawn": 2, "participant.lost_
           "assessment.recorded": 2}
 NEEDS_REASON = {"consent.withdrawn", "participant.withdrawn", "randomisation.invalidated",
                 "unblinding.requested", "lab.corrected", "lab.removed", "lock.released",
-                "account.unlocked", "protocol.amended", "slot.invalidated",
+                "account.unlocked", "protocol.amended", "adverse_event.updated", "slot.invalidated",
                 "allocation.revealed", "key.revoked", "record.redacted"}
 
 
