@@ -117,19 +117,24 @@ def evolve(state: ParticipantState, fact: Fact) -> ParticipantState:
     p = fact.payload
     entered = {"record": fact.record_hash, "by": fact.author, "at": fact.recorded_text}
     if fact.type == "adverse_event.reported":
-        event = _current({name: p.get(name) for name in FIELDS}, entered, None)
+        event = _current(_fields(p), entered, None)
         return _put(state, fact.record_hash or "", {**event, "record_hash": fact.record_hash,
                                                     "history": []})
     old = state.adverse_events.get(p["event"])
     if old is None:  # the report was redacted: nothing left to change
         return state
-    fields = ({name: p.get(name) for name in FIELDS} if fact.type == "adverse_event.updated"
+    fields = (_fields(p) if fact.type == "adverse_event.updated"
               else {**{name: old[name] for name in FIELDS}, "end_on": p["end_on"],
                     "outcome": p["outcome"]})
     earlier = {**{name: old[name] for name in FIELDS},
                **{k: old[k] for k in ("record", "by", "at", "reason")}}
     return _put(state, p["event"], {**old, **_current(fields, entered, fact.reason),
                                     "history": [*old["history"], earlier]})
+
+
+def _fields(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's fields, those left out at their defaults (no criteria, nothing else)."""
+    return {name: p.get(name, [] if name == "criteria" else None) for name in FIELDS}
 
 
 def _current(fields: dict[str, Any], entered: dict[str, Any], reason: str | None) -> dict[str, Any]:
