@@ -107,7 +107,7 @@ def test_r42_only_the_investigator_reports_adverse_events_with_fields_of_the_ter
                         ("special_interest", "fever"), ("criteria", ["other"]),
                         ("aware_at", "2026-03-09T07:30:00")):  # no offset: no instant
         rejection = refusal(*CONSENTED, report(**{name: value}))
-        assert (rejection.rule, rejection.field.split(".")[:2]) == (
+        assert (rejection.rule, str(rejection.field).split(".")[:2]) == (
             "payload.invalid", ["payload", name]), name
 
 
