@@ -37,7 +37,8 @@ STEPS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "visit.completed": st.just({"visit": "week_1", "on": "2026-03-02"}),
     "sdv.recorded": st.just({"visit": "week_1", "form": "labs", "level": "full"}),
     "assessment.recorded": st.just({"visit": "week_4", "ascites": "none",
-                                    "encephalopathy_grade": 0, "dialysis": False}),
+                                    "encephalopathy_grade": 0, "dialysis": False,
+                                    "observed_on": "2026-03-02"}),
     # Corrections, removals and queries name an earlier record: the k-th lab value standing or
     # query opened before them (`_facts` fills in its hash; a step with none is left out).
     "lab.corrected": st.builds(lambda k, value: {"supersedes": ("lab", k), "value": value,
@@ -50,6 +51,7 @@ STEPS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
                                 st.integers(0, 9)),
     "query.closed": st.builds(lambda k: {"query": ("query", k)}, st.integers(0, 9)),
 }
+SCHEMA = {"assessment.recorded": 2}  # the schema of each step, where it is not 1
 redacted = st.sampled_from([False, False, False, True])  # a redaction now and then
 steps = st.lists(st.tuples(st.sampled_from(sorted(STEPS)).flatmap(
     lambda kind: st.tuples(st.just(kind), STEPS[kind])), redacted), max_size=40)
@@ -65,7 +67,7 @@ def _facts(sequence: list[tuple[tuple[str, dict[str, Any]], bool]]) -> list[Fact
         if any(value is _NOTHING for value in payload.values()):
             continue  # nothing to refer to yet: the step is left out
         n = len(facts) + 1
-        facts.append(Fact(type=kind, schema=1, payload={} if redacted else payload,
+        facts.append(Fact(type=kind, schema=SCHEMA.get(kind, 1), payload={} if redacted else payload,
                           stream="participant/P-001", version=n, author="inv",
                           role="investigator", site="site-01", occurred_at=NOW,
                           recorded_at=NOW + timedelta(seconds=n), reason=None,

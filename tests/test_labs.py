@@ -164,7 +164,8 @@ def test_scores_per_visit_from_current_values_naming_their_input_records(trial: 
     missing = client.participant("P-001")["scores"]["week_4"]
     assert missing["MELD"] == {"missing": ["assessment"]}
     assessed = client.append("participant/P-001", "assessment.recorded", {
-        "visit": "week_4", "ascites": "mild", "encephalopathy_grade": 1, "dialysis": False})
+        "visit": "week_4", "ascites": "mild", "encephalopathy_grade": 1, "dialysis": False,
+        "observed_on": str(WEEK_4.date())}, schema=2)
     scores = client.participant("P-001")["scores"]["week_4"]
     # MELD by hand: bilirubin 71.82 µmol/L = 4.2 mg/dL; 10 × (0.957 ln 1.9 + 0.378 ln 4.2
     # + 1.120 ln 1.2 + 0.643) = 19.53…, reported 20.
@@ -181,6 +182,26 @@ def test_scores_per_visit_from_current_values_naming_their_input_records(trial: 
                        reason="wrong specimen")
     corrected = client.participant("P-001")["scores"]["week_4"]
     assert corrected["MELD"]["value"] < 20 and corrected["Child-Pugh"]["points"]["bilirubin"] == 1
+
+
+def test_findings_without_their_observation_date_are_refused_and_nothing_is_written(
+        trial: Trial) -> None:
+    client, _ = treated(trial)
+    before = len(trial.services.ledger.stream("participant/P-001"))
+    findings = {"visit": "week_4", "ascites": "none", "encephalopathy_grade": 0, "dialysis": False}
+    assert refused(client.append, "participant/P-001", "assessment.recorded", findings) == \
+        "assessment.observed_on_required"
+    assert refused(client.append, "participant/P-001", "assessment.recorded",
+                   {**findings, "observed_on": str((INFUSED - timedelta(days=1)).date())},
+                   schema=2) == "visit.before_infusion"
+    assert len(trial.services.ledger.stream("participant/P-001")) == before
+    late = client.append("participant/P-001", "assessment.recorded",
+                         {**findings, "observed_on": str((WEEK_4 + timedelta(days=9)).date())},
+                         schema=2)
+    assert [f["type"] for f in late["follow_ups"]] == ["deviation.recorded"]
+    (deviation,) = [r for r in client.history("P-001") if r["type"] == "deviation.recorded"]
+    assert (deviation["payload"]["kind"], deviation["payload"]["record"]) == \
+        ("assessment_out_of_window", late["record_hash"])
 
 
 def test_r40_a_lab_sampled_before_consent_is_refused_and_nothing_is_written(trial: Trial) -> None:
