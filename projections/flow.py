@@ -19,10 +19,10 @@ even as a key, and its participant lists are sorted by id, so their order tells 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from domain import deviations as deviation_rules
+from domain.deviations import major_deviations
 from domain.participant import ParticipantState
 from domain.protocol import Protocol
 from domain.visit_scores import scores_by_visit
@@ -30,9 +30,6 @@ from domain.visit_scores import scores_by_visit
 SETS = ("randomised", "safety", "per_protocol", "completers")
 END_STATES = ("completed", "withdrawn", "lost_to_follow_up", "in_follow_up")
 DEFAULT_SCORE = "MELD"
-# The deviations the system records that are major (docs/clinical.md, `SEVERITY` in
-# domain/deviations.py); read here until that module names them.
-MAJOR_SYSTEM_KINDS = frozenset({"dose_mismatch", "baseline_incomplete"})
 NOT_CODED = "not_coded"  # an exit or discontinuation recorded without a coded reason
 NOT_RECORDED = "not_recorded"  # randomised, no infusion, and no discontinuation recorded
 
@@ -115,21 +112,8 @@ def _primary_available(state: ParticipantState, visit: str | None, score: str) -
 
 
 def _has_major_deviation(state: ParticipantState) -> bool:
-    return bool(_major_deviations(state))
-
-
-def _own_major_deviations(state: ParticipantState) -> list[dict[str, Any]]:
-    """The system's major deviations and those reported as major, resolved or not: a resolved
-    deviation still happened."""
-    system = [dict(d) for d in state.deviations if d.get("kind") in MAJOR_SYSTEM_KINDS]
-    reported = [d for d in state.reported_deviations.values() if d.get("severity") == "major"]
-    return [*system, *reported]
-
-
-def _major_deviations(state: ParticipantState) -> list[Any]:
-    rule: Callable[[ParticipantState], Iterable[Any]] | None = \
-        getattr(deviation_rules, "major_deviations", None)
-    return list(rule(state)) if rule is not None else _own_major_deviations(state)
+    # the system's deviations graded major and those reported major, resolved or not
+    return bool(major_deviations(state))
 
 
 def _arm_order(protocol: Protocol | None, randomised: list[tuple[str, ParticipantState]]) -> list[str]:
