@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from api.services.bootstrap import Services, bootstrap, initialise, register_user, root_signer
-from api.services.trial_setup import set_up_trial
+from api.services.trial_setup import default_protocol, set_up_trial
 from ledger.keys import generate, public_b64
 from ledger.signer import Signer
 
@@ -50,6 +51,14 @@ class LiveTrial:
     shared: dict[str, str] = field(default_factory=dict)
 
 
+def protocol_for(slots: int | None) -> dict[str, Any]:
+    """Protocol 1.0 with an enrolment target that covers `slots` randomisations: a load or
+    concurrency run randomises more participants than the trial plans, and no slot is assigned
+    beyond the target in force."""
+    document = default_protocol()
+    return {**document, "target_enrolment": max(document["target_enrolment"], slots or 0)}
+
+
 def prepare(url: str, home: Path, *, workers: int, slots: int, shared: int) -> LiveTrial:
     """Initialise the ledger, set the trial up (so a randomiser exists), give every worker an
     investigator and a monitor key, and register `shared` participants; then close it all, so
@@ -59,7 +68,7 @@ def prepare(url: str, home: Path, *, workers: int, slots: int, shared: int) -> L
         info = initialise(services, home=home, root_passphrase=ROOT_PASS, ledger_passphrase=LEDGER_PASS)
         # The system keys share the ledger key's passphrase: `serve` opens them all with one.
         set_up_trial(services, home=home, root_passphrase=ROOT_PASS, system_passphrase=LEDGER_PASS,
-                     slots=slots)
+                     document=protocol_for(slots), slots=slots)
         root = root_signer(home, ROOT_PASS)
         investigators = [_user(services, root, f"inv-{n:03d}", "investigator") for n in range(workers)]
         monitors = [_user(services, root, f"mon-{n:03d}", "monitor") for n in range(workers)]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from domain import allocation
+from domain import allocation, streams
 from domain.facts import Consequence, Fact, Rejection
 from domain.protocol import load_protocol
 from domain.randomisation import generate_allocation
@@ -109,3 +109,30 @@ def test_r25_an_invalidated_randomisation_retires_its_slot_with_the_reason() -> 
 def test_r25_no_other_entry_calls_for_an_allocation_record() -> None:
     visit = fact("participant/P-001", "visit.completed", {}, role="investigator")
     assert allocation.follow_ups(_participant_history(), visit) == []
+
+
+def _decide_slot(history: list[Fact], slot: int, target: int) -> None:
+    """Decide a `slot.assigned` after `history` under the protocol with `target` in force."""
+    protocol = load_protocol({**DOCUMENT, "target_enrolment": target})
+    candidate = fact(ALLOCATION_STREAM, "slot.assigned",
+                     {"stratum": "all", "slot": slot, "participant_id": f"P-{slot:03d}"})
+    streams.decide(history, candidate, json.dumps(dict(candidate.payload)), protocol)
+    history.append(candidate)
+
+
+def test_no_slot_is_assigned_beyond_the_enrolment_target_until_an_amendment_raises_it() -> None:
+    history = [fact(ALLOCATION_STREAM, "allocation.committed",
+                    {"protocol_version": "1.0", "commitment": "0" * 64, "slots": {"all": 22}})]
+    _decide_slot(history, 1, target=2)
+    _decide_slot(history, 2, target=2)
+    with pytest.raises(Rejection) as refused:
+        _decide_slot(history, 3, target=2)
+    assert (refused.value.rule, refused.value.field) == ("enrolment.target_reached", "entry.type")
+    _decide_slot(history, 3, target=3)  # the amendment in force raised the target
+    # an invalidated slot no longer counts toward the target
+    history.append(fact(ALLOCATION_STREAM, "slot.invalidated",
+                        {"stratum": "all", "slot": 3, "participant_id": "P-003"}, "wrong participant"))
+    _decide_slot(history, 4, target=3)
+    with pytest.raises(Rejection) as refused:
+        _decide_slot(history, 5, target=3)
+    assert refused.value.rule == "enrolment.target_reached"

@@ -29,6 +29,8 @@ PAYLOADS: dict[str, list[dict[str, Any]]] = {
     "consent.signed": [{"form_version": "1.0", "signed_on": "2026-03-01"},
                        {"form_version": "1.1", "signed_on": "2026-03-02"}],
     "consent.withdrawn": [{"form_version": "1.0", "withdrawn_on": "2026-03-02"}],
+    "consent.withdrawn/2": [{"form_version": "1.0", "withdrawn_on": "2026-03-02", "follow_up": f}
+                            for f in ("none", "vital_status", "safety")],
     "eligibility.assessed": [{"protocol_version": "1.0", "assessed_on": "2026-03-02",
                               "esld_confirmed": True, "answers": ELIGIBLE},
                              {"protocol_version": "1.0", "assessed_on": "2026-03-02",
@@ -47,7 +49,16 @@ PAYLOADS: dict[str, list[dict[str, Any]]] = {
                                                      (1, 9e6, "oral"))],
     "deviation.recorded": [{"kind": "dose_mismatch", "record": "a" * 64, "detail": "off"}],
     "participant.withdrawn": [{"on": "2026-03-02"}],
+    "participant.withdrawn/2": [{"on": "2026-03-02", "reason": "withdrawal_by_subject"},
+                                {"on": "2026-03-02", "reason": "other"},
+                                {"on": "2026-03-02", "reason": "lost_to_follow_up"}],
+    "participant.lost_to_follow_up/2": [{"on": "2026-03-01", "attempts": 2,
+                                         "last_attempt_on": "2026-03-02"}],
     "participant.completed": [{"on": "2026-03-02"}],
+    "treatment.discontinued": [{"on": "2026-03-02", "reason": "adverse_event"},
+                               {"on": "2026-03-02", "reason": "other", "reason_text": "x"}],
+    "vital_status.recorded": [{"status": "alive", "on": "2026-03-02"},
+                              {"status": "dead", "on": "2026-03-02", "known_alive_on": "2026-03-01"}],
     "randomisation.invalidated": [{"slot_error": "wrong participant"}],
     "unblinding.requested": [{"informed": ["sponsor"], "emergency": True}],
     "participant.unblinded": [{"arm": "low", "request": "b" * 64}],
@@ -75,10 +86,11 @@ HAPPY = [("participant.registered", 0, "investigator", "site-01", None),
 @given(entries)
 def test_any_sequence_is_accepted_or_refused_with_a_named_rule(sequence: list[Any]) -> None:
     history: list[Fact] = []
-    for version, (type_, n, role, site, reason) in enumerate(sequence, start=1):
-        options = PAYLOADS[type_]
+    for version, (key, n, role, site, reason) in enumerate(sequence, start=1):
+        options = PAYLOADS[key]
         payload = options[n % len(options)]
-        fact = Fact(type=type_, schema=1, payload=payload, stream="participant/P-001",
+        type_, _, schema = key.partition("/")  # "type/2": that type's schema 2
+        fact = Fact(type=type_, schema=int(schema or 1), payload=payload, stream="participant/P-001",
                     version=len(history) + 1, author="someone", role=role, site=site,
                     occurred_at=NOW, recorded_at=NOW + timedelta(seconds=version), reason=reason,
                     record_hash=f"{version:064x}")

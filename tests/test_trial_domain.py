@@ -24,14 +24,18 @@ from domain.randomisation import commitment
 from ledger.keys import generate
 
 from .conftest import LEDGER_PASS, ROOT_PASS, Trial, make_trial
+from .live_server import protocol_for
 
 ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
 DOSE = {"low": 1e6, "medium_high": 3e6}
 
 
-def set_up(trial: Trial, slots: int | None = None) -> LedgerClient:
+def set_up(trial: Trial, slots: int | None = None, document: dict[str, Any] | None = None) -> LedgerClient:
+    """The trial set up with `slots` on the list, under a protocol whose enrolment target
+    covers them (or under `document`)."""
     set_up_trial(trial.services, home=trial.home, root_passphrase=ROOT_PASS,
-                 system_passphrase=LEDGER_PASS, slots=slots, seed=b"s" * 32)
+                 system_passphrase=LEDGER_PASS, document=document or protocol_for(slots),
+                 slots=slots, seed=b"s" * 32)
     return trial.client("inv-001")
 
 
@@ -279,12 +283,31 @@ def test_r29_a_dose_off_the_arm_is_recorded_with_a_deviation(trial: Trial) -> No
 def test_exits_keep_every_record_and_end_what_must_end(trial: Trial) -> None:
     client = set_up(trial)
     enrol(client, "P-001", randomise=True)
-    assert refused(client.exit_participant, "P-001", "withdrawn", on="2026-03-02") == \
-        "participant.reason_required"
-    client.exit_participant("P-001", "withdrawn", on="2026-03-02", reason="moved abroad")
+    assert refused(client.append, "participant/P-001", "participant.withdrawn",
+                   {"on": "2026-03-02"}, reason="moved abroad") == "disposition.reason_not_coded"
+    client.append("participant/P-001", "participant.withdrawn",
+                  {"on": "2026-03-02", "reason": "other", "reason_text": "moved abroad"}, schema=2)
     assert refused(infuse, client, trial, "P-001", 1e6) == "participant.exited"
     assert client.participant("P-001")["stage"] == "withdrawn"
     assert len(trial.services.ledger.stream("participant/P-001")) == 7  # nothing removed
+
+
+def test_randomisation_stops_at_the_enrolment_target_until_an_amendment_raises_it(
+        trial: Trial) -> None:
+    from api.services.trial_setup import default_protocol
+
+    client = set_up(trial, slots=4, document={**default_protocol(), "target_enrolment": 2})
+    for pid in ("P-001", "P-002"):
+        enrol(client, pid, randomise=True)
+    enrol(client, "P-003")
+    assert refused(client.request_randomisation, "P-003") == "enrolment.target_reached"
+    assert client.participant("P-003")["stage"] == "eligible"  # the request is not recorded
+    admin = trial.client("sponsor-admin", role="admin", site="sponsor")
+    admin.append("protocol", "protocol.amended",
+                 {"document": {**default_protocol(), "version": "1.0.1", "target_enrolment": 3}},
+                 reason="enrolment target raised to 3 (ethics committee approval)")
+    client.request_randomisation("P-003")
+    assert client.participant("P-003")["stage"] == "randomised"
 
 
 def test_r25_an_invalidated_slot_is_never_reused(trial: Trial) -> None:
