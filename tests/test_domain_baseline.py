@@ -17,6 +17,8 @@ from domain.facts import Consequence, Fact, Rejection
 from domain.participant import ParticipantState
 from domain.protocol import Protocol, load_protocol
 from domain.visit_scores import scores_by_visit
+from projections import score_history
+from projections.fold import Batch
 
 
 def document(name: str) -> dict[str, Any]:
@@ -301,3 +303,13 @@ def test_an_amendment_to_1_1_brings_the_baseline_rules_into_force() -> None:
     with pytest.raises(Rejection) as caught:
         streams.decide(history, INFUSION, json.dumps(dict(INFUSION.payload)), in_force)
     assert caught.value.rule == "baseline.incomplete"
+
+
+def test_the_score_history_view_follows_the_protocol_it_is_given() -> None:
+    facts = (*enrolled(), *BASELINE, *panel("week_4", WEEK_4_PANEL, "2026-04-07"),
+             findings("week_4", "2026-04-07", ascites="mild", grade=1))
+    batch = Batch()
+    batch.set_participant("P-001", state_of(*facts))
+    score_history.finish(batch, ["P-001"], P11)
+    week_4 = batch.docs[score_history.NAME]["P-001"]["week_4"]
+    assert (week_4["MELD"]["change_from_baseline"], week_4["MELD"]["primary"]) == (9, True)
