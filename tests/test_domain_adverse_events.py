@@ -233,3 +233,15 @@ def test_r42_after_a_withdrawal_of_consent_only_agreed_safety_follow_up_is_recor
     assert s.adverse_events[first.record_hash or ""]["status"] == "resolved"
     refused(refusal(*_withdrawn("safety"), report(onset_on="2026-03-01")),
             "consent.procedure_before_consent", "payload.onset_on")
+
+
+def test_r42_a_correction_after_the_resolution_keeps_every_version() -> None:
+    first = report()
+    resolved = resolve(first)
+    reopened = update(first, reason="the headache recurred the same day", end_on=None)
+    event = state(*CONSENTED, first, resolved, reopened).adverse_events[first.record_hash or ""]
+    assert (event["status"], event["end_on"], event["record"]) == ("ongoing", None,
+                                                                   reopened.record_hash)
+    assert [(v["record"], v["end_on"]) for v in event["history"]] == [
+        (first.record_hash, None), (resolved.record_hash, "2026-03-09")]
+    run(*CONSENTED, first, resolved, reopened, resolve(first, "2026-03-10"))
