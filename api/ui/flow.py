@@ -21,6 +21,7 @@ from api.services import blinding
 from api.services import flow as service
 from api.ui.auth import ViewerDep
 from api.ui.render import HEADERS, UIRoute, page
+from api.ui.wording import Words
 from domain.protocol import Protocol
 from projections.flow import SETS, flow_rows
 
@@ -50,12 +51,16 @@ def flow_page(request: Request, viewer: ViewerDep, services: ServicesDep) -> HTM
     answer = service.flow(services, viewer.user, None)
     protocol = blinding.protocol(services)
     arms = _arm_labels(protocol, answer.get("arms"))
-    rows = [(STEPS.get(step, words(step)), _detail(step, detail), arms.get(arm, ALL), count)
+    said = Words(protocol)
+    rows = [(STEPS.get(step, words(step)), said.criterion(detail) if step == "screen_failed"
+             and detail else words(detail), arms.get(arm, ALL), count)
             for step, detail, arm, count in flow_rows(answer["flow"])]
     sets = [{"name": SET_NAMES[name], "meaning": SET_MEANING[name], **answer["sets"][name]}
             for name in SETS]
+    last = answer["last_visit"]
     return page(request, "flow.html", viewer=viewer, answer=answer, rows=rows, sets=sets,
-                arms=arms, diagram=diagram(answer, arms))
+                arms=arms, diagram=diagram(answer, arms),
+                last_visit=said.schedule.label(last) if last else None)
 
 
 @router.get("/flow.csv")
@@ -72,12 +77,6 @@ def words(code: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _detail(step: str, detail: str) -> str:
-    if not detail:
-        return ""
-    return detail if step == "screen_failed" else words(detail)  # criterion ids stay ids
-
-
 def _arm_labels(protocol: Protocol | None, arms: Sequence[str] | None) -> dict[str, str]:
     """Arm id → "id: label" for the arms the answer shows (none for a blinded role)."""
     labels = {a.id: a.label for a in protocol.arms} if protocol else {}
@@ -87,7 +86,7 @@ def _arm_labels(protocol: Protocol | None, arms: Sequence[str] | None) -> dict[s
 # -- the diagram -------------------------------------------------------------------------------
 
 MARGIN, BOX_W, GAP, LINE_H, PAD, STEP = 10, 300, 40, 16, 8, 34
-WRAP = 44  # characters per line in a box of BOX_W
+WRAP = 40  # characters per line in a box of BOX_W (bold titles run wider)
 INK, LINE, FILL, HEAD = "#1b1f24", "#5c6670", "#ffffff", "#f1f4f7"
 
 
