@@ -152,3 +152,37 @@ def test_the_protocol_is_immutable() -> None:
     with pytest.raises(ValidationError):
         PROTOCOL.version = "1.1"  # type: ignore[misc]
     assert isinstance(PROTOCOL, Protocol)
+
+
+AMENDED: dict[str, Any] = json.loads(
+    resources.files("domain.protocols").joinpath("nct06167473-1.1.json").read_text(encoding="utf-8"))
+
+
+def test_version_1_1_adds_the_baseline_and_scoring_fields_and_changes_nothing_else() -> None:
+    amended = load_protocol(AMENDED)
+    assert amended.version == "1.1" and amended.baseline is not None
+    assert (amended.baseline.visit, amended.baseline.complete_before,
+            amended.baseline.if_incomplete) == ("baseline", "infusion", "refuse")
+    assert amended.baseline.analytes == ["TBIL", "ALB", "INR", "CREAT", "SODIUM"]
+    assert (amended.primary_score, amended.child_pugh_coagulation, amended.cholestatic_cutoffs) == \
+        ("MELD", "INR", True)
+    added = {"version", "baseline", "primary_score", "child_pugh_coagulation",
+             "cholestatic_cutoffs", "medication_exclusions"}
+    assert {k: v for k, v in AMENDED.items() if k not in added} == \
+        {k: v for k, v in DOCUMENT.items() if k not in added}
+    # 1.0 has none of them: its rules and scores stay as adopted.
+    assert (PROTOCOL.baseline, PROTOCOL.primary_score, PROTOCOL.cholestatic_cutoffs) == \
+        (None, None, False)
+
+
+@pytest.mark.parametrize(("baseline", "problem"), [
+    ({"visit": "week_1"}, "no visit on or before the infusion"),
+    ({"visit": "screening"}, "no visit on or before the infusion"),
+    ({"analytes": ["TBIL", "GGT"]}, "baseline analytes the protocol does not measure"),
+    ({"if_incomplete": "ignore"}, "if_incomplete"),
+])
+def test_a_baseline_the_protocol_cannot_measure_is_refused(baseline: dict[str, Any],
+                                                           problem: str) -> None:
+    with pytest.raises(Rejection) as caught:
+        load_protocol({**AMENDED, "baseline": {**AMENDED["baseline"], **baseline}})
+    assert caught.value.rule == "protocol.invalid" and problem in json.dumps(caught.value.errors)
