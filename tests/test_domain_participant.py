@@ -56,6 +56,20 @@ def test_registration_consent_withdrawal_reconsent_is_accepted() -> None:
         ("signed", "1.0"), ("withdrawn", "1.0"), ("signed", "1.1")]
 
 
+def test_r41_the_withdrawal_of_consent_records_the_follow_up_agreed_to() -> None:
+    kind = streams.kind_of("participant/P-001")
+    agreed = fact("consent.withdrawn", {"form_version": "1.0", "withdrawn_on": "2026-03-02",
+                                        "follow_up": "safety"}, 3, schema=2)
+    run(REGISTER, consent(2), agreed)
+    assert streams.fold(kind, (REGISTER, consent(2), agreed)).follow_up == "safety"
+    assert streams.fold(kind, (REGISTER, consent(2), withdrawal(3))).follow_up == "none"  # schema 1
+    assert streams.fold(kind, (REGISTER, consent(2))).follow_up is None
+    assert streams.fold(kind, (REGISTER, consent(2), agreed, consent(4, "1.1"))).follow_up is None
+    without = fact("consent.withdrawn", {"form_version": "1.0", "withdrawn_on": "2026-03-02"}, 3,
+                   schema=2)
+    assert refused(REGISTER, consent(2), without) == "payload.invalid"  # schema 2 asks for it
+
+
 def test_second_registration_of_the_same_id_is_refused() -> None:
     assert refused(REGISTER, fact("participant.registered", REG, 2)) == "participant.already_registered"
 

@@ -131,11 +131,12 @@ def _walk(*steps: tuple[str, dict[str, Any], str, str | None]) -> list[Fact]:
     return history
 
 
-RANDOMISED = (("participant.registered", PAYLOADS["participant.registered"][0], "investigator", None),
-              ("consent.signed", PAYLOADS["consent.signed"][0], "investigator", None),
-              ("eligibility.assessed", PAYLOADS["eligibility.assessed"][0], "investigator", None),
-              ("randomisation.requested", {}, "investigator", None),
-              ("participant.randomised", {"stratum": "all", "slot": 1, "arm": "low"}, "randomiser", None))
+RANDOMISED: tuple[tuple[str, dict[str, Any], str, str | None], ...] = (
+    ("participant.registered", PAYLOADS["participant.registered"][0], "investigator", None),
+    ("consent.signed", PAYLOADS["consent.signed"][0], "investigator", None),
+    ("eligibility.assessed", PAYLOADS["eligibility.assessed"][0], "investigator", None),
+    ("randomisation.requested", {}, "investigator", None),
+    ("participant.randomised", {"stratum": "all", "slot": 1, "arm": "low"}, "randomiser", None))
 
 
 def test_r29_pure_a_dose_off_the_arm_brings_a_deviation_record() -> None:
