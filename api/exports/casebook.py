@@ -1,7 +1,9 @@
-"""Casebook PDF per participant (R37): data per visit, scores, signatures and the audit trail, each
-row with its record hash, and the signed checkpoint the book was made from, so that a printed page
-can be checked against the log. Every record shows its signature's manifestation: printed name,
-UTC time and meaning (R13). Masked exactly as the API masks for the reader's role."""
+"""Casebook PDF per participant (R37): data per visit, the medical history and medications, the
+deviations (system and reported) and missed visits, the disposition, scores, signatures and the
+audit trail, each row with its record hash, and the signed checkpoint the book was made from, so
+that a printed page can be checked against the log. Every record shows its signature's
+manifestation: printed name, UTC time and meaning (R13).
+Codes read in words. Masked exactly as the API masks for the reader's role."""
 
 from __future__ import annotations
 
@@ -13,6 +15,14 @@ from typing import Any
 
 from fpdf import FPDF
 
+from api.exports.clinical import (
+    condition_in_words,
+    exit_in_words,
+    in_words,
+    medication_in_words,
+    reason_in_words,
+    stop_of,
+)
 from api.exports.odm import Cut
 from api.services.blinding import RowMask, mask_participant
 from api.services.bootstrap import Services
@@ -126,11 +136,19 @@ def _participant(book: _Book, services: Services, reader: Reader, pid: str, at: 
                   f"{_text(infusion.get('cells_per_kg'))} cells/kg, lot {_text(infusion.get('lot'))} "
                   f"· record {infusion.get('record_hash')}", size=8)
 
+    _history(book, shown)
+    _disposition(book, shown)
+    _deviations(book, shown)
+
     book.heading("Data per visit")
     labs = shown.get("labs") or {}
     assessments = shown.get("assessments") or {}
-    for visit in _visits(at, labs, assessments):
+    missed = {str(m.get("visit")): m for m in shown.get("missed_visits") or []}
+    for visit in _visits(at, labs, assessments, missed):
         book.say(visit, style="B")
+        if visit in missed:
+            book.say(f"  Missed: {_text(missed[visit].get('reason'))}", size=8.5)
+            _hash(book, missed[visit].get("record_hash"))
         for key in sorted(k for k in labs if labs[k]["visit"] == visit):
             lab = labs[key]
             book.say(f"  {lab['analyte']}: {_text(lab['value'])} {lab['unit']} "
@@ -142,8 +160,11 @@ def _participant(book: _Book, services: Services, reader: Reader, pid: str, at: 
                          + (f"; reason: {lab['reason']}" if lab.get("reason") else ""), size=8)
                 book.say(f"      record {before.get('record_hash')}", size=7, mono=True, height=3.6)
         if visit in assessments:
-            found = {k: v for k, v in assessments[visit].items() if k not in ("visit", "record_hash")}
-            book.say(f"  Assessment: {_compact(found)}", size=8.5)
+            found = {k: v for k, v in assessments[visit].items()
+                     if k not in ("visit", "record_hash", "observed_on")}
+            observed = assessments[visit].get("observed_on")
+            book.say("  Assessment" + (f" (observed {observed})" if observed else "")
+                     + f": {_compact(found)}", size=8.5)
             book.say(f"    record {assessments[visit]['record_hash']}", size=7, mono=True, height=3.6)
 
     book.heading("Scores per visit")
@@ -181,13 +202,102 @@ def _participant(book: _Book, services: Services, reader: Reader, pid: str, at: 
         book.say(f"    record {record.hash}", size=7, mono=True, height=3.6)
 
 
+def _hash(book: _Book, record_hash: Any, indent: str = "    ") -> None:
+    if record_hash:
+        book.say(f"{indent}record {record_hash}", size=7, mono=True, height=3.6)
+
+
+def _history(book: _Book, shown: dict[str, Any]) -> None:
+    """The medical history and every medication course, started and stopped or ongoing."""
+    book.heading("Medical history")
+    history = shown.get("medical_history")
+    if not history:
+        book.say("None recorded.", size=8.5)
+    else:
+        aetiology = in_words(history.get("aetiology"))
+        if history.get("aetiology_text"):
+            aetiology += f" ({history['aetiology_text']})"
+        book.say(f"Taken on {_text(history.get('taken_on'))}; aetiology of the liver disease: "
+                 f"{aetiology}", size=8.5)
+        for condition in history.get("conditions") or []:
+            book.say(f"  {condition_in_words(condition)}", size=8.5)
+        _hash(book, history.get("record_hash"))
+        for earlier in history.get("superseded") or []:
+            _hash(book, earlier, "    supersedes ")
+    book.heading("Medications")
+    medications = shown.get("medications") or {}
+    if not medications:
+        book.say("None recorded.", size=8.5)
+    for record_hash, medication in sorted(medications.items(),
+                                          key=lambda hm: (str(hm[1].get("start")), hm[0])):
+        book.say(f"{medication_in_words(medication)}", size=8.5)
+        book.say(f"  category: {in_words(medication.get('category'))}; start "
+                 f"{_text(medication.get('start'))}; stop {_text(stop_of(medication))}; ongoing: "
+                 f"{'yes' if not stop_of(medication) and medication.get('ongoing', True) else 'no'}",
+                 size=8)
+        _hash(book, medication.get("record_hash") or record_hash)
+        stopped = medication.get("stopped")
+        if isinstance(stopped, dict) and stopped.get("record_hash"):
+            _hash(book, stopped["record_hash"], "    stopped by ")
+
+
+def _disposition(book: _Book, shown: dict[str, Any]) -> None:
+    """Treatment discontinuation, the study exit with its coded reason in words, vital status."""
+    book.heading("Disposition")
+    stopped = shown.get("treatment_discontinued")
+    if stopped:
+        book.say(f"Treatment discontinued on {_text(stopped.get('on'))}, reason: "
+                 f"{reason_in_words(stopped.get('reason'), stopped.get('reason_text'))}; "
+                 f"the participant stays in follow-up", size=8.5)
+        _hash(book, stopped.get("record_hash"))
+    exit_ = shown.get("disposition")
+    if exit_:
+        book.say(f"Study exit: {exit_in_words(exit_)}", size=8.5)
+        _hash(book, exit_.get("record_hash"))
+    else:
+        book.say(f"Study exit: none (stage {_text(shown.get('stage'))})", size=8.5)
+    if shown.get("follow_up"):
+        book.say(f"Agreed at the withdrawal of consent: {in_words(shown['follow_up'])}", size=8.5)
+    for vital in shown.get("vital_status") or []:
+        alive = f", known alive on {vital['known_alive_on']}" if vital.get("known_alive_on") else ""
+        book.say(f"Vital status on {_text(vital.get('on'))}: {in_words(vital.get('status'))}{alive}",
+                 size=8.5)
+        _hash(book, vital.get("record_hash"))
+
+
+def _deviations(book: _Book, shown: dict[str, Any]) -> None:
+    """Deviations the system recorded and those staff reported (with their status), side by side."""
+    book.heading("Protocol deviations")
+    system = shown.get("deviations") or []
+    reported = shown.get("reported_deviations") or {}
+    if not system and not reported:
+        book.say("None recorded.", size=8.5)
+    for deviation in system:
+        book.say(f"Recorded by the system: {in_words(deviation.get('kind'))} — "
+                 f"{_text(deviation.get('detail'))}", size=8.5)
+        _hash(book, deviation.get("record"), "    about record ")
+    for record_hash, deviation in sorted(reported.items(),
+                                         key=lambda hd: (str(hd[1].get("occurred_on")), hd[0])):
+        status = deviation.get("status") or "open"
+        if status == "resolved":
+            status += f" on {_text(deviation.get('resolved_on'))}"
+        book.say(f"Reported: {in_words(deviation.get('category'))}, "
+                 f"{_text(deviation.get('severity'))}, occurred {_text(deviation.get('occurred_on'))}"
+                 f" — {_text(deviation.get('description'))} ({status})", size=8.5)
+        if deviation.get("corrective_action"):
+            book.say(f"  corrective action: {deviation['corrective_action']}", size=8)
+        _hash(book, deviation.get("record_hash") or record_hash)
+        _hash(book, deviation.get("record"), "    about record ")
+
+
 def _checkpoint(book: _Book, services: Services, at: Cut) -> None:
     book.heading("The signed checkpoint this book was made from")
     book.say(services.ledger.tree.checkpoint(at.size).note, size=7, mono=True, height=3.6)
 
 
-def _visits(at: Cut, labs: dict[str, Any], assessments: dict[str, Any]) -> list[str]:
-    found = {lab["visit"] for lab in labs.values()} | set(assessments)
+def _visits(at: Cut, labs: dict[str, Any], assessments: dict[str, Any],
+            missed: dict[str, Any]) -> list[str]:
+    found = {lab["visit"] for lab in labs.values()} | set(assessments) | set(missed)
     order = {v: n for n, v in enumerate(at.visits)}
     return sorted(found, key=lambda v: (order.get(v, len(order)), v))
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from lxml import etree
 
+from api.exports.clinical import cdisc_terms, in_words
 from api.exports.odm_mapping import Existing, Mapper, Metadata, Transaction, event_oid, unit_oid
 from api.services.blinding import RowMask
 from api.services.bootstrap import Services
@@ -176,12 +177,24 @@ def _study(at: Cut, meta: Metadata) -> etree._Element:
               for g in sorted(groups)),
             *(E("ItemDef", {"OID": i, "Name": i.removeprefix("IT."), "DataType": items[i]},
                 *(E("MeasurementUnitRef", {"MeasurementUnitOID": unit_oid(u)})
-                  for u in sorted(meta.units.get(i, ()))))
-              for i in sorted(items)))
+                  for u in sorted(meta.units.get(i, ()))),
+                *([E("CodeListRef", {"CodeListOID": f"CL.{meta.codelists[i]}"})]
+                  if i in meta.codelists else []))
+              for i in sorted(items)),
+            *(_codelist(name) for name in sorted(set(meta.codelists.values()))))
     return E("Study", {"OID": at.trial},
              E("GlobalVariables", {}, E("StudyName", text=at.trial),
                E("StudyDescription", text=at.title), E("ProtocolName", text=at.trial)),
              basic, mdv)
+
+
+def _codelist(name: str) -> etree._Element:
+    """The CDISC terms a coded item takes (the ledger's code, in words, as each one's decode)."""
+    return E("CodeList", {"OID": f"CL.{name}", "Name": f"CDISC {name}", "DataType": "text"},
+             *(E("CodeListItem", {"CodedValue": term},
+                 E("Decode", {}, E("TranslatedText", text=in_words(code))),
+                 E("Alias", {"Context": "trial-ledger", "Name": code}))
+               for code, term in sorted(cdisc_terms().items(), key=lambda ct: ct[1])))
 
 
 def _admin(at: Cut, meta: Metadata, registry: KeyRegistry) -> etree._Element:

@@ -4,8 +4,12 @@ A participant's records become transactions on subject `SubjectKey` = the partic
 - `lab.resulted` inserts item `IT.LAB.<analyte>` in form `F.LABS` of the visit's study event;
   `lab.corrected` updates that item, `lab.removed` removes it (never Upsert);
 - every other type inserts a new repeat (key = the record's stream version) of item group
-  `IG.<type>` in form `F.<type>`, one item per payload field (nested fields joined by dots),
-  in the visit's study event when the payload names a visit, else in `SE.TRIAL`.
+  `IG.<type>` in form `F.<type>`, one item per payload field (nested fields joined by dots, a
+  list's entries numbered from 1: `conditions.2.term`), in the visit's study event when the
+  payload names a visit, or names a record (`record`, `deviation`) that sits in a visit's study
+  event (a deviation beside the visit it is about), else in `SE.TRIAL`;
+- a coded reason for not completing (`reason` of `treatment.discontinued` and
+  `participant.withdrawn`) is written as its CDISC term (DS NCOMPLT), from code list `CL.NCOMPLT`.
 Which entities exist is tracked, so each transaction says Insert for a new entity and Context
 for an existing parent, as ODM §2.9 requires.
 """
@@ -17,12 +21,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from api.exports.clinical import CODED_REASON_TYPES, NCOMPLT, cdisc_term
 from domain.participant import participant_id_of
 
 TRIAL_EVENT = "SE.TRIAL"
 LAB_FORM, LAB_GROUP = "F.LABS", "IG.LABS"
 LAB_TYPES = frozenset({"lab.resulted", "lab.corrected", "lab.removed"})
 Kind = Literal["Insert", "Update", "Remove", "Context"]
+#: Payload fields that name another record of the participant: the record sits where that one does.
+REFERENCES = ("record", "deviation")
 
 
 def event_oid(visit: str | None) -> str:
@@ -39,6 +46,7 @@ class Item:
     value: str | None  # None: removed
     unit: str | None = None
     kind: Kind | None = None  # set on item-level transactions (labs); else inherited
+    codelist: str | None = None  # the code list its value comes from (a CDISC term)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class Metadata:
 
     events: dict[str, dict[str, dict[str, dict[str, str]]]] = field(default_factory=dict)
     units: dict[str, set[str]] = field(default_factory=dict)  # item oid -> unit symbols
+    codelists: dict[str, str] = field(default_factory=dict)  # item oid -> code list name
     authors: set[str] = field(default_factory=set)
     sites: set[str] = field(default_factory=set)
     subject_sites: set[str] = field(default_factory=set)
@@ -75,6 +84,8 @@ class Metadata:
             items[item.oid] = _wider(items.get(item.oid), types[item.oid])
             if item.unit:
                 self.units.setdefault(item.oid, set()).add(item.unit)
+            if item.codelist:
+                self.codelists[item.oid] = item.codelist
         if tx.row["type"] == "participant.registered":
             self.subject_sites.update(i.value for i in tx.items if i.oid.endswith(".site") and i.value)
         self.authors.add(tx.row["author"])
@@ -87,6 +98,7 @@ class Mapper:
 
     def __init__(self) -> None:
         self._labs: dict[str, tuple[str, str, str]] = {}  # record hash -> (subject, visit, analyte)
+        self._visits: dict[str, str] = {}  # record hash -> visit, for records other than labs
         self.types: dict[str, str] = {}  # item oid -> ODM DataType of the last value seen
 
     def transaction(self, row: dict[str, Any], payload: dict[str, Any] | None,
@@ -97,15 +109,34 @@ class Mapper:
         if kind in LAB_TYPES and payload is not None and not withheld:
             return self._lab(subject, kind, row, payload)
         items: list[Item] = []
+        visit: str | None = None
         if payload is not None and not withheld:
             for name, value in _flatten(payload):
                 oid = f"IT.{kind}.{name}"
+                if name == "reason" and kind in CODED_REASON_TYPES and isinstance(value, str):
+                    items.append(Item(oid, cdisc_term(value), codelist=NCOMPLT))
+                    self.types[oid] = "text"
+                    continue
                 text, self.types[oid] = _value(value)
                 items.append(Item(oid, text))
-        visit = payload.get("visit") if payload is not None and not withheld else None
-        return Transaction(subject, event_oid(visit if isinstance(visit, str) else None), f"F.{kind}",
+            visit = self._visit_of(payload)
+            if visit is not None:
+                self._visits[str(row["record_hash"])] = visit
+        return Transaction(subject, event_oid(visit), f"F.{kind}",
                            f"IG.{kind}", str(row["version"]), tuple(items), row, withheld,
                            signs_subject=kind == "signoff.signed")
+
+    def _visit_of(self, payload: dict[str, Any]) -> str | None:
+        """The visit the payload names, or that of the record it names."""
+        visit = payload.get("visit")
+        if isinstance(visit, str):
+            return visit
+        for name in REFERENCES:
+            named = payload.get(name)
+            if isinstance(named, str):
+                lab = self._labs.get(named)
+                return lab[1] if lab is not None else self._visits.get(named)
+        return None
 
     def _lab(self, subject: str, kind: str, row: dict[str, Any],
              payload: dict[str, Any]) -> Transaction | None:
@@ -166,11 +197,16 @@ def _wider(known: str | None, seen: str) -> str:
 
 
 def _flatten(payload: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Every leaf value with its dotted name; a list of objects (a history's conditions) as
+    numbered entries, so each value keeps its own item and DataType."""
     out: list[tuple[str, Any]] = []
     for name in sorted(payload):
         value = payload[name]
         if isinstance(value, dict) and value:
             out.extend(_flatten(value, f"{prefix}{name}."))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for number, entry in enumerate(value, start=1):
+                out.extend(_flatten(entry, f"{prefix}{name}.{number}."))
         elif value is not None:
             out.append((prefix + name, value))
     return out

@@ -1,11 +1,12 @@
 """Visits in the protocol's schedule order (baseline, infusion, week 1, week 4 … week 48), by the
-protocol's nominal day, and named by the protocol's label. Visit ids sort wrongly as text
-("week_12" before "week_4"), so every page that lists visits orders them here."""
+protocol's nominal day, and named by the protocol's label; a visit done or missed is shown as
+such. Visit ids sort wrongly as text ("week_12" before "week_4"), so every page that lists visits
+orders them here."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from domain.protocol import Protocol
@@ -39,6 +40,20 @@ class Schedule:
             return self.labels[text]
         week = _WEEK.match(text)
         return f"Week {week.group(1)}" if week else text
+
+    def rows(self, done: Iterable[Mapping[str, Any]],
+             missed: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Every visit of the protocol in order with what became of it: done (on a day), missed
+        (and why) or not done yet; a visit done or missed that the protocol does not name too."""
+        out: dict[str, dict[str, Any]] = {
+            visit: {"visit": visit, "label": self.label(visit), "status": "not done",
+                    "detail": None, "record_hash": None} for visit in self.days}
+        for entry, status, detail in ((*((d, "done", "on") for d in done),
+                                       *((m, "missed", "reason") for m in missed))):
+            visit = str(entry.get("visit"))
+            out[visit] = {"visit": visit, "label": self.label(visit), "status": status,
+                          "detail": entry.get(detail), "record_hash": entry.get("record_hash")}
+        return self.sort(out.values(), lambda row: row["visit"])
 
     def field(self, field: Any) -> str:
         """A lab field "week_4/CREAT" as "Week 4 · CREAT"."""

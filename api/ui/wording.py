@@ -1,6 +1,7 @@
 """Values in the words a clinician reads: yes and no for booleans, doses as "1 × 10⁶ cells/kg",
 times in UTC to the second, a lab value with its unit, eligibility answers with the criterion's
-text, and any payload as labelled fields, never as JSON or a Python literal. Only wording: what a
+text, the clinical records' codes in words ("withdrawal by subject", api/exports/clinical.py),
+and any payload as labelled fields, never as JSON or a Python literal. Only wording: what a
 role may see is decided before a value gets here (a masked value stays "masked")."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from api.exports.clinical import CODED_FIELDS, in_words, is_code
 from api.ui.schedule import Schedule
 from domain.protocol import Protocol
 
@@ -23,7 +25,11 @@ VISITS = frozenset({"visit", "scope"})  # fields naming a visit (a lock's scope 
 UNITS = {"weight_kg": ("Weight", "kg"), "age_years": ("Age", "years"), "control_pt_s": ("Control PT", "s"),
          "height_cm": ("Height", "cm")}
 LABELS = {"cells_per_kg": "Dose", "total_cells": "Total cells", "esld_confirmed": "ESLD confirmed",
-          "inc": "Inclusion", "exc": "Exclusion", "sdv": "SDV", "id": "Id"}
+          "inc": "Inclusion", "exc": "Exclusion", "sdv": "SDV", "id": "Id",
+          "reason_text": "Reason, in the investigator's words", "aetiology_text": "Aetiology, in words",
+          "known_alive_on": "Known alive on", "last_attempt_on": "Last attempt on",
+          "record": "About record", "medication": "Medication record",
+          "deviation": "Deviation record"}
 
 
 def when(value: Any) -> str:
@@ -149,6 +155,8 @@ class Words:
             return Field(label(key), cells(value), raw=value)
         if key in VISITS and isinstance(value, str):
             return Field(label(key), self.schedule.label(value), raw=value)
+        if key in CODED_FIELDS and is_code(value):
+            return Field(label(key), in_words(value), raw=value)
         if key in UNITS and _numeric(value):
             return Field(label(key), f"{number(value)} {UNITS[key][1]}", raw=value)
         return Field(label(key), scalar(value), raw=value)
@@ -173,8 +181,11 @@ class Words:
 
 
 def _item_name(value: Any, n: int) -> str:
-    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
-        return str(value["id"])
+    """A list entry's label: its id, term (a history's condition) or name, else its number."""
+    if isinstance(value, Mapping):
+        for key in ("id", "term", "name"):
+            if isinstance(value.get(key), str):
+                return str(value[key])
     return f"#{n}"
 
 

@@ -1,0 +1,122 @@
+"""The codes of the clinical records (docs/clinical.md) in words and as CDISC terms.
+
+The ledger stores a code in lower snake case (`withdrawal_by_subject`); a reader sees words
+("withdrawal by subject") and the ODM export writes the CDISC SDTM term ("WITHDRAWAL BY
+SUBJECT"). The casebook, the ODM export and the viewer word codes here, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from domain import disposition
+
+#: Reasons for not completing (CDISC DS NCOMPLT), as the ledger stores them.
+REASONS = ("adverse_event", "death", "lack_of_efficacy", "lost_to_follow_up", "physician_decision",
+           "pregnancy", "protocol_deviation", "study_terminated_by_sponsor",
+           "withdrawal_by_subject", "other")
+# The CDISC submission values where they are not simply the code in capitals.
+_CDISC_SPELLING = {"lost_to_follow_up": "LOST TO FOLLOW-UP"}
+#: Entry types whose `reason` is a DS NCOMPLT code.
+CODED_REASON_TYPES = frozenset({"treatment.discontinued", "participant.withdrawn"})
+NCOMPLT = "NCOMPLT"
+
+#: Codes whose words are not the code with spaces.
+WORDS: Mapping[str, str] = {
+    # aetiologies of the liver disease
+    "hbv": "hepatitis B (HBV)", "hcv": "hepatitis C (HCV)", "alcohol": "alcohol-related",
+    "mash": "MASH (metabolic dysfunction-associated steatohepatitis)",
+    "autoimmune_hepatitis": "autoimmune hepatitis", "pbc": "primary biliary cholangitis (PBC)",
+    "psc": "primary sclerosing cholangitis (PSC)", "drug_induced": "drug-induced",
+    # medication categories
+    "vitamin_k": "vitamin K", "lactulose_rifaximin": "lactulose or rifaximin",
+    "beta_blocker": "beta blocker",
+    # deviations the system records
+    "dose_mismatch": "dose off the allocated arm or the weight",
+    "baseline_incomplete": "baseline incomplete before the infusion",
+    "baseline_out_of_window": "baseline sample outside the baseline window",
+    "assessment_out_of_window": "assessment outside the visit's window",
+    "visit_out_of_window": "visit outside its window",
+    # reported deviations' categories
+    "visit_window": "visit window", "safety_reporting": "safety reporting",
+    # the study exit
+    "lost_to_follow_up": "lost to follow-up", "withdrawn": "withdrawn from the study",
+    "completed": "completed the study",
+    # what a participant agreed to at the withdrawal of consent
+    "vital_status": "vital status only", "safety": "vital status and safety records",
+    "none": "no new data",
+}
+#: Fields of the clinical records that hold a code (the viewer words them).
+CODED_FIELDS = frozenset({"reason", "category", "severity", "aetiology", "status", "follow_up",
+                          "kind"})
+_KNOWN = frozenset({*REASONS, *WORDS, "alive", "dead", "unknown", "major", "minor", "open",
+                    "resolved", "interferon", "glucocorticoid", "albumin", "anticoagulant",
+                    "diuretic", "antiviral", "antibiotic", "consent", "eligibility",
+                    "randomisation", "dosing", "procedure", "cryptogenic"})
+
+
+def is_code(value: Any) -> bool:
+    """Whether `value` is one of the clinical records' codes."""
+    return isinstance(value, str) and value in _KNOWN
+
+
+def in_words(code: Any) -> str:
+    """A code as a reader reads it: "withdrawal_by_subject" → "withdrawal by subject"."""
+    if code is None:
+        return "—"
+    text = str(code)
+    return WORDS.get(text, text.replace("_", " "))
+
+
+def cdisc_terms() -> dict[str, str]:
+    """Code → CDISC DS NCOMPLT term; the domain's table where it names one."""
+    named: Mapping[str, str] = getattr(disposition, "CDISC_TERMS", {})
+    own = {code: _CDISC_SPELLING.get(code, code.upper().replace("_", " ")) for code in REASONS}
+    return {**own, **named}
+
+
+def cdisc_term(code: str) -> str:
+    return cdisc_terms().get(code, code.upper().replace("_", " "))
+
+
+def reason_in_words(reason: Any, text: Any = None) -> str:
+    """"withdrawal by subject", or "other: moved abroad" with the reason's own text."""
+    words = in_words(reason)
+    return f"{words}: {text}" if text else words
+
+
+def exit_in_words(disposition_: Mapping[str, Any]) -> str:
+    """The study exit in a line: how, when, why (coded reason in words), the attempts made."""
+    kind = disposition_.get("kind")
+    out = f"{in_words(kind)} on {disposition_.get('on') or '—'}"
+    if disposition_.get("reason") and disposition_["reason"] != kind:  # lost: no more to say
+        out += f", reason: {reason_in_words(disposition_['reason'], disposition_.get('reason_text'))}"
+    if kind == "lost_to_follow_up":
+        out += (f" (last contact; {disposition_.get('attempts') or '—'} attempt(s) to reach, the "
+                f"last on {disposition_.get('last_attempt_on') or '—'})")
+    return out
+
+
+def medication_in_words(medication: Mapping[str, Any]) -> str:
+    """"Furosemide (diuretic) for ascites, 40 mg oral, from 2026-03-01, ongoing"."""
+    dose = ", ".join(str(medication[k]) for k in ("dose", "route") if medication.get(k))
+    stop = stop_of(medication)
+    until = f"stopped {stop}" if stop else "ongoing" if medication.get("ongoing", True) else "stopped"
+    return (f"{medication.get('name') or '—'} ({in_words(medication.get('category'))}) for "
+            f"{medication.get('indication') or '—'}" + (f", {dose}" if dose else "")
+            + f", from {medication.get('start') or '—'}, {until}")
+
+
+def stop_of(medication: Mapping[str, Any]) -> Any:
+    """The day a course stopped: its own `stop`, or that of the `medication.stopped` record
+    (the state keeps it as `stopped`: `{on, record_hash, by, at}`)."""
+    stopped = medication.get("stopped")
+    if isinstance(stopped, Mapping):
+        return stopped.get("on") or stopped.get("stop") or medication.get("stop")
+    return stopped or medication.get("stop")
+
+
+def condition_in_words(condition: Mapping[str, Any]) -> str:
+    onset = f", onset {condition['onset']}" if condition.get("onset") else ""
+    return f"{condition.get('term') or '—'}{onset}, {'ongoing' if condition.get('ongoing') else 'resolved'}"
