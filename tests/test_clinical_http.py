@@ -137,42 +137,52 @@ def test_r41_after_withdrawal_without_follow_up_no_new_data_nor_vital_status(tri
     assert client.participant("P-001")["labs"]["baseline/TBIL"]["value"] == 41.0
 
 
-def test_r41_safety_follow_up_keeps_vital_status_and_safety_records_and_nothing_else(
-        trial: Trial) -> None:
+SERIOUS_BLEED = {
+    "term": "variceal bleeding", "onset_on": "2026-03-15", "grade": 3, "serious": True,
+    "criteria": ["hospitalisation"], "relationship_cells": "unlikely",
+    "relationship_procedure": "unlikely", "action_taken": "not_applicable",
+    "outcome": "recovering", "special_interest": "variceal_bleeding",
+    "aware_at": "2026-03-16T10:00:00+00:00"}
+
+
+def withdrawn_with(trial: Trial, follow_up: str) -> LedgerClient:
+    """P-001 randomised, then consent withdrawn with `follow_up`; the clock 20 days on."""
     client = set_up(trial)
     randomised(client, "P-001")
     client.withdraw_consent("P-001", form_version="1.0", withdrawn_on="2026-03-02",
-                            follow_up="safety")
+                            follow_up=follow_up)
     trial.clock.step(days=20)
+    return client
+
+
+def test_r41_safety_follow_up_keeps_vital_status_and_no_new_trial_data(trial: Trial) -> None:
+    client = withdrawn_with(trial, "safety")
     client.record_vital_status("P-001", status="alive", on="2026-03-21",
                                known_alive_on="2026-03-20")
-    client.append("participant/P-001", "adverse_event.reported", {
-        "term": "variceal bleeding", "onset_on": "2026-03-15", "grade": 3, "serious": True,
-        "criteria": ["hospitalisation"], "relationship_cells": "unlikely",
-        "relationship_procedure": "unlikely", "action_taken": "not_applicable",
-        "outcome": "recovering", "special_interest": "variceal_bleeding",
-        "aware_at": "2026-03-16T10:00:00+00:00"})
     seen = client.participant("P-001")
     assert seen["follow_up"] == "safety"
     assert [v["status"] for v in seen["vital_status"]] == ["alive"]
-    assert [e["term"] for e in seen["adverse_events"].values()] == ["variceal bleeding"]
     # Safety follow-up is no consent to new trial data.
     assert refusal(client.record_lab, "P-001", visit="week_1", analyte="TBIL", value=30.0,
                    unit="µmol/L", sampled_at=trial.clock.now - timedelta(hours=1)) == \
         ("consent.withdrawn_no_new_data", "entry.type")
+    assert refusal(client.record_vital_status, "P-001", status="alive", on="2026-02-27") == \
+        ("consent.procedure_before_consent", "payload.on")
 
 
-def test_r41_vital_status_follow_up_keeps_vital_status_only(trial: Trial) -> None:
-    client = set_up(trial)
-    randomised(client, "P-001")
-    client.withdraw_consent("P-001", form_version="1.0", withdrawn_on="2026-03-02",
-                            follow_up="vital_status")
-    client.record_vital_status("P-001", status="alive", on="2026-03-02")
-    assert refusal(client.append, "participant/P-001", "adverse_event.reported", {
-        "term": "fever", "onset_on": "2026-03-02", "grade": 1, "serious": False,
-        "relationship_cells": "possible", "relationship_procedure": "possible",
-        "action_taken": "not_applicable", "outcome": "recovered", "end_on": "2026-03-02"}) == \
-        ("consent.follow_up_not_agreed", "entry.type")
+def test_r41_safety_follow_up_keeps_adverse_events(trial: Trial) -> None:
+    client = withdrawn_with(trial, "safety")
+    client.append("participant/P-001", "adverse_event.reported", SERIOUS_BLEED)
+    seen = client.participant("P-001")
+    assert [e["term"] for e in seen["adverse_events"].values()] == ["variceal bleeding"]
+
+
+def test_r41_vital_status_follow_up_keeps_vital_status_but_no_adverse_event(trial: Trial) -> None:
+    client = withdrawn_with(trial, "vital_status")
+    client.record_vital_status("P-001", status="alive", on="2026-03-21")
+    assert [v["status"] for v in client.participant("P-001")["vital_status"]] == ["alive"]
+    assert refusal(client.append, "participant/P-001", "adverse_event.reported",
+                   SERIOUS_BLEED) == ("consent.follow_up_not_agreed", "entry.type")
 
 
 def test_baseline_under_protocol_1_1_amended_with_a_reason(trial: Trial) -> None:
@@ -182,6 +192,8 @@ def test_baseline_under_protocol_1_1_amended_with_a_reason(trial: Trial) -> None
     admin = trial.client("sponsor-admin-2", role="admin", site="sponsor")
     head = admin.head("protocol")
     assert (head.version, head.record_hash) == (2, receipt["record_hash"])
+    (row,) = admin._get("/v1/audit?type=protocol.amended")["rows"]
+    assert row["record_hash"] == receipt["record_hash"] and row["reason"].startswith("amendment 1")
     arm = randomised(client, "P-001", protocol="1.1")
     # The baseline is complete before the infusion, or the infusion is refused.
     assert refusal(infuse, client, trial, "P-001", arm) == ("baseline.incomplete", "entry.type")
