@@ -3,13 +3,17 @@
 Everything goes through the SDK with real users and keys, on a simulated clock. Without a seed
 every key, salt, the allocation list and the passphrase are fresh randomness; with one they all
 come from it (ledger/entropy.py), so one seed gives the same log, byte for byte, and anyone who
-knows the seed holds the demo's keys. The story: staggered enrolment over a year at two sites,
-one screen failure (82 years old), one withdrawal, lab values that improve more under the higher
+knows the seed holds the demo's keys. The story: protocol amendment 1.1 (baseline, primary score,
+medication exclusions) before the first randomisation, staggered enrolment over a year at two
+sites, each participant's medical history and medications, two screen failures (82 years old; a
+glucocorticoid course within exclusion 6's year, queried by the system), never more randomised
+than the protocol's target, a baseline before each infusion, one participant not infused (in
+follow-up), one withdrawal of consent with vital status agreed, one loss to follow-up, a missed
+visit, a minor and a major reported deviation, lab values that improve more under the higher
 dose, corrections with reasons, queries raised, answered and closed, SDV, visit locks,
 investigator sign-offs, one emergency unblinding, and at the end the casebook locks and the
 reveal of the allocation list.
 """
-
 from __future__ import annotations
 
 import heapq
@@ -24,6 +28,8 @@ from functools import partial
 from pathlib import Path
 
 from api.client.sdk import LedgerClient
+from api.demo import clinical
+from api.demo.clinical import amend_protocol
 from api.services.bootstrap import Services, initialise, root_signer
 from api.services.keys import register_user
 from api.services.reveal import reveal_allocation
@@ -43,7 +49,13 @@ STAFF = {  # id: (printed name, role, site)
     "mon-01": ("Hana Sato", "monitor", "sponsor"),
     "dm-01": ("Omar Haddad", "data_manager", "sponsor"),
 }
-SCREEN_FAILURE, WITHDRAWN, UNBLINDED = 4, 7, 3  # which participants (0-based) take those turns
+# Which participants (0-based) take those turns, all within the first nine; the unblinded one's
+# serious adverse event is also the major deviation (reported late).
+SCREEN_FAILURE, WITHDRAWN, UNBLINDED = 4, 7, 3
+MISSED_VISIT, MINOR_DEVIATION, LOST, NOT_TREATED, STEROID = 0, 1, 5, 6, 8
+UNITS = {"TBIL": "µmol/L", "INR": "ratio", "CREAT": "mg/dL", "SODIUM": "mmol/L", "ALB": "g/L"}
+DIGITS = {"TBIL": 1, "INR": 2, "CREAT": 2, "SODIUM": 1, "ALB": 1}
+NORMAL = {"TBIL": 12.0, "INR": 1.0, "CREAT": 0.9, "SODIUM": 140.0, "ALB": 40.0}
 
 
 class SimClock:
@@ -73,10 +85,13 @@ class Demo:
     passphrase: str
     clients: dict[str, LedgerClient] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
+    causes: list[str] = field(default_factory=list)  # each participant's liver disease
     queue: list[_Step] = field(default_factory=list)
     counter: int = 0
     records: dict[str, dict[str, str]] = field(default_factory=dict)  # pid -> "visit/analyte" -> hash
     tokens: dict[str, str] = field(default_factory=dict)
+    target: int = 22  # the protocol in force's enrolment target
+    randomised: int = 0
 
     def at(self, moment: datetime, run: Callable[[], object]) -> None:
         self.counter += 1
@@ -116,7 +131,10 @@ def simulate(services: Services, home: Path, *, participants: int = 22, seed: in
                           ledger_passphrase=passphrase)
         set_up_trial(services, home=home, root_passphrase=passphrase, system_passphrase=passphrase,
                      slots=max(participants, 2) + 2)
-        demo = Demo(services, home, participants, story, clock, passphrase, rng=random.Random(story))
+        protocol = amend_protocol(services, home, passphrase)  # before the first randomisation
+        demo = Demo(services, home, participants, story, clock, passphrase, rng=random.Random(story),
+                    target=protocol.target_enrolment)
+        demo.causes = clinical.aetiologies(demo.rng, participants)
         _staff(demo)
         for k in range(participants):
             _participant(demo, k)
@@ -166,25 +184,66 @@ def _staff(demo: Demo) -> None:
 def _participant(demo: Demo, k: int) -> None:
     pid = f"P-{k + 1:03d}"
     inv = demo.clients["inv-01" if k % 2 == 0 else "inv-02"]
+    monitor = demo.clients["mon-01"]
     rng = random.Random(demo.seed * 1000 + k)
+    # History and medications draw from their own generator, so the lab story keeps its draws.
+    told = random.Random(f"trial-ledger demo {demo.seed} history {k}")
     born = date(1942, 2, 11) if k == SCREEN_FAILURE else date(1950 + rng.randrange(25), 1 + k % 12, 10)
     weight = round(rng.uniform(52, 92), 1)
     day0 = START + timedelta(days=12 * k)
+    visited: dict[str, date] = {}
+    first: dict[str, float] = {}  # the baseline values the follow-up labs improve on
 
     def screen() -> None:
         inv.register_participant(pid, sex="F" if rng.random() < 0.4 else "M", date_of_birth=born,
                                  weight_kg=weight)
         inv.sign_consent(pid, form_version="1.0", signed_on=day0.date())
+        cause = "autoimmune_hepatitis" if k == STEROID else demo.causes[k]
+        conditions, courses = clinical.history_and_medications(told, cause, day0.date(),
+                                                               steroid=k == STEROID)
+        inv.record_medical_history(pid, taken_on=day0.date(), aetiology=cause, conditions=conditions)
+        for course in courses:  # the steroid course opens the exclusion-6 query (the system's)
+            inv.record_medication(pid, **course)
 
     def assess() -> None:
-        too_old = k == SCREEN_FAILURE
+        too_old, steroid = k == SCREEN_FAILURE, k == STEROID
         inv.assess_eligibility(pid, assessed_on=demo.clock.now.date(), esld_confirmed=True,
-                               answers={**ELIGIBLE, "inc-1": not too_old})
-        if too_old:
+                               answers={**ELIGIBLE, "inc-1": not too_old, "exc-6": steroid},
+                               protocol_version="1.1")
+        if steroid:
+            demo.at(demo.clock.now + timedelta(days=1), answer_steroid_query)
+        if too_old or steroid or demo.randomised >= demo.target:  # enrolment closes at target
             return
+        demo.randomised += 1
         inv.request_randomisation(pid)
         infused = day0 + timedelta(days=7)
+        demo.at(day0 + timedelta(days=2), baseline)  # within the baseline window, before infusion
+        if k == NOT_TREATED:
+            demo.at(infused, lambda: inv.discontinue_treatment(
+                pid, on=infused.date(), reason=clinical.NOT_TREATED[0],
+                reason_text=clinical.NOT_TREATED[1]))
+            return
         demo.at(infused + timedelta(hours=1), lambda: infuse(infused))  # recorded once it ended
+
+    def answer_steroid_query() -> None:
+        queries = inv.participant(pid)["queries"]
+        opened = next(q for q, v in queries.items() if v["field"] == "start" and v["status"] == "open")
+        inv.answer_query(pid, query=opened, text=clinical.STEROID_ANSWER)
+        demo.at(demo.clock.now + timedelta(days=2), lambda: monitor.close_query(pid, query=opened))
+
+    def baseline() -> None:
+        on = demo.clock.now
+        start = {"TBIL": rng.uniform(40, 90), "INR": rng.uniform(1.4, 2.0),
+                 "CREAT": rng.uniform(0.9, 1.6), "SODIUM": rng.uniform(130, 138),
+                 "ALB": rng.uniform(26, 32)}
+        inv.complete_visit(pid, visit="baseline", on=on.date())
+        measured = {a: round(v, DIGITS[a]) for a, v in start.items()}
+        for analyte, value in measured.items():
+            inv.record_lab(pid, visit="baseline", analyte=analyte, value=value, unit=UNITS[analyte],
+                           sampled_at=on - timedelta(minutes=30))
+        clinical.record_findings(inv, pid, visit="baseline", observed_on=on.date(), ascites="mild",
+                                 encephalopathy_grade=1)
+        first.update(start)
 
     def infuse(moment: datetime) -> None:
         arm = inv.participant(pid)["arm"]
@@ -192,37 +251,43 @@ def _participant(demo: Demo, k: int) -> None:
         inv.record_infusion(pid, infusion_number=1, started_at=moment,
                             ended_at=moment + timedelta(minutes=45), weight_kg=weight,
                             cells_per_kg=dose, total_cells=dose * weight, lot=f"UC-{k + 1:03d}")
-        baseline = {"TBIL": rng.uniform(40, 90), "INR": rng.uniform(1.4, 2.0),
-                    "CREAT": rng.uniform(0.9, 1.6), "SODIUM": rng.uniform(130, 138),
-                    "ALB": rng.uniform(26, 32)}
         better = 0.35 if arm == "medium_high" else 0.2  # fraction of the way to normal by week 48
         for visit, days in VISITS.items():
             if k == WITHDRAWN and days > VISITS["week_12"]:
-                demo.at(moment + timedelta(days=VISITS["week_12"] + 30), lambda: withdraw())
+                demo.at(moment + timedelta(days=VISITS["week_12"] + 30), withdraw)
                 break
+            if k == LOST and days > VISITS["week_12"]:  # window closed, then a month of tries
+                demo.at(moment + timedelta(days=days + 14 + 30), lost)
+                break
+            if k == MISSED_VISIT and visit == "week_24":  # recorded once its window has closed
+                demo.at(moment + timedelta(days=days + 15), lambda: inv.miss_visit(
+                    pid, visit="week_24", reason=clinical.MISSED_VISIT))
+                continue
             demo.at(moment + timedelta(days=days, hours=1),
-                    partial(follow_up, visit, days, baseline, better))
+                    partial(follow_up, visit, days, better))
         else:
-            demo.at(moment + timedelta(days=336 + 5), lambda: complete())
+            demo.at(moment + timedelta(days=336 + 5), complete)
         if k == UNBLINDED:
-            demo.at(moment + timedelta(days=170), lambda: unblind())
+            demo.at(moment + timedelta(days=170), unblind)
+            demo.at(moment + timedelta(days=200), partial(
+                report, clinical.MAJOR_DEVIATION, (moment + timedelta(days=165)).date(), None,
+                clinical.MAJOR_RESOLUTION))
 
-    def follow_up(visit: str, days: int, baseline: dict[str, float], better: float) -> None:
+    def follow_up(visit: str, days: int, better: float) -> None:
         on = demo.clock.now
         inv.complete_visit(pid, visit=visit, on=on.date())
+        visited[visit] = on.date()
         t = days / 336 * better
-        normal = {"TBIL": 12.0, "INR": 1.0, "CREAT": 0.9, "SODIUM": 140.0, "ALB": 40.0}
-        units = {"TBIL": "µmol/L", "INR": "ratio", "CREAT": "mg/dL", "SODIUM": "mmol/L",
-                 "ALB": "g/L"}
         hashes = demo.records.setdefault(pid, {})
-        for analyte, start in baseline.items():
-            value = start + (normal[analyte] - start) * t * rng.uniform(0.8, 1.2)
-            digits = 2 if analyte in ("INR", "CREAT") else 1
-            receipt = inv.record_lab(pid, visit=visit, analyte=analyte, value=round(value, digits),
-                                     unit=units[analyte], sampled_at=on - timedelta(minutes=30))
+        for analyte, start in first.items():
+            value = start + (NORMAL[analyte] - start) * t * rng.uniform(0.8, 1.2)
+            receipt = inv.record_lab(pid, visit=visit, analyte=analyte,
+                                     value=round(value, DIGITS[analyte]), unit=UNITS[analyte],
+                                     sampled_at=on - timedelta(minutes=30))
             hashes[f"{visit}/{analyte}"] = receipt["record_hash"]
-        inv.record_assessment(pid, visit=visit, ascites="mild" if t < 0.1 else "none",
-                              encephalopathy_grade=1 if t < 0.05 else 0, dialysis=False)
+        clinical.record_findings(inv, pid, visit=visit, observed_on=on.date(),
+                                 ascites="mild" if t < 0.1 else "none",
+                                 encephalopathy_grade=1 if t < 0.05 else 0)
         if visit == "week_4" and k % 6 == 1:
             demo.at(on + timedelta(days=1), lambda: correct(visit))
         if visit == "week_8" and k % 5 == 2:
@@ -238,7 +303,6 @@ def _participant(demo: Demo, k: int) -> None:
         demo.records[pid][f"{visit}/CREAT"] = receipt["record_hash"]
 
     def query(visit: str) -> None:
-        monitor = demo.clients["mon-01"]
         opened = monitor.open_query(pid, record=demo.records[pid][f"{visit}/TBIL"], field="value",
                                     text="please confirm bilirubin against the source")
         demo.at(demo.clock.now + timedelta(days=1), lambda: inv.answer_query(
@@ -247,15 +311,33 @@ def _participant(demo: Demo, k: int) -> None:
             pid, query=opened["record_hash"]))
 
     def review(visit: str) -> None:
-        demo.clients["mon-01"].sdv(pid, visit=visit, form="labs", level="full")
+        if k == MINOR_DEVIATION:  # found at the visit's source data verification
+            report(clinical.MINOR_DEVIATION, visited[visit], demo.records[pid][f"{visit}/CREAT"],
+                   clinical.MINOR_RESOLUTION)
+        monitor.sdv(pid, visit=visit, form="labs", level="full")
         demo.clients["dm-01"].lock(pid, scope=visit)
 
+    def report(deviation: dict[str, str], occurred: date, record: str | None,
+               resolution: str) -> None:
+        made = monitor.report_deviation(pid, occurred_on=occurred, record=record, **deviation)
+        demo.at(demo.clock.now + timedelta(days=30), lambda: monitor.resolve_deviation(
+            pid, deviation=made["record_hash"], resolved_on=demo.clock.now.date(),
+            corrective_action=resolution))
+
     def withdraw() -> None:
-        inv.exit_participant(pid, "withdrawn", on=demo.clock.now.date(),
-                             reason="participant's own decision")
+        today = demo.clock.now.date()
+        clinical.withdraw_consent(inv, pid, on=today, follow_up="vital_status")
+        inv.withdraw(pid, on=today, reason=clinical.WITHDRAWAL[0], reason_text=clinical.WITHDRAWAL[1])
+        # at what would have been week 48, the agreed telephone call
+        demo.at(day0 + timedelta(days=7 + 336 + 5), lambda: inv.record_vital_status(
+            pid, status="alive", on=demo.clock.now.date(), known_alive_on=demo.clock.now.date()))
+
+    def lost() -> None:
+        inv.lost_to_follow_up(pid, on=visited["week_12"], attempts=4,
+                              last_attempt_on=demo.clock.now.date() - timedelta(days=2))
 
     def complete() -> None:
-        inv.exit_participant(pid, "completed", on=demo.clock.now.date())
+        inv.complete(pid, on=demo.clock.now.date())
         name = STAFF[inv.signer.author][0]
         inv.sign_off(pid, printed_name=name, statement="I approve the casebook as complete.",
                      key_file=demo.home / "keys" / f"{inv.signer.author}.key",
