@@ -25,7 +25,7 @@ from typing import Any
 from domain.deviations import major_deviations
 from domain.participant import ParticipantState
 from domain.protocol import Protocol
-from domain.visit_scores import scores_by_visit
+from domain.visit_scores import visit_scores
 
 SETS = ("randomised", "safety", "per_protocol", "completers")
 END_STATES = ("completed", "withdrawn", "lost_to_follow_up", "in_follow_up")
@@ -106,7 +106,7 @@ def _last_visit(protocol: Protocol | None) -> str | None:
 def _primary_available(state: ParticipantState, visit: str | None, score: str) -> bool:
     if visit is None:
         return False
-    result = scores_by_visit(state).get(visit, {}).get(score) or {}
+    result = visit_scores(state, visit).get(score) or {}  # that visit's only, not every visit's
     value = result.get("value")
     return isinstance(value, int | float) and not isinstance(value, bool)
 
