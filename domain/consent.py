@@ -20,9 +20,11 @@ from .facts import Rejection
 from .participant import ParticipantState
 
 VITAL_STATUS = "vital_status.recorded"
-#: The safety records a participant may agree to at withdrawal (`follow_up` "safety"); the
-#: adverse-event, death and transplant records join as they are added.
-SAFETY_TYPES: frozenset[str] = frozenset({VITAL_STATUS})
+#: The safety records a participant may agree to at withdrawal (`follow_up` "safety"): vital
+#: status and the adverse events (domain/adverse_events.py); the death and transplant records
+#: join as they are added.
+SAFETY_TYPES: frozenset[str] = frozenset({VITAL_STATUS, "adverse_event.reported",
+                                          "adverse_event.updated", "adverse_event.resolved"})
 #: What each `follow_up` of `consent.withdrawn` lets be recorded after the withdrawal.
 AGREED: dict[str, frozenset[str]] = {"none": frozenset(),
                                      "vital_status": frozenset({VITAL_STATUS}),
