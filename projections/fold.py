@@ -17,8 +17,12 @@ import orjson
 from domain import participant
 from domain.facts import Fact
 from domain.participant import ParticipantState
+from domain.protocol import Protocol, load_protocol
 from domain.streams import evolve_participant_all
+from domain.trial import PROTOCOL_STREAM, protocol_in_force
 from ledger.entry import Record
+from ledger.store import Store
+from ledger.trusted import read_trusted
 
 from . import allocation_table, audit_trail, participants, score_history
 from .facts import to_fact
@@ -54,8 +58,15 @@ class Batch:
     participants start from nothing and are updated in place (a fold from zero, whose states are
     dropped once their documents are written: never handed to anyone else)."""
 
-    def __init__(self, load: Loader = _nothing, *, in_place: bool = False) -> None:
+    def __init__(self, load: Loader = _nothing, *, in_place: bool = False,
+                 protocol: Protocol | None = None, follow_protocol: bool = True) -> None:
         self._load = load
+        # The protocol the scores are computed under: the one in force where the fold stands
+        # (followed through the protocol's records as they come), or, for a fold that reads
+        # the log a stream at a time, the one in force at its end (`follow_protocol` False).
+        self.protocol = protocol
+        self.follow_protocol = follow_protocol
+        self.protocol_changed = False  # an adoption or amendment was applied: rescore everyone
         self._initial = Folding if in_place else participant.initial
         self.states: dict[str, ParticipantState] = {}
         # Facts not folded into their participant's state yet: folded together when the state
@@ -126,6 +137,11 @@ def apply(batch: Batch, record: Record, leaf_index: int) -> None:
     payload = record.payload()
     audit_trail.apply(batch, record, payload, leaf_index)  # first: it reads the value replaced
     stream = record.stream
+    if stream == PROTOCOL_STREAM and batch.follow_protocol:
+        document = (payload or {}).get("document")
+        if isinstance(document, dict):  # (a redacted record keeps no document)
+            batch.protocol = load_protocol(document)
+            batch.protocol_changed = True
     if stream.startswith(participant.STREAM_PREFIX):
         batch.add(participant.participant_id_of(stream), to_fact(record, payload))
     if record.entry.fields["type"] in allocation_table.KINDS:
@@ -139,7 +155,7 @@ def finish(batch: Batch, pids: Iterable[str] | None = None) -> None:
     for pid in chosen:
         batch.participant(pid)  # pending facts folded in
     participants.finish(batch, chosen)
-    score_history.finish(batch, chosen)
+    score_history.finish(batch, chosen, batch.protocol)
     batch.changed -= chosen
 
 
@@ -162,6 +178,23 @@ def finish_in_chunks(batch: Batch, write: Callable[[dict[str, dict[str, Any]]], 
         write(chunk)
         for docs in chunk.values():
             docs.clear()
+
+
+class ProtocolAt:
+    """The protocol in force after a position of the log (the protocol stream holds a few
+    records), decoded again only when a new adoption or amendment has come."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._last: tuple[int, Protocol | None] = (-1, None)
+
+    def __call__(self, cur: Any, upto: int) -> Protocol | None:
+        rows = [r for r in self.store.stream_rows(cur, PROTOCOL_STREAM) if r.position <= upto]
+        last = rows[-1].position if rows else 0
+        if last != self._last[0]:
+            facts = [to_fact(read_trusted(r.state, r.position)) for r in rows]
+            self._last = (last, protocol_in_force(facts))
+        return self._last[1]
 
 
 @contextmanager

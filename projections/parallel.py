@@ -34,6 +34,7 @@ from ledger.store import Store, open_store
 from ledger.store_sqlite import Checkpointer, SQLiteStore
 
 from . import allocation_table
+from .fold import ProtocolAt
 from .rebuild import deal, fold_into, log_share
 from .tables import Tables
 
@@ -68,8 +69,10 @@ def fold_share(url: str, version: int, worker: int, workers: int, upto: int,
     if isinstance(store, SQLiteStore):
         store.write_derived_data_only()  # the parent checkpoints (`fold_in_parallel`)
     try:
+        with store.read() as cur:  # every worker scores under the protocol at the log's end
+            protocol = ProtocolAt(store)(cur, upto)
         batch = fold_into(store, version, log_share(store, upto, worker, workers, progress,
-                                                    streams))
+                                                    streams), protocol=protocol)
         allocation = batch.docs.pop(allocation_table.NAME)
         with store.transaction() as cur:
             Tables(store).write(cur, version, batch.docs)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from domain import participant
+from domain.protocol import Protocol
 from ledger.entry import Record
 from ledger.store import Store, StoreBusy
 from ledger.store_sqlite import SQLiteStore
@@ -174,12 +175,16 @@ AUDIT = (audit_trail.NAME,)
 PEOPLE_VIEWS = (participants.NAME, score_history.NAME)
 
 
-def fold_into(store: Store, version: int, records: Iterable[tuple[int, Record]]) -> Batch:
+def fold_into(store: Store, version: int, records: Iterable[tuple[int, Record]], *,
+              protocol: Protocol | None = None) -> Batch:
     """Fold (leaf index, record) pairs from nothing into `version`'s tables: audit rows a chunk
     at a time as they come; participants and scores a chunk at a time, as each stream ends when
     the records come a stream at a time (a LogShare `by_stream`), else at the end. Hands back
-    the batch holding the rest (the allocation table, its orphans) and the participants seen."""
-    batch = Batch(in_place=True)  # states are dropped once their documents are written
+    the batch holding the rest (the allocation table, its orphans) and the participants seen.
+    `protocol`: the protocol in force at the fold's end, for records that come a stream at a
+    time (scores are computed under it); None: followed as the protocol's records come."""
+    # states are dropped once their documents are written
+    batch = Batch(in_place=True, protocol=protocol, follow_protocol=protocol is None)
     writes = Writes(store, version, batch)
     audit = batch.docs[audit_trail.NAME]
     by_stream = isinstance(records, LogShare) and records.by_stream

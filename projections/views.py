@@ -26,7 +26,7 @@ from ledger.trusted import read_trusted
 
 from . import allocation_table, audit_trail, participants, score_history
 from .facts import to_fact
-from .fold import NAMES, Batch, apply, finish
+from .fold import NAMES, Batch, ProtocolAt, apply, finish
 from .rebuild import PROGRESS, fold_into, log_share
 from .tables import Tables
 
@@ -42,6 +42,7 @@ class Views:
         self.versions = store.qualify(VERSIONS)
         self.tree = Tree(store)
         self.tables = Tables(store)
+        self.protocol_at = ProtocolAt(store)
 
     def create_table(self) -> None:
         with self.store.transaction() as cur:
@@ -101,7 +102,8 @@ class Views:
                             (NAME,))
             if self._position(cur, version) >= rows[0].position:
                 raise IntegrityError("page applied already")
-            batch = Batch(lambda view, key: self.tables.load(cur, version, view, key))
+            batch = Batch(lambda view, key: self.tables.load(cur, version, view, key),
+                          protocol=self.protocol_at(cur, rows[0].position - 1))
             records = [read_trusted(row.state, row.position) for row in rows]
             first = self.tree.leaf_in(cur, records[0].hash)
             if first is None:
@@ -110,6 +112,10 @@ class Views:
                 apply(batch, record, first.leaf_index + offset)
                 if record.stream == REDACTIONS_STREAM:
                     self._refold_redacted(cur, batch, record)
+            if batch.protocol_changed:  # every participant's scores follow the new protocol
+                for pid, _ in self.tables.rows(cur, version, participants.NAME):
+                    batch.participant(pid)
+                    batch.changed.add(pid)
             finish(batch)
             self.tables.write(cur, version, batch.docs)
             self.store.track(cur, self._tracking(version), rows[-1].position)
@@ -183,8 +189,13 @@ class Views:
                 if progress is not None and index % PROGRESS == PROGRESS - 1:
                     progress(index + 1)
 
-        batch = fold_into(self.store, version, log_share(self.store, upto, progress=progress)
-                          if records is None else given(records))
+        if records is None:  # the log a stream at a time: scored under the protocol at its end
+            with self.store.read() as cur:
+                protocol = self.protocol_at(cur, upto)
+            batch = fold_into(self.store, version, log_share(self.store, upto, progress=progress),
+                              protocol=protocol)
+        else:  # in log order: the protocol is followed as its records come
+            batch = fold_into(self.store, version, given(records))
         last = upto if records is None else last
         allocation_table.join(batch.docs[allocation_table.NAME], batch.slots, batch.orphans)
         with self.store.transaction() as cur:

@@ -15,13 +15,9 @@ from api.http.contract import problems
 from api.http.deps import ServicesDep, UserDep
 from api.http.views import AsOf
 from api.services import flow as service
-from api.services import roles
 
 router = APIRouter(prefix="/v1", tags=["projections"])
 PATH = "/v1/flow"
-# Who may ask: the readers, as for the summary. The role matrix (api/services/roles.py) is the
-# one table of who may call what; the row is added there only if it is not there already.
-roles.MATRIX.setdefault(("GET", PATH), roles.READERS)
 
 PER_ARM = "per arm (arm id → …); absent for blinded roles"
 

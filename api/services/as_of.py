@@ -6,7 +6,10 @@ from __future__ import annotations
 from api.services.bootstrap import Services
 from domain import participant
 from domain.participant import ParticipantState
+from domain.protocol import Protocol
 from domain.streams import evolve_participant_all
+from domain.trial import PROTOCOL_STREAM, protocol_in_force
+from ledger.entry import Record
 from projections.asof import Cut, within
 from projections.facts import to_fact
 from projections.replay import Folded, replay
@@ -26,15 +29,27 @@ def cut_of(services: Services, as_of: str) -> Cut:
     return cut
 
 
-def participant_as_of(services: Services, participant_id: str, as_of: str) -> ParticipantState | None:
-    """One participant folded from its stream, keeping only the records the cut keeps."""
+def _kept(services: Services, stream: str, as_of: str) -> list[Record]:
+    """The stream's records the cut keeps."""
     cut = Cut.parse(as_of)
     if cut.size is not None:  # a checkpoint's size is a log prefix: its last leaf's position
         last = services.ledger.tree.leaf_by_index(cut.size - 1) if cut.size else None
         cut = Cut(time=cut.time, position=last.position if last else 0)
-    records = services.ledger.stream(participant.STREAM_PREFIX + participant_id)
-    kept = [r for r in records if (cut.time is None or r.recorded_at <= cut.time)
+    return [r for r in services.ledger.stream(stream)
+            if (cut.time is None or r.recorded_at <= cut.time)
             and (cut.position is None or (r.position or 0) <= cut.position)]
+
+
+def protocol_as_of(services: Services, as_of: str | None) -> Protocol | None:
+    """The protocol in force at the cut (now, without one): what scores are computed under."""
+    records = services.ledger.stream(PROTOCOL_STREAM) if as_of is None else \
+        _kept(services, PROTOCOL_STREAM, as_of)
+    return protocol_in_force([to_fact(record) for record in records])
+
+
+def participant_as_of(services: Services, participant_id: str, as_of: str) -> ParticipantState | None:
+    """One participant folded from its stream, keeping only the records the cut keeps."""
+    kept = _kept(services, participant.STREAM_PREFIX + participant_id, as_of)
     if not kept:
         return None
     return evolve_participant_all(participant.initial(), [to_fact(record) for record in kept])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.services import blinding
-from api.services.as_of import participant_as_of
+from api.services.as_of import participant_as_of, protocol_as_of
 from api.services.bootstrap import Services
 from api.services.sites import check_participant_known, sees_site, unknown_participant
 from api.services.tokens import User
@@ -25,7 +25,7 @@ def participant(services: Services, user: User, participant_id: str,
     if state is None:
         raise _missing(participant_id)
     body = state.model_dump(mode="json")
-    body["scores"] = scores_by_visit(state)
+    body["scores"] = scores_by_visit(state, protocol_as_of(services, as_of))
     return blinding.mask_participant(services, user.role, body)
 
 
@@ -52,7 +52,8 @@ def scores(services: Services, user: User, participant_id: str,
     check_participant_known(services, user, participant_id)
     if as_of is not None:
         state = participant_as_of(services, participant_id, as_of)
-        found = None if state is None else scores_by_visit(state)
+        found = None if state is None else \
+            scores_by_visit(state, protocol_as_of(services, as_of))
     else:
         services.views.catch_up()
         found = services.views.scores(participant_id)

@@ -57,6 +57,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/participants/{participant_id}/scores"): READERS,
     ("GET", "/v1/unblindings"): READERS,
     ("GET", "/v1/summary"): READERS,
+    ("GET", "/v1/flow"): READERS,
     ("GET", "/v1/audit"): READERS,
     ("GET", "/v1/allocation"): ALLOCATION,
     ("GET", "/v1/projections"): READERS,
