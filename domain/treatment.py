@@ -133,6 +133,8 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
         raise Rejection("protocol.not_adopted", "no protocol is in force: set the trial up first",
                         field="entry.type")
     if fact.type == "eligibility.assessed":
+        if state.status == "withdrawn":  # an assessment after a withdrawal is new trial data
+            check_after_consent(state, None, "payload.assessed_on")
         if state.status != "consented":
             raise Rejection("eligibility.no_consent", "eligibility is assessed after consent",
                             field="entry.type")

@@ -108,7 +108,8 @@ def test_r40_eligibility_is_assessed_on_or_after_consent() -> None:
     before_consent(refusal(REGISTER, consent(), assessed(BEFORE)), "payload.assessed_on")
     run(REGISTER, consent(), assessed(ON))
     assert refusal(REGISTER, consent(), withdrawal(), assessed("2026-03-09")).rule == \
-        "eligibility.no_consent"
+        "consent.withdrawn_no_new_data"
+    assert refusal(REGISTER, assessed(ON)).rule == "eligibility.no_consent"
 
 
 def test_r40_randomisation_is_requested_on_or_after_consent() -> None:
