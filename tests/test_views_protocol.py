@@ -1,0 +1,51 @@
+"""The score view follows the protocol in force: an amendment rescores the participants recorded
+before it, live, and a rebuild from zero gives the same view (R33)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from .conftest import Trial
+from .test_labs import WEEK_4, treated
+
+PANEL = {"TBIL": (71.82, "µmol/L"), "INR": (1.2, "ratio"), "CREAT": (1.9, "mg/dL"),
+         "SODIUM": (130.0, "mmol/L"), "ALB": (28.0, "g/L")}
+
+
+def _document(version: str) -> dict[str, Any]:
+    name = "nct06167473.json" if version == "1.0" else f"nct06167473-{version}.json"
+    document: dict[str, Any] = json.loads(
+        resources.files("domain.protocols").joinpath(name).read_text("utf-8"))
+    return document
+
+
+def test_r33_an_amendment_rescores_earlier_participants_live_and_in_a_rebuild(trial: Trial) -> None:
+    client, _ = treated(trial)
+    for analyte, (value, unit) in PANEL.items():
+        client.record_lab("P-001", visit="week_4", analyte=analyte, value=value, unit=unit,
+                          sampled_at=WEEK_4)
+    client.record_assessment("P-001", visit="week_4", ascites="mild", encephalopathy_grade=1,
+                             dialysis=False, observed_on=WEEK_4.date())
+    _, token = trial.user("dm-001", role="data_manager", site="sponsor")
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def scores() -> dict[str, Any]:
+        answer = trial.http.get("/v1/participants/P-001/scores", headers=headers)
+        assert answer.status_code == 200, answer.text
+        week_4: dict[str, Any] = answer.json()["scores"]["week_4"]
+        return week_4
+
+    before = scores()
+    assert before["MELD"]["value"] == 20 and "primary" not in before["MELD"]  # 1.0 names none
+    admin = trial.client("sponsor-admin", role="admin", site="sponsor")
+    admin.append("protocol", "protocol.amended", {"document": _document("1.1")},
+                 reason="baseline, primary score and concomitant medications defined")
+    after = scores()  # nothing new on P-001's stream: the amendment alone rescored it
+    assert after["MELD"]["primary"] is True and after["MELD"]["value"] == 20
+    assert "primary" not in after["Child-Pugh"]
+    live = trial.http.get("/v1/projections", headers=headers).json()["projections"]
+    rebuilt = trial.http.post("/v1/projections/rebuild", headers=headers).json()["projections"]
+    assert rebuilt == live
+    assert scores() == after
