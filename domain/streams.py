@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import (
     access,
+    adverse_events,
     baseline,
     clock,
     deviations,
@@ -59,7 +60,8 @@ INVESTIGATOR, RANDOMISER, SYSTEM, ADMIN = (frozenset({"investigator"}), frozense
 
 
 #: The parts of the participant's stream that live in their own modules (domain/part.py).
-PARTS: tuple[Part, ...] = (disposition.PART, history.PART, deviations.PART, baseline.PART)
+PARTS: tuple[Part, ...] = (disposition.PART, history.PART, deviations.PART, adverse_events.PART,
+                          baseline.PART)
 #: Every type still accepted once the participant has left the trial.
 AFTER_EXIT = treatment.AFTER_EXIT.union(*(p.after_exit for p in PARTS))
 
@@ -140,8 +142,7 @@ KINDS: tuple[StreamKind, ...] = (
                "consent.withdrawn": INVESTIGATOR, "eligibility.assessed": INVESTIGATOR,
                "eligibility.determined": SYSTEM, "randomisation.requested": INVESTIGATOR,
                "participant.randomised": RANDOMISER, "infusion.administered": INVESTIGATOR,
-               "deviation.recorded": SYSTEM, "participant.withdrawn": INVESTIGATOR,
-               "participant.lost_to_follow_up": INVESTIGATOR, "participant.completed": INVESTIGATOR,
+               "deviation.recorded": SYSTEM,
                "randomisation.invalidated": INVESTIGATOR, "visit.completed": INVESTIGATOR,
                "unblinding.requested": INVESTIGATOR,
                "participant.unblinded": RANDOMISER, "lab.resulted": LAB_SOURCES,
