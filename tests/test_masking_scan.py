@@ -1,8 +1,10 @@
-"""The masking scan (R27, issue 10): over the whole simulated trial (22 participants, every
-record), every response a blinded role can get — each GET route with every value its path takes,
-every record by hash, every stream, the audit trail (JSON, CSV, JSON Lines), the ODM export and
-every casebook PDF — holds no arm and no dose. The same scan finds them for an unblinded role,
-so it can see what it looks for."""
+"""The masking scan (R27): over the whole simulated trial (22 participants, every record), every
+response a blinded role can get — each GET route with every value its path takes, every record
+by hash, every stream, the audit trail (JSON, CSV, JSON Lines), the participant flow (JSON, CSV),
+the ODM export and every casebook PDF, and the viewer's pages (overview, charts, flow, every
+participant, the clinical records of docs/clinical.md one by one and in the audit search) —
+holds no arm and no dose. The same scan finds them for an unblinded role, so it can see what it
+looks for."""
 
 from __future__ import annotations
 
@@ -23,8 +25,17 @@ from api.http.app import create_app
 from .conftest import DemoTrial, make_demo
 
 ARM = re.compile(r"(?<![0-9A-Za-z+/_-])(low|medium_high)(?![0-9A-Za-z+/_-])")
-DOSE = re.compile(r"(?<![0-9A-Za-z+/.])(1000000|1500000|3000000|4500000|\d(\.\d+)?e\+06)(?![0-9A-Za-z])")
+DOSE = re.compile(r"(?<![0-9A-Za-z+/.])(1000000|1500000|3000000|4500000|\d(\.\d+)?e\+06"
+                  r"|\d(\.\d+)? × 10⁶)(?![0-9A-Za-z])")  # a number, or as the viewer words it
 FIELDS = re.compile(r"(cells_per_kg|total_cells|\"arm\")\W+(?!masked|null)[\w.]")
+# The same fields on a viewer page: the arm's cell, a dose's label, unless masked or empty.
+PAGE_FIELDS = re.compile(r'data-testid="arm">(?!masked<|—<)|(Dose|Total cells)</dt><dd>'
+                         r'(?!<span class="masked">masked<)')
+#: The records of docs/clinical.md: each one's viewer page is scanned, and the audit search by type.
+CLINICAL = ("medical_history.recorded", "medication.recorded", "medication.stopped",
+            "deviation.reported", "deviation.resolved", "visit.missed", "treatment.discontinued",
+            "participant.withdrawn", "participant.lost_to_follow_up", "participant.completed",
+            "vital_status.recorded", "assessment.recorded", "deviation.recorded")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +78,7 @@ def _responses(demo: DemoTrial, token: str) -> Iterator[tuple[str, str]]:
                     calls += [(path, {"limit": 1000, "start": n}) for n in range(1000, size, 1000)]
                 if template == "/v1/audit":
                     calls += [(path, {"limit": 1000, "offset": n}) for n in range(1000, size, 1000)]
-        calls += [("/v1/export/audit", {"format": "jsonl"})]
+        calls += [("/v1/export/audit", {"format": "jsonl"}), ("/v1/flow", {"format": "csv"})]
         for path, params in calls:
             got = http.get(path, headers=headers, params=params)
             assert got.status_code in (200, 403, 404), (path, got.status_code, got.text[:200])
@@ -84,10 +95,34 @@ def _responses(demo: DemoTrial, token: str) -> Iterator[tuple[str, str]]:
                                       for line in got.text.splitlines())
             elif kind.startswith("text/csv"):
                 rows = list(csv.reader(io.StringIO(got.text)))
+                if "stream" not in rows[0]:  # counts (the flow), no records
+                    yield path, got.text
+                    continue
                 at = rows[0].index("stream")
                 yield path, "\n".join(",".join(r) for r in rows if r[at] != "protocol")
             else:
                 yield path, got.text
+        yield from _pages(http, demo, token)
+
+
+def _pages(http: TestClient, demo: DemoTrial, token: str) -> Iterator[tuple[str, str]]:
+    """The viewer's pages as the same user sees them: overview, charts, the flow (page and CSV),
+    every participant, every clinical record and the audit search for each clinical type."""
+    services = demo.services
+    signed_in = http.post("/ui/login", data={"token": token, "next": "/ui/"}, follow_redirects=False)
+    assert signed_in.status_code == 303, signed_in.text[:200]
+    clinical = [r.hash for r in services.ledger.records() if r.stream.startswith("participant/")
+                and r.type in CLINICAL]
+    paths = ["/ui/", "/ui/charts", "/ui/flow", "/ui/flow.csv",
+             *(f"/ui/participants/{pid}" for pid in sorted(services.views.participants())),
+             *(f"/ui/records/{h}" for h in clinical),
+             *(f"/ui/audit?type={kind}" for kind in CLINICAL)]
+    for path in paths:
+        got = http.get(path)
+        assert got.status_code in (200, 404), (path, got.status_code)  # 404: another site's
+        if got.status_code == 200:
+            yield path, got.text.replace("/ui/static/viewer.css", "")
+    http.cookies.clear()
 
 
 def _without_protocol(value: Any) -> str:
@@ -101,7 +136,8 @@ def _without_protocol(value: Any) -> str:
 
 
 def _findings(text: str) -> list[str]:
-    found = [m.group(0) for m in (ARM.search(text), DOSE.search(text), FIELDS.search(text)) if m]
+    fields = PAGE_FIELDS if text.lstrip().lower().startswith("<!doctype html") else FIELDS
+    found = [m.group(0) for m in (ARM.search(text), DOSE.search(text), fields.search(text)) if m]
     return found
 
 
@@ -115,7 +151,12 @@ def test_r27_masking_scan_of_every_response_of_the_full_demo(full_demo: DemoTria
     records = sum(1 for _ in full_demo.services.ledger.records())
     assert seen > records  # every record by hash, and every other route besides
     assert {"/v1/export/odm", "/v1/export/audit", "/v1/export/casebook/…",
-            "/v1/participants/…/history", "/v1/records/…"} <= paths
+            "/v1/participants/…/history", "/v1/records/…", "/v1/flow", "/ui/flow", "/ui/flow.csv",
+            "/ui/participants/…", "/ui/records/…", "/ui/"} <= paths
+    written = {r.type for r in full_demo.services.ledger.records()} & set(CLINICAL)
+    assert written >= {"deviation.reported", "visit.missed", "medication.recorded",
+                       "medical_history.recorded", "vital_status.recorded"}, written
+    assert {f"/ui/audit?type={kind}" for kind in written} <= paths
 
 
 def test_the_scan_finds_arms_and_doses_where_they_may_be_shown(full_demo: DemoTrial) -> None:
@@ -123,9 +164,16 @@ def test_the_scan_finds_arms_and_doses_where_they_may_be_shown(full_demo: DemoTr
     assert any(p.startswith("/v1/export/casebook/") for p in hits)
     assert "/v1/export/odm" in hits and "/v1/allocation" in hits
     assert any(p.startswith("/v1/records/") for p in hits)
+    assert any(p.startswith("/ui/participants/") for p in hits) and "/ui/flow" in hits
 
 
 def test_scan_patterns_match_what_they_are_for(tmp_path: Path) -> None:
     assert _findings('{"arm":"low"}') and _findings("cells_per_kg: 3000000")
     assert _findings('Value="medium_high"') and _findings('"total_cells": 4.5e+06')
+    assert _findings("<dd>3 × 10⁶ cells/kg</dd>")
+    page = '<!doctype html><td class="masked" data-testid="arm">{}</td><dt>Dose</dt><dd>{}</dd>'
+    assert not _findings(page.format("masked", '<span class="masked">masked</span>'))
+    assert not _findings(page.format("—", '<span class="masked">masked</span>'))
+    assert _findings(page.format("Arm B", '<span class="masked">masked</span>'))
+    assert _findings(page.format("masked", "2 × 10⁸"))
     assert not _findings('{"arm":"masked","other":{"arm":null},"note":"below","hash":"ab1000000cd"}')

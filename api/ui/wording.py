@@ -29,7 +29,9 @@ LABELS = {"cells_per_kg": "Dose", "total_cells": "Total cells", "esld_confirmed"
           "reason_text": "Reason, in the investigator's words", "aetiology_text": "Aetiology, in words",
           "known_alive_on": "Known alive on", "last_attempt_on": "Last attempt on",
           "record": "About record", "medication": "Medication record",
-          "deviation": "Deviation record"}
+          "deviation": "Deviation record",
+          # a medication's dose and frequency ("40 mg once daily"): "Dose" is the cells per kg
+          "dose": "Dosage"}
 
 
 def when(value: Any) -> str:
