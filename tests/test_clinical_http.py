@@ -7,7 +7,7 @@ refusal is asserted by its problem+json rule id and field."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -137,12 +137,12 @@ def test_r41_after_withdrawal_without_follow_up_no_new_data_nor_vital_status(tri
     assert client.participant("P-001")["labs"]["baseline/TBIL"]["value"] == 41.0
 
 
-SERIOUS_BLEED = {
+SERIOUS_BLEED: dict[str, Any] = {
     "term": "variceal bleeding", "onset_on": "2026-03-15", "grade": 3, "serious": True,
     "criteria": ["hospitalisation"], "relationship_cells": "unlikely",
     "relationship_procedure": "unlikely", "action_taken": "not_applicable",
     "outcome": "recovering", "special_interest": "variceal_bleeding",
-    "aware_at": "2026-03-16T10:00:00+00:00"}
+    "aware_at": datetime(2026, 3, 16, 10, 0, tzinfo=UTC)}
 
 
 def withdrawn_with(trial: Trial, follow_up: str) -> LedgerClient:
@@ -172,17 +172,23 @@ def test_r41_safety_follow_up_keeps_vital_status_and_no_new_trial_data(trial: Tr
 
 def test_r41_safety_follow_up_keeps_adverse_events(trial: Trial) -> None:
     client = withdrawn_with(trial, "safety")
-    client.append("participant/P-001", "adverse_event.reported", SERIOUS_BLEED)
-    seen = client.participant("P-001")
-    assert [e["term"] for e in seen["adverse_events"].values()] == ["variceal bleeding"]
+    reported = client.report_adverse_event("P-001", **SERIOUS_BLEED)
+    client.update_adverse_event("P-001", event=reported["record_hash"],
+                                reason="grade revised after the endoscopy report",
+                                **{**SERIOUS_BLEED, "grade": 4, "criteria": ["life_threatening"]})
+    client.resolve_adverse_event("P-001", event=reported["record_hash"], end_on="2026-03-20",
+                                 outcome="recovered")
+    (event,) = client.participant("P-001")["adverse_events"].values()
+    assert (event["term"], event["grade"], event["end_on"], event["outcome"]) == \
+        ("variceal bleeding", 4, "2026-03-20", "recovered")
 
 
 def test_r41_vital_status_follow_up_keeps_vital_status_but_no_adverse_event(trial: Trial) -> None:
     client = withdrawn_with(trial, "vital_status")
     client.record_vital_status("P-001", status="alive", on="2026-03-21")
     assert [v["status"] for v in client.participant("P-001")["vital_status"]] == ["alive"]
-    assert refusal(client.append, "participant/P-001", "adverse_event.reported",
-                   SERIOUS_BLEED) == ("consent.follow_up_not_agreed", "entry.type")
+    assert refusal(client.report_adverse_event, "P-001", **SERIOUS_BLEED) == \
+        ("consent.follow_up_not_agreed", "entry.type")
 
 
 def test_baseline_under_protocol_1_1_amended_with_a_reason(trial: Trial) -> None:

@@ -1,6 +1,6 @@
 """The SDK's records of the participant's course beyond the protocol's steps (docs/clinical.md):
 discontinuation and the study exit with coded reasons, vital status, medical history and
-medications, reported deviations and missed visits, and protocol amendments.
+medications, reported deviations and missed visits, adverse events, and protocol amendments.
 
 Each helper signs one entry and returns its receipt, as `LedgerClient`'s other helpers do.
 Dates are a `date` or its ISO text; optional fields are left out of the payload when not given.
@@ -129,12 +129,57 @@ class ClinicalRecords:
         return self.append(PARTICIPANT + participant_id, "visit.missed",
                            {"visit": visit, "reason": reason})
 
+    # -- adverse events (domain/adverse_events.py) -------------------------------------------
+    def report_adverse_event(self, participant_id: str, *, term: str, onset_on: date | str,
+                             grade: int, serious: bool, relationship_cells: str,
+                             relationship_procedure: str, action_taken: str, outcome: str,
+                             criteria: Sequence[str] = (), end_on: date | str | None = None,
+                             aware_at: datetime | None = None,
+                             special_interest: str | None = None, expected: bool | None = None,
+                             coded: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """An adverse event as the investigator reports it (CTCAE grade, seriousness with its
+        `criteria`, WHO-UMC relationships); a serious one says when the site became aware."""
+        return self.append(PARTICIPANT + participant_id, "adverse_event.reported", _event(
+            term=term, onset_on=onset_on, grade=grade, serious=serious, criteria=criteria,
+            relationship_cells=relationship_cells, relationship_procedure=relationship_procedure,
+            action_taken=action_taken, outcome=outcome, end_on=end_on, aware_at=aware_at,
+            special_interest=special_interest, expected=expected, coded=coded))
+
+    def update_adverse_event(self, participant_id: str, *, event: str, reason: str,
+                             **report: Any) -> dict[str, Any]:
+        """Every field of a reported event (its record hash) anew, as `report_adverse_event`
+        takes them, with the reason; the earlier version stays in the event's history."""
+        return self.append(PARTICIPANT + participant_id, "adverse_event.updated",
+                           {**_event(**report), "event": event}, reason=reason)
+
+    def resolve_adverse_event(self, participant_id: str, *, event: str, end_on: date | str,
+                              outcome: str) -> dict[str, Any]:
+        """The event (its record hash) ended on `end_on` with an ended outcome."""
+        return self.append(PARTICIPANT + participant_id, "adverse_event.resolved",
+                           {"event": event, "end_on": _day(end_on), "outcome": outcome})
+
     # -- the protocol (domain/trial.py; admin) ------------------------------------------------
     def amend_protocol(self, *, document: Mapping[str, Any], reason: str) -> dict[str, Any]:
         """Put a new version of the whole protocol document in force; later entries are decided
         under it."""
         return self.append("protocol", "protocol.amended", {"document": dict(document)},
                            reason=reason)
+
+
+def _event(*, term: str, onset_on: date | str, grade: int, serious: bool,
+           relationship_cells: str, relationship_procedure: str, action_taken: str, outcome: str,
+           criteria: Sequence[str] = (), end_on: date | str | None = None,
+           aware_at: datetime | None = None, special_interest: str | None = None,
+           expected: bool | None = None, coded: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An adverse event's report fields, optional ones left out when not given."""
+    return {"term": term, "onset_on": _day(onset_on), "grade": grade, "serious": serious,
+            "criteria": list(criteria), "relationship_cells": relationship_cells,
+            "relationship_procedure": relationship_procedure, "action_taken": action_taken,
+            "outcome": outcome,
+            **_given(end_on=None if end_on is None else _day(end_on),
+                     aware_at=None if aware_at is None else aware_at.isoformat(),
+                     special_interest=special_interest, expected=expected,
+                     coded=None if coded is None else dict(coded))}
 
 
 def _condition(condition: Mapping[str, Any]) -> dict[str, Any]:
