@@ -2,7 +2,7 @@
 discontinuation and the study exit with coded reasons, vital status, medical history and
 medications, reported deviations and missed visits, adverse events, and protocol amendments.
 
-Each helper signs one entry and returns its receipt, as `LedgerClient`'s other helpers do.
+Each method signs one entry and returns its receipt, as `LedgerClient`'s other methods do.
 Dates are a `date` or its ISO text; optional fields are left out of the payload when not given.
 """
 
