@@ -140,11 +140,16 @@ def _casebook(clinical: Clinical, pid: str, role: str = "inspector") -> str:
 
 
 def _page(clinical: Clinical, author: str, pid: str) -> str:
+    return _get(clinical, author, f"/ui/participants/{pid}")
+
+
+def _get(clinical: Clinical, author: str, path: str) -> str:
+    """A viewer page as `author` sees it."""
     http = TestClient(clinical.trial.http.app)
     got = http.post("/ui/login", data={"token": clinical.tokens[author], "next": "/ui/"},
                     follow_redirects=False)
     assert got.status_code == 303
-    page = http.get(f"/ui/participants/{pid}")
+    page = http.get(path)
     assert page.status_code == 200, page.text[:300]
     return page.text
 
@@ -330,6 +335,26 @@ def test_the_audit_export_carries_every_new_record_readably(clinical: Clinical) 
     table = list(csv.DictReader(io.StringIO(text)))
     shown = next(r for r in table if r["record_hash"] == withdrawn["record_hash"])
     assert json.loads(shown["new"]) == withdrawn["new"] and shown["author"] == "inv-001"
+
+
+def test_the_audit_search_and_the_record_pages_word_the_new_records(clinical: Clinical) -> None:
+    h = clinical.hashes
+    for kind in NEW_TYPES:
+        raw = _get(clinical, "insp-001", f"/ui/audit?type={kind}")
+        page = _seen(raw)
+        assert LITERAL.search(page) is None, (kind, LITERAL.findall(page))
+        written = [r.hash for r in clinical.trial.services.ledger.records() if r.type == kind]
+        assert written and all(f'href="/ui/records/{r}"' in raw for r in written), kind
+    withdrawn = _seen(_get(clinical, "insp-001", "/ui/audit?type=participant.withdrawn"))
+    assert "Reason withdrawal by subject" in withdrawn
+    expectations = {"discontinued": "Reason adverse event", "history": "Aetiology primary biliary "
+                    "cholangitis (PBC)", "missed": "Reason in hospital abroad Visit Week 4",
+                    "late": "Category visit window", "furosemide": "Dosage 40 mg daily",
+                    "vital": "Known alive on 2026-04-08", "lost": "Attempts 3"}
+    for what, words in expectations.items():
+        page = _seen(_get(clinical, "insp-001", f"/ui/records/{h[what]}"))
+        assert words in page, (what, words)
+        assert LITERAL.search(page) is None, (what, LITERAL.findall(page))
 
 
 # -- blinding ----------------------------------------------------------------------------------
