@@ -6,8 +6,8 @@ A participant's records become transactions on subject `SubjectKey` = the partic
 - every other type inserts a new repeat (key = the record's stream version) of item group
   `IG.<type>` in form `F.<type>`, one item per payload field (nested fields joined by dots, a
   list's entries numbered from 1: `conditions.2.term`), in the visit's study event when the
-  payload names a visit, or names a record (`record`, `deviation`) that sits in a visit's study
-  event (a deviation beside the visit it is about), else in `SE.TRIAL`;
+  payload names a visit, or, for a deviation, names a record (`record`, `deviation`) that sits in
+  a visit's study event (the deviation beside the visit it is about), else in `SE.TRIAL`;
 - a coded reason for not completing (`reason` of `treatment.discontinued` and
   `participant.withdrawn`) is written as its CDISC term (DS NCOMPLT), from code list `CL.NCOMPLT`.
 Which entities exist is tracked, so each transaction says Insert for a new entity and Context
@@ -28,8 +28,10 @@ TRIAL_EVENT = "SE.TRIAL"
 LAB_FORM, LAB_GROUP = "F.LABS", "IG.LABS"
 LAB_TYPES = frozenset({"lab.resulted", "lab.corrected", "lab.removed"})
 Kind = Literal["Insert", "Update", "Remove", "Context"]
-#: Payload fields that name another record of the participant: the record sits where that one does.
+#: Deviations name the record they are about (`record`) or the deviation they resolve
+#: (`deviation`): each sits in that record's study event.
 REFERENCES = ("record", "deviation")
+DEVIATIONS = frozenset({"deviation.recorded", "deviation.reported", "deviation.resolved"})
 
 
 def event_oid(visit: str | None) -> str:
@@ -119,19 +121,19 @@ class Mapper:
                     continue
                 text, self.types[oid] = _value(value)
                 items.append(Item(oid, text))
-            visit = self._visit_of(payload)
+            visit = self._visit_of(kind, payload)
             if visit is not None:
                 self._visits[str(row["record_hash"])] = visit
         return Transaction(subject, event_oid(visit), f"F.{kind}",
                            f"IG.{kind}", str(row["version"]), tuple(items), row, withheld,
                            signs_subject=kind == "signoff.signed")
 
-    def _visit_of(self, payload: dict[str, Any]) -> str | None:
-        """The visit the payload names, or that of the record it names."""
+    def _visit_of(self, kind: str, payload: dict[str, Any]) -> str | None:
+        """The visit the payload names, or, for a deviation, that of the record it names."""
         visit = payload.get("visit")
         if isinstance(visit, str):
             return visit
-        for name in REFERENCES:
+        for name in REFERENCES if kind in DEVIATIONS else ():
             named = payload.get(name)
             if isinstance(named, str):
                 lab = self._labs.get(named)
