@@ -357,6 +357,24 @@ def test_the_audit_search_and_the_record_pages_word_the_new_records(clinical: Cl
         assert LITERAL.search(page) is None, (what, LITERAL.findall(page))
 
 
+def test_every_code_of_the_clinical_records_has_words_and_every_reason_a_cdisc_term() -> None:
+    from typing import get_args
+
+    from api.exports.clinical import cdisc_term, in_words, is_code
+    from domain import deviations, disposition, history
+
+    codes = {*disposition.REASONS, *get_args(history.Aetiology), *get_args(history.Category),
+             *get_args(deviations.Category), *get_args(deviations.Severity), *deviations.SEVERITY,
+             "alive", "dead", "unknown", "vital_status", "safety", "none", "withdrawn",
+             "lost_to_follow_up", "completed"}
+    for code in codes:
+        assert is_code(code) and "_" not in in_words(code), code
+    for reason in disposition.REASONS:
+        assert re.fullmatch(r"[A-Z][A-Z -]+", cdisc_term(reason)), reason
+    assert cdisc_term("lost_to_follow_up") == "LOST TO FOLLOW-UP"
+    assert not is_code("participant's own decision")
+
+
 # -- blinding ----------------------------------------------------------------------------------
 
 def test_r27_no_new_record_shows_an_arm_or_a_dose_to_a_blinded_monitor(clinical: Clinical) -> None:

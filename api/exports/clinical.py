@@ -8,16 +8,11 @@ SUBJECT"). The casebook, the ODM export and the viewer word codes here, so they 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
-from domain import disposition
+from domain import deviations, history
+from domain.disposition import CDISC_TERMS, REASONS
 
-#: Reasons for not completing (CDISC DS NCOMPLT), as the ledger stores them.
-REASONS = ("adverse_event", "death", "lack_of_efficacy", "lost_to_follow_up", "physician_decision",
-           "pregnancy", "protocol_deviation", "study_terminated_by_sponsor",
-           "withdrawal_by_subject", "other")
-# The CDISC submission values where they are not simply the code in capitals.
-_CDISC_SPELLING = {"lost_to_follow_up": "LOST TO FOLLOW-UP"}
 #: Entry types whose `reason` is a DS NCOMPLT code.
 CODED_REASON_TYPES = frozenset({"treatment.discontinued", "participant.withdrawn"})
 NCOMPLT = "NCOMPLT"
@@ -50,10 +45,9 @@ WORDS: Mapping[str, str] = {
 #: Fields of the clinical records that hold a code (the viewer words them).
 CODED_FIELDS = frozenset({"reason", "category", "severity", "aetiology", "status", "follow_up",
                           "kind"})
-_KNOWN = frozenset({*REASONS, *WORDS, "alive", "dead", "unknown", "major", "minor", "open",
-                    "resolved", "interferon", "glucocorticoid", "albumin", "anticoagulant",
-                    "diuretic", "antiviral", "antibiotic", "consent", "eligibility",
-                    "randomisation", "dosing", "procedure", "cryptogenic"})
+_KNOWN = frozenset({*REASONS, *WORDS, *get_args(history.Aetiology), *get_args(history.Category),
+                    *get_args(deviations.Category), *get_args(deviations.Severity),
+                    *deviations.SEVERITY, "alive", "dead", "unknown", "open", "resolved"})
 
 
 def is_code(value: Any) -> bool:
@@ -70,14 +64,12 @@ def in_words(code: Any) -> str:
 
 
 def cdisc_terms() -> dict[str, str]:
-    """Code → CDISC DS NCOMPLT term; the domain's table where it names one."""
-    named: Mapping[str, str] = getattr(disposition, "CDISC_TERMS", {})
-    own = {code: _CDISC_SPELLING.get(code, code.upper().replace("_", " ")) for code in REASONS}
-    return {**own, **named}
+    """Code → CDISC DS term (NCOMPLT, and COMPLETED), as domain/disposition.py names them."""
+    return dict(CDISC_TERMS)
 
 
 def cdisc_term(code: str) -> str:
-    return cdisc_terms().get(code, code.upper().replace("_", " "))
+    return CDISC_TERMS.get(code, code.upper().replace("_", " "))
 
 
 def reason_in_words(reason: Any, text: Any = None) -> str:
