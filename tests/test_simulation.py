@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -153,6 +153,12 @@ def test_r46_the_demo_reports_deviations_and_a_missed_visit(story: Story) -> Non
     missed, = [(pid, m) for pid, s in story.states.items() for m in s.missed_visits]
     assert missed[0] == "P-001" and missed[1]["visit"] == "week_24" and missed[1]["reason"]
     assert "week_24" not in {v["visit"] for v in story.states["P-001"].visits}
+    major, = reported["P-004"]  # the serious adverse event the site reported 6 days late
+    event = story.states["P-004"].adverse_events[major["record"]]
+    assert event["serious"] and event["status"] == "resolved"
+    recorded = next(r.recorded_at for r in story.records if r.hash == major["record"])
+    late = datetime.fromisoformat(recorded) - datetime.fromisoformat(event["aware_at"])
+    assert late > timedelta(days=5) and major["occurred_on"] == event["onset_on"]
 
 
 def test_the_demo_codes_every_discontinuation(story: Story) -> None:
@@ -167,6 +173,10 @@ def test_the_demo_codes_every_discontinuation(story: Story) -> None:
     assert untreated.treatment_discontinued is not None and not untreated.infusions
     assert untreated.treatment_discontinued["reason"] == "adverse_event"
     assert untreated.stage == "randomised" and untreated.disposition is None
+    bleed, = untreated.adverse_events.values()  # why the infusion was not given
+    assert (bleed["special_interest"], bleed["action_taken"], bleed["status"]) == (
+        "variceal_bleeding", "drug_withdrawn", "resolved")
+    assert bleed["onset_on"] == untreated.treatment_discontinued["on"]
 
 
 def test_the_demos_participants_each_end_in_exactly_one_stage(story: Story) -> None:

@@ -62,13 +62,25 @@ MINOR_DEVIATION = {
 MINOR_RESOLUTION = "Retraining documented in the investigator site file; later samples processed in time."
 MAJOR_DEVIATION = {
     "category": "safety_reporting", "severity": "major",
-    "description": "Serious adverse event (hospitalisation for variceal bleeding) reported to the "
-                   "sponsor 6 days after the site learned of it, beyond the 24 hours the protocol "
-                   "requires.",
+    "description": "Serious adverse event (hospitalisation for spontaneous bacterial peritonitis) "
+                   "reported 6 days after the site learned of it, beyond the 24 hours the "
+                   "protocol requires.",
     "corrective_action": "Investigator retrained the site team on expedited safety reporting."}
 MAJOR_RESOLUTION = "Safety reporting log reviewed by the investigator weekly; no late report since."
 MISSED_VISIT = ("Admitted to another hospital with pneumonia throughout the visit window; the "
                 "visit could not be rescheduled within it.")
+# The serious adverse events of the story (domain/adverse_events.py): the one that keeps a
+# participant from the infusion, and the one reported late (the major deviation).
+BLEED: dict[str, Any] = {
+    "term": "upper gastrointestinal bleeding from oesophageal varices", "grade": 3, "serious": True,
+    "criteria": ["hospitalisation"], "relationship_cells": "unlikely",
+    "relationship_procedure": "unlikely", "action_taken": "drug_withdrawn", "outcome": "recovering",
+    "special_interest": "variceal_bleeding"}
+PERITONITIS: dict[str, Any] = {
+    "term": "spontaneous bacterial peritonitis", "grade": 3, "serious": True,
+    "criteria": ["hospitalisation"], "relationship_cells": "unlikely",
+    "relationship_procedure": "unlikely", "action_taken": "not_applicable", "outcome": "recovering",
+    "special_interest": "spontaneous_bacterial_peritonitis"}
 NOT_TREATED = ("adverse_event", "Variceal bleeding on the day of the planned infusion; the "
                "infusion was not given.")
 WITHDRAWAL = ("withdrawal_by_subject", "No longer wishes to attend study visits; agrees to be "

@@ -7,13 +7,14 @@ knows the seed holds the demo's keys. The story: protocol amendment 1.1 (baselin
 medication exclusions) before the first randomisation, staggered enrolment over a year at two
 sites, each participant's medical history and medications, two screen failures (82 years old; a
 glucocorticoid course within exclusion 6's year, queried by the system), never more randomised
-than the protocol's target, a baseline before each infusion, one participant not infused (in
-follow-up), one withdrawal of consent with vital status agreed, one loss to follow-up, a missed
-visit, a minor and a major reported deviation, lab values that improve more under the higher
-dose, corrections with reasons, queries raised, answered and closed, SDV, visit locks,
-investigator sign-offs, one emergency unblinding, and at the end the casebook locks and the
-reveal of the allocation list.
+than the protocol's target, a baseline before each infusion, one participant not infused after a
+variceal bleed (in follow-up), a serious adverse event reported late (the major deviation), a
+minor deviation, a missed visit, one withdrawal of consent with vital status agreed, one loss to
+follow-up, lab values that improve more under the higher dose, corrections with reasons, queries
+raised, answered and closed, SDV, visit locks, investigator sign-offs, one emergency unblinding,
+and at the end the casebook locks and the reveal of the allocation list.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from api.client.sdk import LedgerClient
 from api.demo import clinical
@@ -193,6 +195,7 @@ def _participant(demo: Demo, k: int) -> None:
     day0 = START + timedelta(days=12 * k)
     visited: dict[str, date] = {}
     first: dict[str, float] = {}  # the baseline values the follow-up labs improve on
+    reported: dict[str, str] = {}  # adverse event term -> its report's record hash
 
     def screen() -> None:
         inv.register_participant(pid, sex="F" if rng.random() < 0.4 else "M", date_of_birth=born,
@@ -218,8 +221,10 @@ def _participant(demo: Demo, k: int) -> None:
         inv.request_randomisation(pid)
         infused = day0 + timedelta(days=7)
         demo.at(day0 + timedelta(days=2), baseline)  # within the baseline window, before infusion
-        if k == NOT_TREATED:
-            demo.at(infused, lambda: inv.discontinue_treatment(
+        if k == NOT_TREATED:  # bleeds on the infusion day: no infusion, follow-up goes on
+            demo.at(infused + timedelta(hours=4), partial(adverse_event, clinical.BLEED, infused,
+                                                          infused + timedelta(hours=2)))
+            demo.at(infused + timedelta(hours=5), lambda: inv.discontinue_treatment(
                 pid, on=infused.date(), reason=clinical.NOT_TREATED[0],
                 reason_text=clinical.NOT_TREATED[1]))
             return
@@ -267,10 +272,13 @@ def _participant(demo: Demo, k: int) -> None:
                     partial(follow_up, visit, days, better))
         else:
             demo.at(moment + timedelta(days=336 + 5), complete)
-        if k == UNBLINDED:
+        if k == UNBLINDED:  # a serious adverse event the site reports 6 days late
+            onset = moment + timedelta(days=165, hours=2)
             demo.at(moment + timedelta(days=170), unblind)
-            demo.at(moment + timedelta(days=200), partial(
-                report, clinical.MAJOR_DEVIATION, (moment + timedelta(days=165)).date(), None,
+            demo.at(moment + timedelta(days=171), partial(adverse_event, clinical.PERITONITIS,
+                                                          onset, onset))
+            demo.at(moment + timedelta(days=200), lambda: report(  # found at the monitor's visit
+                clinical.MAJOR_DEVIATION, onset.date(), reported[clinical.PERITONITIS["term"]],
                 clinical.MAJOR_RESOLUTION))
 
     def follow_up(visit: str, days: int, better: float) -> None:
@@ -323,6 +331,12 @@ def _participant(demo: Demo, k: int) -> None:
         demo.at(demo.clock.now + timedelta(days=30), lambda: monitor.resolve_deviation(
             pid, deviation=made["record_hash"], resolved_on=demo.clock.now.date(),
             corrective_action=resolution))
+
+    def adverse_event(event: dict[str, Any], onset: datetime, aware: datetime) -> None:
+        made = inv.report_adverse_event(pid, onset_on=onset.date(), aware_at=aware, **event)
+        reported[event["term"]] = made["record_hash"]
+        demo.at(onset + timedelta(days=14), lambda: inv.resolve_adverse_event(
+            pid, event=made["record_hash"], end_on=demo.clock.now.date(), outcome="recovered"))
 
     def withdraw() -> None:
         today = demo.clock.now.date()
