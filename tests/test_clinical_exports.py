@@ -35,7 +35,8 @@ with warnings.catch_warnings():
 XSD = Path(__file__).resolve().parent / "data" / "odm-1.3.2" / "ODM1-3-2.xsd"
 NS = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
 ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
-NEW_TYPES = ("medical_history.recorded", "medication.recorded", "medication.stopped",
+NEW_TYPES = ("adverse_event.reported", "adverse_event.updated", "adverse_event.resolved",
+             "medical_history.recorded", "medication.recorded", "medication.stopped",
              "deviation.reported", "deviation.resolved", "visit.missed", "treatment.discontinued",
              "participant.withdrawn", "participant.lost_to_follow_up", "vital_status.recorded",
              "assessment.recorded")
@@ -106,6 +107,20 @@ def clinical(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinical]:
         description="week 1 seen a day after the planned day", record=h["week_1"])["record_hash"]
     h["resolved"] = inv.resolve_deviation("P-001", deviation=h["late"], resolved_on="2026-03-10",
                                           corrective_action="visit reminders by phone")["record_hash"]
+    h["event"] = inv.report_adverse_event(
+        "P-001", term="oesophageal variceal bleed", onset_on="2026-03-05", grade=3, serious=True,
+        criteria=["hospitalisation"], relationship_cells="unlikely", relationship_procedure="possible",
+        action_taken="dose_not_changed", outcome="recovering", special_interest="variceal_bleeding",
+        aware_at=datetime(2026, 3, 5, 10, 0, tzinfo=UTC))["record_hash"]
+    h["event_updated"] = inv.update_adverse_event(
+        "P-001", event=h["event"], reason="grade revised after the endoscopy report",
+        term="oesophageal variceal bleed", onset_on="2026-03-05", grade=4, serious=True,
+        criteria=["hospitalisation", "life_threatening"], relationship_cells="unlikely",
+        relationship_procedure="possible", action_taken="dose_not_changed", outcome="recovering",
+        special_interest="variceal_bleeding",
+        aware_at=datetime(2026, 3, 5, 10, 0, tzinfo=UTC))["record_hash"]
+    h["event_resolved"] = inv.resolve_adverse_event("P-001", event=h["event"], end_on="2026-03-09",
+                                                    outcome="recovered")["record_hash"]
     trial.clock.step(days=30)  # 2026-04-09
     h["missed"] = inv.miss_visit("P-001", visit="week_4", reason="in hospital abroad")["record_hash"]
     h["open"] = mon.report_deviation(
@@ -297,6 +312,34 @@ def test_the_casebook_words_history_disposition_vital_status_and_observation_dat
             "last on 2026-04-05)") in lost
 
 
+def test_adverse_events_in_the_casebook_the_page_and_odm_with_their_versions(
+        clinical: Clinical, schema: etree.XMLSchema) -> None:
+    h = clinical.hashes
+    line = ("oesophageal variceal bleed, grade 4, serious (hospitalisation, life-threatening), onset "
+            "2026-03-05, ended 2026-03-09, outcome recovered; relationship to the cells unlikely, to "
+            "the procedure possible; action taken: dose not changed; expectedness open; of special "
+            "interest: variceal bleeding")
+    book = _casebook(clinical, "P-001")
+    assert line in book
+    assert f"reported in record {h['event']}" in book
+    assert "last changed by inv-001 at 2026-03-10T" in book
+    assert f"in record {h['event_resolved']}" in book
+    assert f"earlier version in record {h['event_updated']}" in book  # before the resolution
+    assert "site aware 2026-03-05T10:00:00" in book
+    page = _page(clinical, "insp-001", "P-001")
+    row = _seen(page.split(f'data-adverse-event="{h["event"]}"', 1)[1].split("</tr>", 1)[0])
+    assert line + "; site aware 2026-03-05 10:00:00 UTC" in row
+    assert "by inv-001 (2 earlier versions)" in row
+    odm = _odm(clinical)
+    assert schema.validate(odm), schema.error_log
+    [(_, reported)] = _group(odm, "P-001", "adverse_event.reported")
+    assert reported["grade"] == "3" and reported["serious"] == "true"
+    [(_, updated)] = _group(odm, "P-001", "adverse_event.updated")
+    assert updated["event"] == h["event"] and updated["grade"] == "4"
+    assert [i for _, i in _group(odm, "P-001", "adverse_event.resolved")] == [
+        {"event": h["event"], "end_on": "2026-03-09", "outcome": "recovered"}]
+
+
 # -- the viewer and the audit export -----------------------------------------------------------
 
 @pytest.mark.parametrize("pid", ["P-001", "P-002", "P-003"])
@@ -306,7 +349,7 @@ def test_the_participant_page_shows_the_new_records_in_words(clinical: Clinical,
     assert LITERAL.search(seen) is None, LITERAL.findall(seen)
     for code in ("withdrawal_by_subject", "adverse_event", "lost_to_follow_up", "visit_window", "pbc"):
         # codes read as words (an entry type such as participant.lost_to_follow_up is a name)
-        assert re.search(rf"(?<![\w.]){code}(?!\w)", seen) is None, code
+        assert re.search(rf"(?<![\w.]){code}(?![\w.])", seen) is None, code
     if pid == "P-001":
         assert "primary biliary cholangitis (PBC), taken on 2026-03-01" in seen
         assert "type 2 diabetes, onset 2015-05-01, ongoing; appendicitis, resolved" in seen

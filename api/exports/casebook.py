@@ -1,9 +1,9 @@
 """Casebook PDF per participant (R37): data per visit, the medical history and medications, the
-deviations (system and reported) and missed visits, the disposition, scores, signatures and the
-audit trail, each row with its record hash, and the signed checkpoint the book was made from, so
-that a printed page can be checked against the log. Every record shows its signature's
-manifestation: printed name, UTC time and meaning (R13).
-Codes read in words. Masked exactly as the API masks for the reader's role."""
+deviations (system and reported) and missed visits, adverse events, the disposition, scores,
+signatures and the audit trail, each row with its record hash, and the signed checkpoint the book
+was made from, so that a printed page can be checked against the log. Every record shows its
+signature's manifestation: printed name, UTC time and meaning (R13). Codes read in words. Masked
+exactly as the API masks for the reader's role."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 from fpdf import FPDF
 
 from api.exports.clinical import (
+    adverse_event_in_words,
     condition_in_words,
     exit_in_words,
     in_words,
@@ -139,6 +140,7 @@ def _participant(book: _Book, services: Services, reader: Reader, pid: str, at: 
     _history(book, shown)
     _disposition(book, shown)
     _deviations(book, shown)
+    _adverse_events(book, shown)
 
     book.heading("Data per visit")
     labs = shown.get("labs") or {}
@@ -275,7 +277,7 @@ def _deviations(book: _Book, shown: dict[str, Any]) -> None:
     for deviation in system:
         book.say(f"Recorded by the system: {in_words(deviation.get('kind'))} — "
                  f"{_text(deviation.get('detail'))}", size=8.5)
-        _hash(book, deviation.get("record"), "    about record ")
+        _hash(book, deviation.get("record"), "    about ")
     for record_hash, deviation in sorted(reported.items(),
                                          key=lambda hd: (str(hd[1].get("occurred_on")), hd[0])):
         status = deviation.get("status") or "open"
@@ -287,7 +289,26 @@ def _deviations(book: _Book, shown: dict[str, Any]) -> None:
         if deviation.get("corrective_action"):
             book.say(f"  corrective action: {deviation['corrective_action']}", size=8)
         _hash(book, deviation.get("record_hash") or record_hash)
-        _hash(book, deviation.get("record"), "    about record ")
+        _hash(book, deviation.get("record"), "    about ")
+
+
+def _adverse_events(book: _Book, shown: dict[str, Any]) -> None:
+    """Each event as it stands, with the report, the record that last changed it and why, and
+    every earlier version's record."""
+    book.heading("Adverse events")
+    events = shown.get("adverse_events") or {}
+    if not events:
+        book.say("None recorded.", size=8.5)
+    for record_hash, event in sorted(events.items(),
+                                     key=lambda he: (str(he[1].get("onset_on")), he[0])):
+        book.say(adverse_event_in_words(event), size=8.5)
+        _hash(book, event.get("record_hash") or record_hash, "    reported in ")
+        if event.get("record") and event.get("record") != event.get("record_hash"):
+            book.say(f"  last changed by {event.get('by')} at {event.get('at')}"
+                     + (f"; reason: {event['reason']}" if event.get("reason") else ""), size=8)
+            _hash(book, event["record"], "    in ")
+        for earlier in event.get("history") or []:
+            _hash(book, earlier.get("record"), "    earlier version in ")
 
 
 def _checkpoint(book: _Book, services: Services, at: Cut) -> None:

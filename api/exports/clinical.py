@@ -7,10 +7,10 @@ SUBJECT"). The casebook, the ODM export and the viewer word codes here, so they 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
-from domain import deviations, history
+from domain import adverse_events, deviations, history
 from domain.disposition import CDISC_TERMS, REASONS
 
 #: Entry types whose `reason` is a DS NCOMPLT code.
@@ -41,13 +41,22 @@ WORDS: Mapping[str, str] = {
     # what a participant agreed to at the withdrawal of consent
     "vital_status": "vital status only", "safety": "vital status and safety records",
     "none": "no new data",
+    # adverse events: action taken, outcome, events of special interest
+    "drug_interrupted": "treatment interrupted", "drug_withdrawn": "treatment withdrawn",
+    "dose_not_changed": "dose not changed", "hepatorenal_syndrome_aki": "hepatorenal syndrome (AKI)",
+    "aclf": "acute-on-chronic liver failure (ACLF)", "life_threatening": "life-threatening",
+    "important_medical_event": "important medical event",
 }
 #: Fields of the clinical records that hold a code (the viewer words them).
 CODED_FIELDS = frozenset({"reason", "category", "severity", "aetiology", "status", "follow_up",
-                          "kind"})
+                          "kind", "relationship_cells", "relationship_procedure", "action_taken",
+                          "outcome", "special_interest", "criteria"})
 _KNOWN = frozenset({*REASONS, *WORDS, *get_args(history.Aetiology), *get_args(history.Category),
                     *get_args(deviations.Category), *get_args(deviations.Severity),
-                    *deviations.SEVERITY, "alive", "dead", "unknown", "open", "resolved"})
+                    *deviations.SEVERITY, "alive", "dead", "unknown", "open", "resolved",
+                    *(code for kind in (adverse_events.Criterion, adverse_events.Relationship,
+                                        adverse_events.Action, adverse_events.Outcome,
+                                        adverse_events.SpecialInterest) for code in get_args(kind))})
 
 
 def is_code(value: Any) -> bool:
@@ -112,3 +121,27 @@ def stop_of(medication: Mapping[str, Any]) -> Any:
 def condition_in_words(condition: Mapping[str, Any]) -> str:
     onset = f", onset {condition['onset']}" if condition.get("onset") else ""
     return f"{condition.get('term') or '—'}{onset}, {'ongoing' if condition.get('ongoing') else 'resolved'}"
+
+
+def adverse_event_in_words(event: Mapping[str, Any], when: Callable[[Any], str] = str) -> str:
+    """"Variceal bleeding, grade 3, serious (hospitalisation), onset 2026-03-05, ended 2026-03-12:
+    recovered; relationship to the cells unlikely, to the procedure possible; action taken: …"."""
+    coded = event.get("coded")
+    term = str(event.get("term") or "—")
+    if isinstance(coded, Mapping):
+        term += (f" (coded {coded.get('dictionary')} {coded.get('version')} {coded.get('code')}"
+                 + (f" {coded['term']}" if coded.get("term") else "") + ")")
+    serious = event.get("serious")
+    seriousness = ("serious (" + ", ".join(in_words(c) for c in event.get("criteria") or []) + ")"
+                   if serious else "not serious" if serious is False else "seriousness —")
+    end = f"ended {event['end_on']}" if event.get("end_on") else "ongoing"
+    known = event.get("expected")
+    expected = "expected" if known is True else "unexpected" if known is False else "expectedness open"
+    return (f"{term}, grade {event.get('grade') or '—'}, {seriousness}, onset "
+            f"{event.get('onset_on') or '—'}, {end}, outcome {in_words(event.get('outcome'))}; "
+            f"relationship to the cells {in_words(event.get('relationship_cells'))}, to the "
+            f"procedure {in_words(event.get('relationship_procedure'))}; action taken: "
+            f"{in_words(event.get('action_taken'))}; {expected}"
+            + (f"; of special interest: {in_words(event['special_interest'])}"
+               if event.get("special_interest") else "")
+            + (f"; site aware {when(event['aware_at'])}" if event.get("aware_at") else ""))

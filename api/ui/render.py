@@ -15,7 +15,14 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException
 
-from api.exports.clinical import condition_in_words, exit_in_words, in_words, reason_in_words, stop_of
+from api.exports.clinical import (
+    adverse_event_in_words,
+    condition_in_words,
+    exit_in_words,
+    in_words,
+    reason_in_words,
+    stop_of,
+)
 from api.http.problems import Denied
 from api.ui.wording import dose, scalar, when, yes_no
 from ledger.errors import LedgerError, NotFound, NotInitialised
@@ -41,7 +48,8 @@ ENV.filters["short"] = _short
 ENV.filters.update(when=when, yes_no=yes_no, dose=dose, scalar=scalar, in_words=in_words)
 # The clinical records in a line each, as the casebook words them.
 ENV.globals.update(exit_in_words=exit_in_words, reason_in_words=reason_in_words,
-                   condition_in_words=condition_in_words, stop_of=stop_of)
+                   condition_in_words=condition_in_words, stop_of=stop_of,
+                   adverse_event_in_words=adverse_event_in_words, when=when)
 
 
 class UIError(Exception):

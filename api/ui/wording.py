@@ -166,6 +166,8 @@ class Words:
     def _list(self, key: str, values: Sequence[Any]) -> Field:
         if not values:
             return Field(label(key), "none")
+        if key in CODED_FIELDS and all(is_code(v) for v in values):  # an event's criteria
+            return Field(label(key), ", ".join(in_words(v) for v in values))
         if all(not isinstance(v, Mapping | list | tuple) for v in values):
             return Field(label(key), ", ".join(scalar(v) for v in values))
         items = [self.field(_item_name(v, n), v) for n, v in enumerate(values, start=1)]
