@@ -35,7 +35,8 @@ PAGE_FIELDS = re.compile(r'data-testid="arm">(?!masked<|—<)|(Dose|Total cells)
 CLINICAL = ("medical_history.recorded", "medication.recorded", "medication.stopped",
             "deviation.reported", "deviation.resolved", "visit.missed", "treatment.discontinued",
             "participant.withdrawn", "participant.lost_to_follow_up", "participant.completed",
-            "vital_status.recorded", "assessment.recorded", "deviation.recorded")
+            "vital_status.recorded", "assessment.recorded", "deviation.recorded",
+            "adverse_event.reported", "adverse_event.updated", "adverse_event.resolved")
 
 
 @pytest.fixture(scope="module")
