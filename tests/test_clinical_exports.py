@@ -334,10 +334,19 @@ def test_adverse_events_in_the_casebook_the_page_and_odm_with_their_versions(
     assert schema.validate(odm), schema.error_log
     [(_, reported)] = _group(odm, "P-001", "adverse_event.reported")
     assert reported["grade"] == "3" and reported["serious"] == "true"
+    # outcome and action taken as CDISC terms (AEOUT, AEACN), from their code lists
+    assert reported["outcome"] == "RECOVERING/RESOLVING"
+    assert reported["action_taken"] == "DOSE NOT CHANGED"
+    for item, code_list in (("outcome", "OUT"), ("action_taken", "ACN")):
+        oid = f"IT.adverse_event.reported.{item}"
+        ref = odm.xpath(f"//o:ItemDef[@OID='{oid}']/o:CodeListRef", namespaces=NS)[0]
+        assert ref.get("CodeListOID") == f"CL.{code_list}"
+        assert odm.xpath(f"//o:CodeList[@OID='CL.{code_list}']/o:CodeListItem"
+                         f"[@CodedValue='{reported[item]}']", namespaces=NS)
     [(_, updated)] = _group(odm, "P-001", "adverse_event.updated")
     assert updated["event"] == h["event"] and updated["grade"] == "4"
     assert [i for _, i in _group(odm, "P-001", "adverse_event.resolved")] == [
-        {"event": h["event"], "end_on": "2026-03-09", "outcome": "recovered"}]
+        {"event": h["event"], "end_on": "2026-03-09", "outcome": "RECOVERED/RESOLVED"}]
 
 
 # -- the viewer and the audit export -----------------------------------------------------------
@@ -415,6 +424,11 @@ def test_every_code_of_the_clinical_records_has_words_and_every_reason_a_cdisc_t
     for reason in disposition.REASONS:
         assert re.fullmatch(r"[A-Z][A-Z -]+", cdisc_term(reason)), reason
     assert cdisc_term("lost_to_follow_up") == "LOST TO FOLLOW-UP"
+    from api.exports.clinical import CODE_LISTS
+    from domain import adverse_events
+
+    assert set(CODE_LISTS["OUT"]) == set(get_args(adverse_events.Outcome))
+    assert set(CODE_LISTS["ACN"]) == set(get_args(adverse_events.Action))
     assert not is_code("participant's own decision")
 
 

@@ -13,9 +13,27 @@ from typing import Any, get_args
 from domain import adverse_events, deviations, history
 from domain.disposition import CDISC_TERMS, REASONS
 
-#: Entry types whose `reason` is a DS NCOMPLT code.
-CODED_REASON_TYPES = frozenset({"treatment.discontinued", "participant.withdrawn"})
-NCOMPLT = "NCOMPLT"
+NCOMPLT, OUT, ACN = "NCOMPLT", "OUT", "ACN"
+#: CDISC SDTM code lists (submission values) of the codes the ODM export writes as terms:
+#: reasons for not completing (DS, as domain/disposition.py names them), an adverse event's
+#: outcome (AEOUT) and the action taken with the treatment (AEACN).
+CODE_LISTS: Mapping[str, Mapping[str, str]] = {
+    NCOMPLT: CDISC_TERMS,
+    OUT: {"recovered": "RECOVERED/RESOLVED", "recovering": "RECOVERING/RESOLVING",
+          "not_recovered": "NOT RECOVERED/NOT RESOLVED",
+          "recovered_with_sequelae": "RECOVERED/RESOLVED WITH SEQUELAE", "fatal": "FATAL",
+          "unknown": "UNKNOWN"},
+    ACN: {"not_applicable": "NOT APPLICABLE", "drug_interrupted": "DRUG INTERRUPTED",
+          "drug_withdrawn": "DRUG WITHDRAWN", "dose_not_changed": "DOSE NOT CHANGED",
+          "unknown": "UNKNOWN"},
+}
+_EVENTS = ("adverse_event.reported", "adverse_event.updated", "adverse_event.resolved")
+#: (entry type, payload field) → the code list its value is written from.
+CODED_ITEMS: Mapping[tuple[str, str], str] = {
+    ("treatment.discontinued", "reason"): NCOMPLT, ("participant.withdrawn", "reason"): NCOMPLT,
+    **{(kind, "outcome"): OUT for kind in _EVENTS},
+    **{(kind, "action_taken"): ACN for kind in _EVENTS[:2]},
+}
 
 #: Codes whose words are not the code with spaces.
 WORDS: Mapping[str, str] = {
@@ -72,13 +90,13 @@ def in_words(code: Any) -> str:
     return WORDS.get(text, text.replace("_", " "))
 
 
-def cdisc_terms() -> dict[str, str]:
-    """Code → CDISC DS term (NCOMPLT, and COMPLETED), as domain/disposition.py names them."""
-    return dict(CDISC_TERMS)
+def cdisc_terms(code_list: str = NCOMPLT) -> dict[str, str]:
+    """Code → CDISC term of one code list (DS NCOMPLT and COMPLETED by default)."""
+    return dict(CODE_LISTS[code_list])
 
 
-def cdisc_term(code: str) -> str:
-    return CDISC_TERMS.get(code, code.upper().replace("_", " "))
+def cdisc_term(code: str, code_list: str = NCOMPLT) -> str:
+    return CODE_LISTS[code_list].get(code, code.upper().replace("_", " "))
 
 
 def reason_in_words(reason: Any, text: Any = None) -> str:

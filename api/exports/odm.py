@@ -194,7 +194,7 @@ def _codelist(name: str) -> etree._Element:
              *(E("CodeListItem", {"CodedValue": term},
                  E("Decode", {}, E("TranslatedText", text=in_words(code))),
                  E("Alias", {"Context": "trial-ledger", "Name": code}))
-               for code, term in sorted(cdisc_terms().items(), key=lambda ct: ct[1])))
+               for code, term in sorted(cdisc_terms(name).items(), key=lambda ct: ct[1])))
 
 
 def _admin(at: Cut, meta: Metadata, registry: KeyRegistry) -> etree._Element:

@@ -8,8 +8,9 @@ A participant's records become transactions on subject `SubjectKey` = the partic
   list's entries numbered from 1: `conditions.2.term`), in the visit's study event when the
   payload names a visit, or, for a deviation, names a record (`record`, `deviation`) that sits in
   a visit's study event (the deviation beside the visit it is about), else in `SE.TRIAL`;
-- a coded reason for not completing (`reason` of `treatment.discontinued` and
-  `participant.withdrawn`) is written as its CDISC term (DS NCOMPLT), from code list `CL.NCOMPLT`.
+- a coded value is written as its CDISC term, from code list `CL.<name>`: the reason for not
+  completing of `treatment.discontinued` and `participant.withdrawn` (`CL.NCOMPLT`), an adverse
+  event's outcome (`CL.OUT`) and action taken (`CL.ACN`); see api/exports/clinical.py.
 Which entities exist is tracked, so each transaction says Insert for a new entity and Context
 for an existing parent, as ODM §2.9 requires.
 """
@@ -21,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from api.exports.clinical import CODED_REASON_TYPES, NCOMPLT, cdisc_term
+from api.exports.clinical import CODED_ITEMS, cdisc_term
 from domain.participant import participant_id_of
 
 TRIAL_EVENT = "SE.TRIAL"
@@ -115,8 +116,9 @@ class Mapper:
         if payload is not None and not withheld:
             for name, value in _flatten(payload):
                 oid = f"IT.{kind}.{name}"
-                if name == "reason" and kind in CODED_REASON_TYPES and isinstance(value, str):
-                    items.append(Item(oid, cdisc_term(value), codelist=NCOMPLT))
+                code_list = CODED_ITEMS.get((kind, name))
+                if code_list is not None and isinstance(value, str):
+                    items.append(Item(oid, cdisc_term(value, code_list), codelist=code_list))
                     self.types[oid] = "text"
                     continue
                 text, self.types[oid] = _value(value)
