@@ -56,6 +56,18 @@ def test_the_schedule_orders_visits_by_the_protocols_day(demo: DemoTrial) -> Non
     assert schedule.field("week_12/CREAT") == "Week 12 · CREAT"
 
 
+def test_the_schedule_shows_each_visit_done_missed_or_not_done(demo: DemoTrial) -> None:
+    schedule = Schedule(protocol(demo.services))
+    rows = schedule.rows([{"visit": "week_1", "on": "2026-03-09", "record_hash": "a" * 64}],
+                         [{"visit": "week_4", "reason": "in hospital", "record_hash": "b" * 64},
+                          {"visit": "unplanned", "reason": "moved", "record_hash": "c" * 64}])
+    assert [r["visit"] for r in rows] == [*SCHEDULE, "unplanned"]
+    shown = {r["visit"]: (r["status"], r["detail"]) for r in rows}
+    assert shown["week_1"] == ("done", "2026-03-09") and shown["week_4"] == ("missed", "in hospital")
+    assert shown["week_8"] == ("not done", None) and shown["unplanned"] == ("missed", "moved")
+    assert next(r for r in rows if r["visit"] == "week_4")["label"] == "Week 4"
+
+
 @pytest.mark.parametrize("author", ["insp-01", "mon-01"])
 def test_the_participant_page_lists_visits_and_scores_in_schedule_order(demo: DemoTrial,
                                                                         author: str) -> None:
