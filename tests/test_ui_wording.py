@@ -65,6 +65,10 @@ def test_the_schedule_shows_each_visit_done_missed_or_not_done(demo: DemoTrial) 
     shown = {r["visit"]: (r["status"], r["detail"]) for r in rows}
     assert shown["week_1"] == ("done", "2026-03-09") and shown["week_4"] == ("missed", "in hospital")
     assert shown["week_8"] == ("not done", None) and shown["unplanned"] == ("missed", "moved")
+    assert shown["baseline"] == ("—", None) and shown["infusion"] == ("—", None)
+    infused = schedule.rows([], [], [{"started_at": "2026-03-02T08:15:00Z", "record_hash": "d" * 64}])
+    assert [(r["status"], r["detail"], r["record_hash"]) for r in infused if r["visit"] == "infusion"] \
+        == [("done", "2026-03-02", "d" * 64)]
     assert next(r for r in rows if r["visit"] == "week_4")["label"] == "Week 4"
 
 

@@ -41,13 +41,22 @@ class Schedule:
         week = _WEEK.match(text)
         return f"Week {week.group(1)}" if week else text
 
-    def rows(self, done: Iterable[Mapping[str, Any]],
-             missed: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def rows(self, done: Iterable[Mapping[str, Any]], missed: Iterable[Mapping[str, Any]],
+             infusions: Iterable[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
         """Every visit of the protocol in order with what became of it: done (on a day), missed
-        (and why) or not done yet; a visit done or missed that the protocol does not name too."""
+        (and why) or not done yet; a visit done or missed that the protocol does not name too.
+        The infusion day is done by the first infusion; visits before the follow-up that no
+        visit record names claim nothing (their data stand in the tables below)."""
         out: dict[str, dict[str, Any]] = {
-            visit: {"visit": visit, "label": self.label(visit), "status": "not done",
-                    "detail": None, "record_hash": None} for visit in self.days}
+            visit: {"visit": visit, "label": self.label(visit),
+                    "status": "not done" if day > 0 else "—", "detail": None, "record_hash": None}
+            for visit, day in self.days.items()}
+        first = next(iter(infusions), None)
+        infusion_day = next((v for v, day in self.days.items() if day == 0), None)
+        if first is not None and infusion_day is not None:
+            started = str(first.get("started_at") or "")
+            out[infusion_day].update(status="done", detail=started[:10] or None,
+                                     record_hash=first.get("record_hash"))
         for entry, status, detail in ((*((d, "done", "on") for d in done),
                                        *((m, "missed", "reason") for m in missed))):
             visit = str(entry.get("visit"))
