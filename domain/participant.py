@@ -92,7 +92,8 @@ class ParticipantState(BaseModel):
     consent_history: tuple[ConsentEvent, ...] = ()
     # Where the participant stands in the trial (see domain/treatment.py).
     stage: Literal["registered", "screen_failed", "eligible", "randomisation_requested", "randomised",
-                   "treated", "withdrawn", "lost_to_follow_up", "completed"] = "registered"
+                   "treated", "withdrawn", "lost_to_follow_up", "completed", "died",
+                   "transplanted"] = "registered"
     eligible: bool | None = None
     failed_criteria: tuple[str, ...] = ()
     assessed_on: date | None = None
@@ -123,6 +124,9 @@ class ParticipantState(BaseModel):
     medications: dict[str, dict[str, Any]] = {}  # record hash -> medication (domain/history.py)
     reported_deviations: dict[str, dict[str, Any]] = {}  # record hash -> deviation (deviations.py)
     missed_visits: tuple[dict[str, Any], ...] = ()  # visit, reason (domain/deviations.py)
+    death: dict[str, Any] | None = None  # date, cause, the fatal event (domain/outcomes.py)
+    transplant: dict[str, Any] | None = None  # liver transplantation (domain/outcomes.py)
+    safety_reports: tuple[dict[str, Any], ...] = ()  # expedited reports (domain/safety.py)
     adverse_events: dict[str, dict[str, Any]] = {}  # record hash -> adverse event (adverse_events.py)
 
     @property

@@ -22,8 +22,10 @@ from . import (
     exports,
     history,
     labs,
+    outcomes,
     participant,
     review,
+    safety,
     settings,
     treatment,
     trial,
@@ -61,7 +63,7 @@ INVESTIGATOR, RANDOMISER, SYSTEM, ADMIN = (frozenset({"investigator"}), frozense
 
 #: The parts of the participant's stream that live in their own modules (domain/part.py).
 PARTS: tuple[Part, ...] = (disposition.PART, history.PART, deviations.PART, adverse_events.PART,
-                          baseline.PART)
+                          outcomes.PART, safety.PART, baseline.PART)
 #: Every type still accepted once the participant has left the trial.
 AFTER_EXIT = treatment.AFTER_EXIT.union(*(p.after_exit for p in PARTS))
 

@@ -30,7 +30,7 @@ from .facts import Consequence, Fact, Rejection
 from .participant import ParticipantState, Payload
 from .protocol import Protocol, arm, visit_window
 
-STAGES_AFTER_EXIT = ("withdrawn", "lost_to_follow_up", "completed")
+STAGES_AFTER_EXIT = ("withdrawn", "lost_to_follow_up", "completed", "died", "transplanted")
 
 
 class RandomisationRequested(Payload):
