@@ -221,7 +221,7 @@ def _participant(demo: Demo, k: int) -> None:
         inv.request_randomisation(pid)
         infused = day0 + timedelta(days=7)
         demo.at(day0 + timedelta(days=2), baseline)  # within the baseline window, before infusion
-        if k == NOT_TREATED:  # bleeds on the infusion day: no infusion, follow-up goes on
+        if k == NOT_TREATED:  # bleeds on the infusion day: not infused, stays in the trial (ITT)
             demo.at(infused + timedelta(hours=4), partial(adverse_event, clinical.BLEED, infused,
                                                           infused + timedelta(hours=2)))
             demo.at(infused + timedelta(hours=5), lambda: inv.discontinue_treatment(
