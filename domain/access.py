@@ -81,7 +81,7 @@ SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {
     ("account.unlocked", 1): AccountUnlocked,
 }
 PEOPLE = frozenset({"admin", "investigator", "data_manager", "monitor", "inspector",
-                    "unblinded_statistician", "lab_interface", "witness"})
+                    "unblinded_statistician", "lab_interface", "witness", "safety"})
 ROLES = {"session.opened": PEOPLE, "session.closed": frozenset({"system"}),
          "login.failed": frozenset({"system"}), "login.rejected": frozenset({"system"}),
          "account.locked": frozenset({"system"}),

@@ -4,7 +4,8 @@ Every route of the app must have a row here, or the app refuses to start; `deps.
 checks the caller's role against the row of the route being served. Which entry *types* a role
 may author is decided again by the trial's rules (domain/streams.py); this table decides which
 doors open at all. Inspectors read everything and write nothing; monitors and data managers
-write only their review entries (queries, SDV, locks) through `POST /v1/entries`.
+write only their review entries (queries, SDV, locks) through `POST /v1/entries`; the sponsor's
+safety officer (`safety`) reads the trial and writes only its expedited safety reports.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from fastapi.routing import APIRoute
 
 #: Every role a user (or a system actor) can hold.
 ROLES = frozenset({"admin", "investigator", "data_manager", "monitor", "inspector",
-                   "unblinded_statistician", "lab_interface", "witness", "randomiser", "system",
-                   "sealer"})
+                   "unblinded_statistician", "lab_interface", "witness", "safety", "randomiser",
+                   "system", "sealer"})
 #: Roles given only to keys the server holds itself: never to a person, never over HTTP.
 SYSTEM_ROLES = frozenset({"randomiser", "system", "sealer"})
 #: Roles an admin may grant to people and interfaces.
@@ -26,8 +27,9 @@ USER_ROLES = ROLES - SYSTEM_ROLES
 
 PUBLIC = None  # no token needed: health, checkpoints and proofs are meant for anyone
 READERS = frozenset({"admin", "investigator", "data_manager", "monitor", "inspector",
-                     "unblinded_statistician"})
-WRITERS = frozenset({"admin", "investigator", "data_manager", "monitor", "lab_interface"})
+                     "unblinded_statistician", "safety"})
+WRITERS = frozenset({"admin", "investigator", "data_manager", "monitor", "lab_interface",
+                     "safety"})
 IMPORTERS = frozenset({"admin", "investigator", "data_manager", "lab_interface"})
 ALLOCATION = frozenset({"admin", "inspector", "unblinded_statistician"})
 REBUILDERS = frozenset({"admin", "data_manager"})
