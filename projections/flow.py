@@ -10,7 +10,9 @@ Sets (docs/clinical.md, "Analysis sets and the participant flow"):
 
 The flow runs registered → assessed → screen failed / eligible but not randomised → randomised →
 treated / not treated (with the discontinuation reason) → one end state each: completed,
-withdrawn (by coded reason), lost to follow-up, or still in follow-up.
+withdrawn (by coded reason), lost to follow-up, died, transplanted, or still in follow-up. Of an
+exit and a death or transplant, the one that ended follow-up first is the end state (a death or
+transplant on the exit's day wins; a participant who completed and died later completed).
 
 Per arm only when the caller may see arms: a blinded role's answer holds no arm anywhere, not
 even as a key, and its participant lists are sorted by id, so their order tells nothing either.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from typing import Any
 
 from domain.deviations import major_deviations
@@ -28,7 +31,9 @@ from domain.protocol import Protocol
 from domain.visit_scores import visit_scores
 
 SETS = ("randomised", "safety", "per_protocol", "completers")
-END_STATES = ("completed", "withdrawn", "lost_to_follow_up", "in_follow_up")
+END_STATES = ("completed", "withdrawn", "lost_to_follow_up", "died", "transplanted", "in_follow_up")
+EXITS = ("completed", "withdrawn", "lost_to_follow_up")
+OUTCOME_END_STATES = {"death": "died", "transplant": "transplanted"}
 DEFAULT_SCORE = "MELD"
 NOT_CODED = "not_coded"  # an exit or discontinuation recorded without a coded reason
 NOT_RECORDED = "not_recorded"  # randomised, no infusion, and no discontinuation recorded
@@ -50,7 +55,7 @@ def participant_flow(states: Mapping[str, ParticipantState], *, protocol: Protoc
                          and _primary_available(s, last, score)],
         "completers": [(pid, s) for pid, s in randomised if _end_state(s) == "completed"],
     }
-    arms = _arm_order(protocol, randomised) if show_arms else []
+    arms = arm_order(protocol, (s for _, s in randomised)) if show_arms else []
     sets = {name: _set(group, arms, show_arms) for name, group in members.items()}
     flow = _flow(ordered, randomised)
     if show_arms:
@@ -116,11 +121,11 @@ def _has_major_deviation(state: ParticipantState) -> bool:
     return bool(major_deviations(state))
 
 
-def _arm_order(protocol: Protocol | None, randomised: list[tuple[str, ParticipantState]]) -> list[str]:
+def arm_order(protocol: Protocol | None, states: Iterable[ParticipantState]) -> list[str]:
     """The protocol's arms in its order (an arm with no participant yet shows 0), then any arm
     a participant holds that the protocol in force no longer names."""
     named = [a.id for a in protocol.arms] if protocol else []
-    extra = sorted({str(s.arm) for _, s in randomised if s.arm is not None} - set(named))
+    extra = sorted({str(s.arm) for s in states if s.arm is not None} - set(named))
     return [*named, *extra]
 
 
@@ -158,6 +163,8 @@ def _arm_flow(group: list[tuple[str, ParticipantState]]) -> dict[str, Any]:
         "withdrawn": {"count": ends["withdrawn"],
                       "reasons": _sorted_counts(_reason(s.disposition) for s in withdrawn)},
         "lost_to_follow_up": ends["lost_to_follow_up"],
+        "died": ends["died"],
+        "transplanted": ends["transplanted"],
         "in_follow_up": ends["in_follow_up"],
     }
     # The invariant of the flow: every randomised participant ends in exactly one box.
@@ -172,14 +179,43 @@ def _arm_flow(group: list[tuple[str, ParticipantState]]) -> dict[str, Any]:
 
 
 def _end_state(state: ParticipantState) -> str:
-    """The participant's one end state: the coded disposition where there is one, else the
-    stage the exit left (exits recorded before dispositions were coded)."""
-    kind = (state.disposition or {}).get("kind")
-    if kind in ("completed", "withdrawn", "lost_to_follow_up"):
-        return str(kind)
-    if state.stage in ("completed", "withdrawn", "lost_to_follow_up"):
-        return state.stage
-    return "in_follow_up"
+    """The participant's one end state: a death or transplant (the first of them) unless an exit
+    dated before it ended follow-up already; else the coded disposition where there is one; else
+    the stage the exit left (exits recorded before dispositions were coded)."""
+    outcome = first_outcome(state)
+    exit_kind = (state.disposition or {}).get("kind")
+    if exit_kind not in EXITS:
+        exit_kind = state.stage if state.stage in EXITS else None
+    if outcome is not None:
+        kind, on = outcome
+        left = _date((state.disposition or {}).get("on"))
+        if exit_kind is None or on is None or left is None or on <= left:
+            return OUTCOME_END_STATES[kind]
+    return str(exit_kind) if exit_kind else "in_follow_up"
+
+
+def first_outcome(state: ParticipantState) -> tuple[str, date | None] | None:
+    """The transplant or the death, whichever came first, with its day (None when the record's
+    date is gone): the transplant where there is one (nothing may be dated after a death, so a
+    death comes on or after it), unless the dates say the death came first."""
+    transplanted = state.transplant is not None or state.stage == "transplanted"
+    died = state.death is not None or state.stage == "died"
+    transplant_on = _date((state.transplant or {}).get("transplanted_on"))
+    died_on = _date((state.death or {}).get("died_on"))
+    if transplanted and not (died and died_on and transplant_on and died_on < transplant_on):
+        return "transplant", transplant_on
+    return ("death", died_on) if died else None
+
+
+def _date(value: object) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _reason(record: Mapping[str, Any] | None) -> str:
@@ -216,5 +252,7 @@ def _step_rows(counts: Mapping[str, Any], arm: str, *, pooled: bool) -> list[tup
              ("withdrawn", "", arm, ends["withdrawn"]["count"])]
     rows += [("withdrawn", r, arm, n) for r, n in ends["withdrawn"]["reasons"].items()]
     rows += [("lost_to_follow_up", "", arm, ends["lost_to_follow_up"]),
+             ("died", "", arm, ends["died"]),
+             ("transplanted", "", arm, ends["transplanted"]),
              ("in_follow_up", "", arm, ends["in_follow_up"])]
     return rows
