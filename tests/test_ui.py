@@ -388,9 +388,12 @@ def test_visits_due_name_each_active_participants_next_visit_and_its_window(demo
                                 visits=({"visit": "week_1", "on": "2026-01-12"},)),
         "P-3": ParticipantState(site="site-02", stage="completed", infusions=infused),
         "P-4": ParticipantState(site="site-02", stage="randomised"),
+        "P-5": ParticipantState(site="site-01", stage="treated", infusions=infused,
+                                missed_visits=({"visit": "week_1", "reason": "in hospital"},)),
     }
     due = visits_due(states, current, date(2026, 1, 13))
+    # a missed visit is not due for ever: the next one is
     assert [(d["participant_id"], d["visit"], d["status"]) for d in due] == [
-        ("P-1", "Week 1", "due"), ("P-2", "Week 4", "upcoming")]
+        ("P-1", "Week 1", "due"), ("P-2", "Week 4", "upcoming"), ("P-5", "Week 4", "upcoming")]
     assert (due[0]["from"], due[0]["to"]) == (date(2026, 1, 10), date(2026, 1, 14))
     assert visits_due(states, current, date(2026, 3, 1))[1]["status"] == "overdue"

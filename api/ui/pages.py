@@ -55,7 +55,9 @@ def visits_due(states: dict[str, ParticipantState], protocol: Protocol | None,
     for pid, state in sorted(states.items()):
         if state.stage not in ACTIVE or not state.infusions:
             continue
-        done = {str(v.get("visit")) for v in state.visits}
+        # a visit recorded missed is not due any more: its window closed without data
+        done = {str(v.get("visit")) for v in state.visits} | \
+            {str(m["visit"]) for m in state.missed_visits}
         infused = datetime.fromisoformat(str(state.infusions[0]["started_at"])).date()
         nxt = next((v for v in protocol.visits if v.day > 0 and v.id not in done), None)
         if nxt is None:
