@@ -20,14 +20,18 @@ from .facts import Rejection
 from .participant import ParticipantState
 
 VITAL_STATUS = "vital_status.recorded"
+DEATH = "death.recorded"
 #: The safety records a participant may agree to at withdrawal (`follow_up` "safety"): vital
-#: status and the adverse events (domain/adverse_events.py); the death and transplant records
-#: join as they are added.
+#: status, the adverse events (domain/adverse_events.py), the death and the liver transplant
+#: (domain/outcomes.py). An expedited safety report (domain/safety.py) is not among them: it is
+#: the sponsor's duty, not new trial data, and is never asked about consent.
 SAFETY_TYPES: frozenset[str] = frozenset({VITAL_STATUS, "adverse_event.reported",
-                                          "adverse_event.updated", "adverse_event.resolved"})
-#: What each `follow_up` of `consent.withdrawn` lets be recorded after the withdrawal.
+                                          "adverse_event.updated", "adverse_event.resolved",
+                                          DEATH, "transplant.recorded"})
+#: What each `follow_up` of `consent.withdrawn` lets be recorded after the withdrawal: a death is
+#: the vital status's last word, so agreeing to vital status agrees to it.
 AGREED: dict[str, frozenset[str]] = {"none": frozenset(),
-                                     "vital_status": frozenset({VITAL_STATUS}),
+                                     "vital_status": frozenset({VITAL_STATUS, DEATH}),
                                      "safety": SAFETY_TYPES | {VITAL_STATUS}}
 #: Every kind of record a withdrawal may agree to.
 FOLLOW_UP_TYPES: frozenset[str] = AGREED["safety"]

@@ -142,6 +142,9 @@ class Protocol(_Part):
     child_pugh_coagulation: Literal["INR", "PT"] = "INR"  # INR, or PT prolongation over control
     cholestatic_cutoffs: bool = False  # PBC/PSC bilirubin cut-offs for cholestatic aetiologies
     medication_exclusions: list[MedicationExclusion] = []
+    # The events the investigator's brochure expects of the product (reference safety
+    # information): a serious related event whose term is listed is no SUSAR (domain/safety.py).
+    reference_safety_information: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:
