@@ -17,6 +17,7 @@ from api.http.health import router as health
 from api.http.limits import BodyLimit
 from api.http.listing import router as listing
 from api.http.participants import router as participants
+from api.http.safety import router as safety
 from api.http.sessions import router as sessions
 from api.http.transparency import router as transparency
 from api.http.user_rights import router as user_rights
@@ -42,6 +43,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(witnessing)
     app.include_router(views)
     app.include_router(flow)
+    app.include_router(safety)
     app.include_router(listing)
     app.include_router(sessions)
     app.include_router(user_rights)

@@ -60,6 +60,7 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/unblindings"): READERS,
     ("GET", "/v1/summary"): READERS,
     ("GET", "/v1/flow"): READERS,
+    ("GET", "/v1/safety"): READERS,  # the safety officer is a reader
     ("GET", "/v1/audit"): READERS,
     ("GET", "/v1/allocation"): ALLOCATION,
     ("GET", "/v1/projections"): READERS,

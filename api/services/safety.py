@@ -34,13 +34,14 @@ def safety(services: Services, user: User) -> dict[str, Any]:
     services.views.catch_up()
     states = {pid: s for pid, s in services.views.participants().items()
               if sees_site(user, s.site)}
+    protocol = blinding.protocol(services)
     show_arms = not blinding.is_blinded(services, user.role)
     fields = blinding.participant_mask(services, user.role)
-    rows = {"clocks": clock_rows(states, blinding.protocol(services), services.clock()),
+    rows = {"clocks": clock_rows(states, protocol, services.clock()),
             "adverse_events": adverse_events(states)}
     return {**(blinding.mask(rows, fields) if fields else rows),
-            "summary": ae_summary(states, show_arms=show_arms),
-            "survival": survival(states, show_arms=show_arms)}
+            "summary": ae_summary(states, show_arms=show_arms, protocol=protocol),
+            "survival": survival(states, show_arms=show_arms, protocol=protocol)}
 
 
 def clock_rows(states: Mapping[str, ParticipantState], protocol: Protocol | None,
