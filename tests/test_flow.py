@@ -15,7 +15,7 @@ from typing import Any
 
 from domain.participant import ParticipantState
 from domain.protocol import load_protocol
-from projections.flow import END_STATES, participant_flow
+from projections.flow import END_STATES, flow_rows, participant_flow
 
 from .conftest import Trial
 from .test_trial_domain import DOSE, enrol, infuse, set_up
@@ -140,7 +140,7 @@ def test_every_end_state_and_the_flow_boxes() -> None:
     assert (flow["randomised"], flow["treated"]) == (7, 6)
     assert flow["not_treated"] == {"count": 1, "reasons": {"adverse_event": 1}}
     assert flow["end_states"] == {
-        "completed": 3, "lost_to_follow_up": 1, "in_follow_up": 1,
+        "completed": 3, "lost_to_follow_up": 1, "in_follow_up": 1, "died": 0, "transplanted": 0,
         "withdrawn": {"count": 2, "reasons": {"not_coded": 1, "withdrawal_by_subject": 1}}}
     low, high = flow["per_arm"]["low"], flow["per_arm"]["medium_high"]
     assert (low["randomised"], high["randomised"]) == (4, 3)
@@ -152,23 +152,75 @@ def _ended(ends: dict[str, Any]) -> int:
     return sum(ends[e]["count"] if e == "withdrawn" else ends[e] for e in END_STATES)
 
 
+DEATH = {"died_on": "2026-07-01", "cause": "liver failure", "liver_related": True,
+         "autopsy": False, "event": H, "record_hash": H}
+GRAFT = {"transplanted_on": "2026-06-01", "graft": "deceased_donor", "record_hash": H}
+
+
 def test_every_randomised_participant_is_in_exactly_one_end_state() -> None:
-    stages = ("randomised", "treated", "completed", "withdrawn", "lost_to_follow_up")
+    stages = ("randomised", "treated", "completed", "withdrawn", "lost_to_follow_up", "died",
+              "transplanted")
     kinds = (None, "completed", "withdrawn", "lost_to_follow_up")
+    outcomes: tuple[dict[str, Any], ...] = (
+        {}, {"death": DEATH}, {"transplant": GRAFT}, {"transplant": GRAFT, "death": DEATH})
     people = {}
-    for n, (stage, kind, arm) in enumerate(product(stages, kinds, ARMS)):
-        disposition = None if kind is None else {"kind": kind, "reason": "death"}
-        people[f"P-{n:03d}"] = randomised(f"P-{n:03d}", arm, stage=stage, disposition=disposition)
+    for n, (stage, kind, outcome, arm) in enumerate(product(stages, kinds, outcomes, ARMS)):
+        disposition = None if kind is None else {"kind": kind, "reason": "death",
+                                                 "on": "2026-06-15"}
+        people[f"P-{n:03d}"] = randomised(f"P-{n:03d}", arm, stage=stage, disposition=disposition,
+                                          **outcome)
     answer = participant_flow(people, protocol=PROTOCOL, show_arms=True)
     flow = answer["flow"]
     assert flow["randomised"] == len(people) == _ended(flow["end_states"])
     for arm in ARMS:
         assert _ended(flow["per_arm"][arm]["end_states"]) == flow["per_arm"][arm]["randomised"] \
             == len(people) // 2
-    # the coded disposition decides where there is one; the stage where there is none
-    assert flow["end_states"]["in_follow_up"] == 2 * 2  # no disposition, stage randomised/treated
-    assert flow["end_states"]["completed"] == 5 * 2 + 2  # every "completed" kind, and the stage
-    assert answer["sets"]["completers"]["count"] == flow["end_states"]["completed"]
+    ends = flow["end_states"]
+    # with no record of death or transplant, the coded disposition decides where there is one,
+    # the stage where there is none; the stages died and transplanted on their own (a redacted
+    # record) count as those end states
+    assert ends["in_follow_up"] == 2 * 2  # no disposition, no outcome, stage randomised/treated
+    # a transplant record (1 June) comes before every exit (15 June): 7 stages × 4 kinds × 2
+    # outcomes × 2 arms; the stage transplanted with no transplant record: 4 kinds × 2 × 2
+    assert ends["transplanted"] == 7 * 4 * 2 * 2 + 4 * 2 * 2
+    # a death alone (1 July) with no dated exit: 6 stages × 2 arms; the stage died, no record: 4 × 2
+    assert ends["died"] == 6 * 2 + 4 * 2
+    # the kind completed (5 stages; 6 when the death came after the exit), or the stage alone
+    assert ends["completed"] == 5 * 2 + 6 * 2 + 2
+    assert answer["sets"]["completers"]["count"] == ends["completed"]
+
+
+def test_r45_a_death_or_a_transplant_is_an_end_state_of_its_own_unless_an_exit_came_first() -> None:
+    people = {p.participant_id or "": p for p in (
+        randomised("R-DIED", "low", stage="died", death=DEATH),
+        # the transplant ended follow-up; the later death does not move the participant
+        randomised("R-GRAFT", "medium_high", stage="died", transplant=GRAFT, death=DEATH),
+        randomised("R-REDACTED", "low", stage="transplanted"),  # the record's date is gone
+        # completed at week 48, died later in safety follow-up: a completer
+        randomised("R-DONE", "low", stage="completed", death=DEATH,
+                   disposition={"kind": "completed", "on": "2026-06-20"}),
+        # withdrawn, the death known later through vital status follow-up
+        randomised("R-WD", "medium_high", stage="withdrawn", death=DEATH,
+                   disposition={"kind": "withdrawn", "on": "2026-05-01",
+                                "reason": "withdrawal_by_subject"}),
+        # an exit on the day of death is the death's
+        randomised("R-SAME", "medium_high", stage="withdrawn", death=DEATH,
+                   disposition={"kind": "withdrawn", "on": "2026-07-01", "reason": "death"}),
+        randomised("R-ON", "low"),
+    )}
+    answer = participant_flow(people, protocol=PROTOCOL, show_arms=True)
+    flow = answer["flow"]
+    assert flow["end_states"] == {
+        "completed": 1, "withdrawn": {"count": 1, "reasons": {"withdrawal_by_subject": 1}},
+        "lost_to_follow_up": 0, "died": 2, "transplanted": 2, "in_follow_up": 1}
+    assert _ended(flow["end_states"]) == flow["randomised"] == 7
+    low, high = flow["per_arm"]["low"]["end_states"], flow["per_arm"]["medium_high"]["end_states"]
+    assert (low["died"], low["transplanted"], high["died"], high["transplanted"]) == (1, 1, 1, 1)
+    assert ids(answer, "completers") == ["R-DONE"]
+    rows = {(step, arm): n for step, detail, arm, n in flow_rows(flow) if not detail}
+    assert (rows[("died", "all")], rows[("transplanted", "medium_high")]) == (2, 1)
+    blinded = participant_flow(people, protocol=PROTOCOL, show_arms=False)
+    assert arms_named(blinded) == [] and blinded["flow"]["end_states"] == flow["end_states"]
 
 
 def test_r27_a_blinded_answer_is_pooled_and_names_no_arm() -> None:
