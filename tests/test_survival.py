@@ -4,13 +4,16 @@ answers that name no arm."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import Any
 
+from domain import streams
+from domain.facts import Fact
 from domain.participant import ParticipantState
 from projections.survival import (
     ae_summary,
@@ -109,6 +112,43 @@ def test_r45_a_death_or_a_transplant_whichever_first_ends_transplant_free_surviv
     # the transplant came first: it is the event, the later death is not a second one
     assert (times["P-GRAFT"]["kind"], times["P-GRAFT"]["day"],
             times["P-GRAFT"]["event_on"]) == ("transplant", 30, "2026-04-09")
+
+
+def record(type_: str, payload: dict[str, Any]) -> Fact:
+    at = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+    return Fact(type=type_, schema=1, payload=payload, stream="participant/P-010", version=0,
+                author="inv-001", role="investigator", site="site-01", occurred_at=at,
+                recorded_at=at, record_hash=hashlib.sha256(
+                    f"{type_}{json.dumps(payload)}".encode()).hexdigest())
+
+
+def test_r45_the_times_read_from_the_records_as_the_stream_folds_them() -> None:
+    facts = [
+        record("participant.registered", {"participant_id": "P-010", "site": "site-01",
+                                          "sex": "F", "date_of_birth": "1960-05-05",
+                                          "weight_kg": 60.0}),
+        record("consent.signed", {"form_version": "1.0", "signed_on": "2026-03-01"}),
+        record("participant.randomised", {"stratum": "all", "slot": 4, "arm": "medium_high"}),
+        record("infusion.administered", {
+            "infusion_number": 1, "started_at": "2026-03-10T10:00:00+00:00",
+            "ended_at": "2026-03-10T11:00:00+00:00", "weight_kg": 60.0, "cells_per_kg": 1e6,
+            "total_cells": 6e7, "lot": "L-1", "route": "intravenous"}),
+        record("visit.completed", {"visit": "week_4", "on": "2026-04-07"}),
+    ]
+    kind = streams.kind_of("participant/P-010")
+    alive = streams.fold(kind, facts)
+    assert survival_times({"P-010": alive}) == [{
+        "participant_id": "P-010", "arm": "medium_high", "origin": "2026-03-10", "day": 28,
+        "event": False, "kind": "censored", "event_on": None, "censored_on": "2026-04-07"}]
+    grafted = streams.fold(kind, [
+        *facts, record("transplant.recorded", {"transplanted_on": "2026-05-02",
+                                               "graft": "living_donor"}),
+        record("death.recorded", {"died_on": "2026-05-20", "cause": "sepsis",
+                                  "liver_related": False, "autopsy": False, "event": H})])
+    assert grafted.stage == "died"
+    [t] = survival_times({"P-010": grafted})
+    assert (t["kind"], t["day"], t["event_on"], t["arm"]) == ("transplant", 53, "2026-05-02",
+                                                              "medium_high")
 
 
 def test_a_withdrawn_participant_is_censored_at_the_last_day_known_alive() -> None:
