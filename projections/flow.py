@@ -12,7 +12,8 @@ The flow runs registered → assessed → screen failed / eligible but not rando
 treated / not treated (with the discontinuation reason) → one end state each: completed,
 withdrawn (by coded reason), lost to follow-up, died, transplanted, or still in follow-up. Of an
 exit and a death or transplant, the one that ended follow-up first is the end state (a death or
-transplant on the exit's day wins; a participant who completed and died later completed).
+transplant on the exit's day, or with no date to compare, wins; a participant who completed and
+died later completed); of a transplant and a later death, the transplant.
 
 Per arm only when the caller may see arms: a blinded role's answer holds no arm anywhere, not
 even as a key, and its participant lists are sorted by id, so their order tells nothing either.
