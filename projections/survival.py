@@ -22,7 +22,7 @@ from datetime import date, datetime
 from fractions import Fraction
 from typing import Any, get_args
 
-from domain.adverse_events import Relationship, SpecialInterest
+from domain.adverse_events import SpecialInterest
 from domain.participant import ParticipantState
 from domain.protocol import Protocol
 from projections.flow import arm_order, first_outcome
@@ -31,7 +31,6 @@ ENDPOINT = "transplant_free_survival"
 ORIGIN = "first_infusion"
 #: WHO-UMC terms that mean "a reasonable possibility" (docs/clinical.md, R42).
 RELATED = frozenset({"certain", "probable", "possible"})
-RELATIONSHIPS: tuple[str, ...] = get_args(Relationship)
 SPECIAL_INTEREST: tuple[str, ...] = get_args(SpecialInterest)
 GRADES = (1, 2, 3, 4, 5)
 
