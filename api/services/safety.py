@@ -46,12 +46,12 @@ def safety(services: Services, user: User) -> dict[str, Any]:
 
 def clock_rows(states: Mapping[str, ParticipantState], protocol: Protocol | None,
                now: datetime) -> list[dict[str, Any]]:
-    """Every serious adverse event's clocks (domain/safety.py's `sae_clocks`), participant by
-    participant, each row naming its participant; times as text, so that the API's answer and
-    a bundle's offline table compare as they are."""
-    return [{"participant_id": pid, **plain(row)}
-            for pid, state in sorted(states.items())
+    """Every serious adverse event's clocks (domain/safety.py's `sae_clocks`), by participant
+    and the time of the site's SAE report, each row naming its participant; times as text, so
+    that the API's answer and a bundle's offline table compare as they are."""
+    rows = [{"participant_id": pid, **plain(row)} for pid, state in states.items()
             for row in sae_clocks(state, protocol, now)]
+    return sorted(rows, key=lambda r: (r["participant_id"], str(r["reported_at"]), r["event"]))
 
 
 def adverse_events(states: Mapping[str, ParticipantState]) -> list[dict[str, Any]]:

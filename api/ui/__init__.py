@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.ui import audit, auth, flow, pages, records
+from api.ui import audit, auth, flow, pages, records, safety
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-for part in (auth.router, pages.router, records.router, audit.router, flow.router):
+for part in (auth.router, pages.router, records.router, audit.router, flow.router,
+             safety.router):
     router.include_router(part)
 
 __all__ = ["router"]
