@@ -24,7 +24,7 @@ SIGNATURE_MEANINGS = ("approval", "responsibility", "review")
 REVIEW_TYPES = frozenset({"sdv.recorded", "lock.applied", "lock.released", "signoff.signed",
                           "query.opened", "query.answered", "query.closed", "deviation.recorded",
                           "eligibility.determined", "unblinding.requested", "participant.unblinded",
-                          "edit_check.failed"})
+                          "edit_check.failed", "safety_report.submitted"})
 # Entries that change a visit's data, and the payload field naming the visit.
 VISIT_DATA = {"lab.resulted": "visit", "visit.completed": "visit", "assessment.recorded": "visit"}
 CASEBOOK = "casebook"

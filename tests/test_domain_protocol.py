@@ -167,7 +167,7 @@ def test_version_1_1_adds_the_baseline_and_scoring_fields_and_changes_nothing_el
     assert (amended.primary_score, amended.child_pugh_coagulation, amended.cholestatic_cutoffs) == \
         ("MELD", "INR", True)
     added = {"version", "baseline", "primary_score", "child_pugh_coagulation",
-             "cholestatic_cutoffs", "medication_exclusions"}
+             "cholestatic_cutoffs", "medication_exclusions", "reference_safety_information"}
     assert {k: v for k, v in AMENDED.items() if k not in added} == \
         {k: v for k, v in DOCUMENT.items() if k not in added}
     # 1.0 has none of them: its rules and scores stay as adopted.

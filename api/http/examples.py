@@ -13,7 +13,7 @@ H1, H2 = "3f" * 32, "a7" * 32  # record hashes, for payloads that name a record
 AUTHORS = {"investigator": ("inv-001", "site-01"), "system": ("system", "sponsor"),
            "randomiser": ("randomiser", "sponsor"), "admin": ("root", "sponsor"),
            "monitor": ("mon-001", "sponsor"), "data_manager": ("dm-001", "sponsor"),
-           "lab_interface": ("lab-001", "site-01")}
+           "lab_interface": ("lab-001", "site-01"), "safety": ("saf-001", "sponsor")}
 
 AE_REPORTED: dict[str, Any] = {
     "term": "fever and rigors after the infusion", "onset_on": "2026-03-05", "grade": 2,
@@ -69,6 +69,11 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "adverse_event.reported": AE_REPORTED,
     "adverse_event.updated": {**AE_REPORTED, "event": H1, "grade": 3},
     "adverse_event.resolved": {"event": H1, "end_on": "2026-03-12", "outcome": "recovered"},
+    "death.recorded": {"died_on": "2026-04-02", "cause": "variceal haemorrhage",
+                       "liver_related": True, "autopsy": False, "event": H1},
+    "transplant.recorded": {"transplanted_on": "2026-05-20", "graft": "deceased_donor"},
+    "safety_report.submitted": {"event": H1, "to": "national competent authority",
+                                "reference": "SUSAR-2026-001", "kind": "initial"},
     "participant.completed": {"on": "2027-02-05"},
     "lab.resulted": {"visit": "week_4", "analyte": "TBIL", "value": 41.0, "unit": "µmol/L",
                      "sampled_at": "2026-04-02T08:30:00+00:00"},
