@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -41,11 +42,13 @@ def _saved(paths: list[Path] | None) -> list[str]:
 
 
 def _print(report: Report, as_json: bool, projections: list[dict[str, Any]] | None = None,
-           note: str | None = None) -> None:
+           note: str | None = None, safety: dict[str, Any] | None = None) -> None:
     if as_json:
         body = report.as_dict()
         if projections is not None:
             body["projections"] = projections
+        if safety is not None:
+            body["safety"] = safety
         print(json.dumps(body, indent=2))
     elif report.ok:
         for r in report.redactions:
@@ -56,6 +59,8 @@ def _print(report: Report, as_json: bool, projections: list[dict[str, Any]] | No
                   "checkpoints verified")
         for view in projections or []:
             out.print(f"View {view['name']}: fingerprint {view['fingerprint']}")
+        if safety is not None:
+            _print_safety(safety)
     else:
         table = Table(title="Verification failed")
         for name in ("leaf", "position", "stream", "version", "check"):
@@ -127,7 +132,11 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
                       "--witness", metavar="VKEY", help="A witness key (C2SP vkey) that must have cosigned a "
                       "checkpoint of this bundle (repeatable: all must).")] = None,
                   as_json: JsonOpt = False) -> None:
-    """Check a bundle with no server and no database, trusting only the root fingerprint."""
+    """Check a bundle with no server and no database, trusting only the root fingerprint.
+
+    Then rebuild the views from it (their fingerprints) and show every serious adverse event's
+    clocks (24-hour report; SUSAR 7 or 15 days) as of the bundle's last record (`--json`:
+    `safety`)."""
     saved = _saved(checkpoint)
     try:
         reader = BundleReader(path)
@@ -138,28 +147,56 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
                                     witnesses=witness or ())
         finally:
             reader.close()
-        projections = None
+        views = None
         if report.ok:  # the views rebuilt from the bundle: as long again as the check, so shown too
             with progress_bar("rebuilding views", report.records, as_json) as advance:
-                projections = _bundle_projections(path, report.tree_size, report.root, advance)
+                views = _bundle_views(path, report.tree_size, report.root, advance)
     except LedgerError as exc:
         fail(exc.message)
-    _print(report, as_json, projections)
+    _print(report, as_json, views.projections if views else None,
+           safety=views.safety if views else None)
+
+
+@dataclass(frozen=True)
+class BundleViews:
+    """What the bundle alone shows once folded: the views' fingerprints, and the serious
+    adverse events' clocks as of the bundle's last record."""
+
+    projections: list[dict[str, Any]]
+    safety: dict[str, Any]
 
 
 def _bundle_projections(path: Path, size: int, root: str,
                         progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Rebuild the views from the bundle itself, so they can be compared with the live system;
     `progress` is told of every PROGRESS records folded (and of the rest at the end)."""
-    from ledger.entry import Record
+    return _bundle_views(path, size, root, progress).projections
+
+
+def _bundle_views(path: Path, size: int, root: str,
+                  progress: Callable[[int], None] | None = None) -> BundleViews:
+    """`_bundle_projections`, and from the same fold every serious adverse event's clocks
+    (R43, R44) under the protocol in force at the bundle's end, read at its last record's sealed
+    time: the same answer on any machine, any day, with no server."""
+    from api.services.safety import clock_rows
+    from domain.trial import PROTOCOL_STREAM, protocol_in_force
+    from ledger.entry import Record, parse_time
+    from projections.facts import to_fact
     from projections.rebuild import PROGRESS
     from projections.replay import replay
     from projections.status import folded_status
 
+    protocol_records: list[Record] = []
+    last: list[str] = []  # the last record's sealed time
+
     def records(reader: BundleReader) -> Iterator[Record]:
         count = 0
         for count, row in enumerate(reader.rows(), 1):
-            yield Record.from_stored(row.state, row.position)
+            record = Record.from_stored(row.state, row.position)
+            if record.stream == PROTOCOL_STREAM:
+                protocol_records.append(record)
+            last[:] = [record.recorded_at]
+            yield record
             if progress is not None and count % PROGRESS == 0:
                 progress(PROGRESS)
         if progress is not None and count % PROGRESS:
@@ -170,7 +207,57 @@ def _bundle_projections(path: Path, size: int, root: str,
         folded = replay(records(reader))
     finally:
         reader.close()
-    return folded_status(folded, tree_size=size, root=root)
+    protocol = protocol_in_force([to_fact(r) for r in protocol_records])
+    as_of = last[0] if last else None
+    clocks = clock_rows(folded.participants, protocol, parse_time(as_of) if as_of else None)
+    return BundleViews(folded_status(folded, tree_size=size, root=root),
+                       {"as_of": as_of, "protocol": protocol.version if protocol else None,
+                        "clocks": clocks})
+
+
+def _print_safety(safety: dict[str, Any]) -> None:
+    """The serious adverse events' clocks as a table that fits 80 columns (or a line saying
+    there are none)."""
+    clocks = safety["clocks"]
+    if not clocks:
+        out.print(f"No serious adverse event in the bundle (as of {safety['as_of']}).")
+        return
+    table = Table(title=f"Serious adverse events as of {safety['as_of']} (the bundle's last "
+                        f"record), protocol {safety['protocol']}; times UTC", show_lines=True)
+    table.add_column("participant, event", ratio=1)
+    table.add_column("24-hour report", no_wrap=True)
+    table.add_column("expedited report", no_wrap=True)
+    for c in clocks:
+        report = [_status(c["report_status"], c["report_late_hours"]),
+                  f"aware  {_utc(c['aware_at'])}", f"sealed {_utc(c['reported_at'])}",
+                  f"due    {_utc(c['report_due'])}"]
+        expedited = ["not a SUSAR"]
+        if c["susar"]:
+            expedited = [f"SUSAR, {c['expedited_days']} days: "
+                         + _status(c["expedited_status"], c["expedited_late_hours"]),
+                         f"due    {_utc(c['expedited_due'])}"]
+            if c["expedited_at"]:
+                expedited.append(f"sealed {_utc(c['expedited_at'])}")
+        table.add_row(f"{c['participant_id']}\n{c['term']}\n[dim]{c['event'][:16]}…[/dim]",
+                      "\n".join(report), "\n".join(expedited))
+    out.print(table)
+
+
+def _status(status: str | None, late_hours: float | None) -> str:
+    """"met", "late by 6 h", "open", "overdue by 30 h"."""
+    if status is None:
+        return "—"
+    colour = {"met": "green", "open": "yellow"}.get(status, "red")
+    return f"[{colour}]{status}[/{colour}]" + (f" by {late_hours:g} h" if late_hours else "")
+
+
+def _utc(moment: str | None) -> str:
+    """An ISO time as "2026-03-12 09:00" in UTC (the table's title says UTC)."""
+    from ledger.entry import parse_time
+
+    if moment is None:
+        return "—"
+    return parse_time(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def import_bundle(path: Annotated[Path, typer.Argument(help="The bundle file to restore.")],

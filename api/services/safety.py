@@ -45,7 +45,7 @@ def safety(services: Services, user: User) -> dict[str, Any]:
 
 
 def clock_rows(states: Mapping[str, ParticipantState], protocol: Protocol | None,
-               now: datetime) -> list[dict[str, Any]]:
+               now: datetime | None) -> list[dict[str, Any]]:
     """Every serious adverse event's clocks (domain/safety.py's `sae_clocks`), by participant
     and the time of the site's SAE report, each row naming its participant; times as text, so
     that the API's answer and a bundle's offline table compare as they are."""
