@@ -192,3 +192,17 @@ def test_the_demos_participants_each_end_in_exactly_one_stage(story: Story) -> N
                  state.arm is not None and state.disposition is None]
         assert boxes.count(True) == 1, (pid, state.stage)
         assert state.disposition is None or state.disposition["kind"] == state.stage
+
+
+def test_the_demo_never_randomises_more_than_the_protocols_target(tmp_path: Path) -> None:
+    _demo(tmp_path / "e", seed=1, participants=25)  # 2 screen failures: 23 would be eligible
+    services = bootstrap(f"sqlite:///{tmp_path / 'e' / 'demo.db'}")
+    try:
+        services.views.catch_up()
+        states = services.views.participants()
+        in_force = protocol(services)
+    finally:
+        services.close()
+    assert in_force is not None and in_force.target_enrolment == 22
+    assert sum(s.arm is not None for s in states.values()) == 22
+    assert states["P-025"].stage == "eligible" and states["P-025"].arm is None
