@@ -1,6 +1,7 @@
 """The SDK's records of the participant's course beyond the protocol's steps (docs/clinical.md):
 discontinuation and the study exit with coded reasons, vital status, medical history and
-medications, reported deviations and missed visits, adverse events, and protocol amendments.
+medications, reported deviations and missed visits, adverse events, deaths and liver transplants,
+the sponsor's expedited safety reports, and protocol amendments.
 
 Each method signs one entry and returns its receipt, as `LedgerClient`'s other methods do.
 Dates are a `date` or its ISO text; optional fields are left out of the payload when not given.
@@ -157,6 +158,33 @@ class ClinicalRecords:
         """The event (its record hash) ended on `end_on` with an ended outcome."""
         return self.append(PARTICIPANT + participant_id, "adverse_event.resolved",
                            {"event": event, "end_on": _day(end_on), "outcome": outcome})
+
+    # -- deaths and transplants (domain/outcomes.py) ----------------------------------------
+    def record_death(self, participant_id: str, *, died_on: date | str, cause: str,
+                     liver_related: bool, autopsy: bool,
+                     event: str | None = None) -> dict[str, Any]:
+        """The participant died (stage `died`): `event` is the record hash of the adverse event
+        whose outcome is fatal (grade 5); it may be left out only after a withdrawal of consent
+        that agreed to vital status alone."""
+        payload = {"died_on": _day(died_on), "cause": cause, "liver_related": liver_related,
+                   "autopsy": autopsy, **_given(event=event)}
+        return self.append(PARTICIPANT + participant_id, "death.recorded", payload)
+
+    def record_transplant(self, participant_id: str, *, transplanted_on: date | str,
+                          graft: str) -> dict[str, Any]:
+        """A liver transplant (`deceased_donor` or `living_donor` graft): the trial's follow-up
+        ends (stage `transplanted`); safety records and a later death are still recorded."""
+        return self.append(PARTICIPANT + participant_id, "transplant.recorded",
+                           {"transplanted_on": _day(transplanted_on), "graft": graft})
+
+    # -- expedited safety reports (domain/safety.py; the sponsor's safety officer) ------------
+    def submit_safety_report(self, participant_id: str, *, event: str, to: str, reference: str,
+                             kind: str = "initial") -> dict[str, Any]:
+        """An expedited report of a serious adverse event (its report's record hash) to an
+        authority or committee (`to`) under its `reference`; `kind` `initial` or `follow_up`.
+        The first one for an event discharges its SUSAR clock."""
+        return self.append(PARTICIPANT + participant_id, "safety_report.submitted",
+                           {"event": event, "to": to, "reference": reference, "kind": kind})
 
     # -- the protocol (domain/trial.py; admin) ------------------------------------------------
     def amend_protocol(self, *, document: Mapping[str, Any], reason: str) -> dict[str, Any]:
