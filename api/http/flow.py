@@ -56,6 +56,8 @@ class EndStates(BaseModel):
     completed: int
     withdrawn: ByReason
     lost_to_follow_up: int
+    died: int
+    transplanted: int = Field(description="liver transplantation ended the trial's follow-up")
     in_follow_up: int
 
 

@@ -42,7 +42,7 @@ STEPS = {"registered": "Registered", "assessed": "Assessed for eligibility",
          "awaiting_eligibility": "Eligibility not yet determined", "randomised": "Randomised",
          "treated": "Treated (infusion recorded)", "not_treated": "Not treated",
          "completed": "Completed", "withdrawn": "Withdrawn", "lost_to_follow_up": "Lost to follow-up",
-         "in_follow_up": "In follow-up"}
+         "died": "Died", "transplanted": "Transplanted (liver)", "in_follow_up": "In follow-up"}
 ALL = "All participants"
 
 
@@ -145,8 +145,8 @@ def _column(x: float, y: float, title: list[str], part: Mapping[str, Any],
     follow = Box(x, allocation.bottom + STEP, _wrapped([
         "Follow-up", f"Completed: {ends['completed']}",
         *_counts(f"Withdrawn: {ends['withdrawn']['count']}", ends["withdrawn"]["reasons"]),
-        f"Lost to follow-up: {ends['lost_to_follow_up']}",
-        f"In follow-up: {ends['in_follow_up']}"]))
+        f"Lost to follow-up: {ends['lost_to_follow_up']}", f"Died: {ends['died']}",
+        f"Transplanted: {ends['transplanted']}", f"In follow-up: {ends['in_follow_up']}"]))
     counted = [(SET_NAMES[n], sets[n]["count"] if arm is None else sets[n]["per_arm"][arm]["count"])
                for n in SETS]
     analysis = Box(x, follow.bottom + STEP, ["Analysis", *(f"{n}: {c}" for n, c in counted)])
