@@ -1,5 +1,6 @@
 """Casebook PDF per participant (R37): data per visit, the medical history and medications, the
-deviations (system and reported) and missed visits, adverse events, the disposition, scores,
+deviations (system and reported) and missed visits, adverse events with their expedited safety
+reports, the disposition (with a death and its fatal event, a liver transplant), scores,
 signatures and the audit trail, each row with its record hash, and the signed checkpoint the book
 was made from, so that a printed page can be checked against the log. Every record shows its
 signature's manifestation: printed name, UTC time and meaning (R13). Codes read in words. Masked
@@ -18,11 +19,14 @@ from fpdf import FPDF
 from api.exports.clinical import (
     adverse_event_in_words,
     condition_in_words,
+    death_in_words,
     exit_in_words,
     in_words,
     medication_in_words,
     reason_in_words,
+    safety_report_in_words,
     stop_of,
+    transplant_in_words,
 )
 from api.exports.odm import Cut
 from api.services.blinding import RowMask, mask_participant
@@ -256,8 +260,18 @@ def _disposition(book: _Book, shown: dict[str, Any]) -> None:
     if exit_:
         book.say(f"Study exit: {exit_in_words(exit_)}", size=8.5)
         _hash(book, exit_.get("record_hash"))
-    else:
-        book.say(f"Study exit: none (stage {_text(shown.get('stage'))})", size=8.5)
+    elif not shown.get("death") and not shown.get("transplant"):
+        book.say(f"Study exit: none (stage {in_words(shown.get('stage'))})", size=8.5)
+    transplant = shown.get("transplant")
+    if transplant:
+        book.say(f"Liver transplant: {transplant_in_words(transplant)}", size=8.5)
+        _hash(book, transplant.get("record_hash"))
+    death = shown.get("death")
+    if death:
+        event = (shown.get("adverse_events") or {}).get(death.get("event") or "")
+        book.say(f"Death (end of follow-up): {death_in_words(death, event)}", size=8.5)
+        _hash(book, death.get("record_hash"))
+        _hash(book, death.get("event"), "    fatal adverse event reported in ")
     if shown.get("follow_up"):
         book.say(f"Agreed at the withdrawal of consent: {in_words(shown['follow_up'])}", size=8.5)
     for vital in shown.get("vital_status") or []:
@@ -309,6 +323,15 @@ def _adverse_events(book: _Book, shown: dict[str, Any]) -> None:
             _hash(book, event["record"], "    in ")
         for earlier in event.get("history") or []:
             _hash(book, earlier.get("record"), "    earlier version in ")
+        for report in shown.get("safety_reports") or []:
+            if report.get("event") == record_hash:
+                book.say(f"  expedited safety report: {safety_report_in_words(report)}", size=8)
+                _hash(book, report.get("record_hash"), "    in ")
+    for report in shown.get("safety_reports") or []:
+        if report.get("event") not in events:  # about an event whose report was redacted
+            book.say(f"Expedited safety report: {safety_report_in_words(report)}", size=8.5)
+            _hash(book, report.get("record_hash"))
+            _hash(book, report.get("event"), "    about the adverse event reported in ")
 
 
 def _checkpoint(book: _Book, services: Services, at: Cut) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
-from domain import adverse_events, deviations, history
+from domain import adverse_events, deviations, history, outcomes, safety
 from domain.disposition import CDISC_TERMS, REASONS
 
 NCOMPLT, OUT, ACN = "NCOMPLT", "OUT", "ACN"
@@ -33,6 +33,12 @@ CODED_ITEMS: Mapping[tuple[str, str], str] = {
     ("treatment.discontinued", "reason"): NCOMPLT, ("participant.withdrawn", "reason"): NCOMPLT,
     **{(kind, "outcome"): OUT for kind in _EVENTS},
     **{(kind, "action_taken"): ACN for kind in _EVENTS[:2]},
+}
+#: The end states' disposition (SDTM DS) written beside a death's or a transplant's fields:
+#: entry type → (DSDECOD, a term of `CL.NCOMPLT`; DSTERM, the words for OTHER).
+END_STATE_ITEMS: Mapping[str, tuple[str, str | None]] = {
+    "death.recorded": outcomes.END_STATES["died"],
+    outcomes.TRANSPLANT: outcomes.END_STATES["transplanted"],
 }
 
 #: Codes whose words are not the code with spaces.
@@ -64,17 +70,22 @@ WORDS: Mapping[str, str] = {
     "dose_not_changed": "dose not changed", "hepatorenal_syndrome_aki": "hepatorenal syndrome (AKI)",
     "aclf": "acute-on-chronic liver failure (ACLF)", "life_threatening": "life-threatening",
     "important_medical_event": "important medical event",
+    # liver transplant grafts, expedited safety reports
+    "deceased_donor": "deceased donor", "living_donor": "living donor",
+    "initial": "initial report", "follow_up": "follow-up report",
 }
 #: Fields of the clinical records that hold a code (the viewer words them).
 CODED_FIELDS = frozenset({"reason", "category", "severity", "aetiology", "status", "follow_up",
                           "kind", "relationship_cells", "relationship_procedure", "action_taken",
-                          "outcome", "special_interest", "criteria"})
+                          "outcome", "special_interest", "criteria", "graft"})
 _KNOWN = frozenset({*REASONS, *WORDS, *get_args(history.Aetiology), *get_args(history.Category),
                     *get_args(deviations.Category), *get_args(deviations.Severity),
                     *deviations.SEVERITY, "alive", "dead", "unknown", "open", "resolved",
                     *(code for kind in (adverse_events.Criterion, adverse_events.Relationship,
                                         adverse_events.Action, adverse_events.Outcome,
-                                        adverse_events.SpecialInterest) for code in get_args(kind))})
+                                        adverse_events.SpecialInterest) for code in get_args(kind)),
+                    *get_args(outcomes.TransplantRecorded.model_fields["graft"].annotation),
+                    *get_args(safety.SafetyReportSubmitted.model_fields["kind"].annotation)})
 
 
 def is_code(value: Any) -> bool:
@@ -163,3 +174,40 @@ def adverse_event_in_words(event: Mapping[str, Any], when: Callable[[Any], str] 
             + (f"; of special interest: {in_words(event['special_interest'])}"
                if event.get("special_interest") else "")
             + (f"; site aware {when(event['aware_at'])}" if event.get("aware_at") else ""))
+
+
+def death_in_words(death: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> str:
+    """"Died on 2026-03-11, cause: variceal haemorrhage; liver related: yes; autopsy: no; fatal
+    adverse event: variceal bleeding (grade 5)"; a redacted record says only that it was made."""
+    if not death.get("died_on"):
+        return "died (the record's content is redacted)"
+    fatal = ("none named (vital status follow-up only)" if not death.get("event")
+             else f"{event.get('term') or '—'} (grade {event.get('grade') or '—'})" if event
+             else "the adverse event is not shown")
+    return (f"died on {death['died_on']}, cause: {death.get('cause') or '—'}; liver related: "
+            f"{_yes_no(death.get('liver_related'))}; autopsy: {_yes_no(death.get('autopsy'))}; "
+            f"fatal adverse event: {fatal}")
+
+
+def transplant_in_words(transplant: Mapping[str, Any]) -> str:
+    """"Liver transplant on 2026-03-10, graft from a deceased donor; the trial's follow-up
+    ended, safety follow-up goes on"."""
+    if not transplant.get("transplanted_on"):
+        return "liver transplant (the record's content is redacted)"
+    return (f"liver transplant on {transplant['transplanted_on']}, graft from a "
+            f"{in_words(transplant.get('graft'))}; the trial's follow-up ended, safety follow-up "
+            "goes on")
+
+
+def safety_report_in_words(report: Mapping[str, Any], event: Mapping[str, Any] | None = None,
+                           when: Callable[[Any], str] = str) -> str:
+    """"Initial report of variceal bleeding to the national competent authority, reference
+    SAE-2026-001, submitted by safety-001 at 2026-03-12 10:00:00 UTC"."""
+    about = f" of {event.get('term') or '—'}" if event else ""
+    return (f"{in_words(report.get('kind'))}{about} to {report.get('to') or '—'}, reference "
+            f"{report.get('reference') or '—'}, submitted by {report.get('by') or '—'} at "
+            f"{when(report.get('at'))}")
+
+
+def _yes_no(value: Any) -> str:
+    return "yes" if value is True else "no" if value is False else "—"

@@ -36,7 +36,8 @@ LEGAL_REASON = {
     "verification": "I have verified this entry against the source.",
 }
 USER_TYPES = {"investigator": "Investigator", "lab_interface": "Lab", "data_manager": "Sponsor",
-              "monitor": "Sponsor", "unblinded_statistician": "Sponsor", "admin": "Sponsor"}
+              "monitor": "Sponsor", "unblinded_statistician": "Sponsor", "admin": "Sponsor",
+              "safety": "Sponsor"}
 FLUSH_BYTES = 64_000
 _NSMAP: Any = {None: NS}  # ODM's namespace as the default one (lxml's stubs know no None key)
 

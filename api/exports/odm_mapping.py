@@ -10,7 +10,9 @@ A participant's records become transactions on subject `SubjectKey` = the partic
   a visit's study event (the deviation beside the visit it is about), else in `SE.TRIAL`;
 - a coded value is written as its CDISC term, from code list `CL.<name>`: the reason for not
   completing of `treatment.discontinued` and `participant.withdrawn` (`CL.NCOMPLT`), an adverse
-  event's outcome (`CL.OUT`) and action taken (`CL.ACN`); see api/exports/clinical.py.
+  event's outcome (`CL.OUT`) and action taken (`CL.ACN`); see api/exports/clinical.py;
+- a death and a liver transplant carry their end state's disposition beside their fields:
+  `DSDECOD` from `CL.NCOMPLT` (DEATH; OTHER) and, for OTHER, `DSTERM` ("liver transplantation").
 Which entities exist is tracked, so each transaction says Insert for a new entity and Context
 for an existing parent, as ODM §2.9 requires.
 """
@@ -22,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from api.exports.clinical import CODED_ITEMS, cdisc_term
+from api.exports.clinical import CODED_ITEMS, END_STATE_ITEMS, NCOMPLT, cdisc_term
 from domain.participant import participant_id_of
 
 TRIAL_EVENT = "SE.TRIAL"
@@ -123,12 +125,25 @@ class Mapper:
                     continue
                 text, self.types[oid] = _value(value)
                 items.append(Item(oid, text))
+            items.extend(self._end_state(kind))
             visit = self._visit_of(kind, payload)
             if visit is not None:
                 self._visits[str(row["record_hash"])] = visit
         return Transaction(subject, event_oid(visit), f"F.{kind}",
                            f"IG.{kind}", str(row["version"]), tuple(items), row, withheld,
                            signs_subject=kind == "signoff.signed")
+
+    def _end_state(self, kind: str) -> list[Item]:
+        """A death's or a transplant's disposition as SDTM DS words it (DSDECOD, DSTERM)."""
+        if kind not in END_STATE_ITEMS:
+            return []
+        term, text = END_STATE_ITEMS[kind]
+        out = [Item(f"IT.{kind}.DSDECOD", term, codelist=NCOMPLT)]
+        if text is not None:
+            out.append(Item(f"IT.{kind}.DSTERM", text))
+        for item in out:
+            self.types[item.oid] = "text"
+        return out
 
     def _visit_of(self, kind: str, payload: dict[str, Any]) -> str | None:
         """The visit the payload names, or, for a deviation, that of the record it names."""

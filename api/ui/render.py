@@ -18,10 +18,13 @@ from starlette.exceptions import HTTPException
 from api.exports.clinical import (
     adverse_event_in_words,
     condition_in_words,
+    death_in_words,
     exit_in_words,
     in_words,
     reason_in_words,
+    safety_report_in_words,
     stop_of,
+    transplant_in_words,
 )
 from api.http.problems import Denied
 from api.ui.wording import dose, scalar, when, yes_no
@@ -49,7 +52,9 @@ ENV.filters.update(when=when, yes_no=yes_no, dose=dose, scalar=scalar, in_words=
 # The clinical records in a line each, as the casebook words them.
 ENV.globals.update(exit_in_words=exit_in_words, reason_in_words=reason_in_words,
                    condition_in_words=condition_in_words, stop_of=stop_of,
-                   adverse_event_in_words=adverse_event_in_words, when=when)
+                   adverse_event_in_words=adverse_event_in_words, when=when,
+                   death_in_words=death_in_words, transplant_in_words=transplant_in_words,
+                   safety_report_in_words=safety_report_in_words)
 
 
 class UIError(Exception):

@@ -31,7 +31,14 @@ LABELS = {"cells_per_kg": "Dose", "total_cells": "Total cells", "esld_confirmed"
           "record": "About record", "medication": "Medication record",
           "deviation": "Deviation record",
           # a medication's dose and frequency ("40 mg once daily"): "Dose" is the cells per kg
-          "dose": "Dosage"}
+          "dose": "Dosage",
+          # the safety records: each names an adverse event by its report's record hash
+          "event": "Adverse event record", "onset_on": "Onset", "end_on": "Ended on",
+          "aware_at": "Site aware at", "criteria": "Seriousness criteria",
+          "relationship_cells": "Relationship to the cells",
+          "relationship_procedure": "Relationship to the procedure",
+          "died_on": "Died on", "liver_related": "Liver related", "autopsy": "Autopsy",
+          "transplanted_on": "Transplanted on", "to": "Reported to"}
 
 
 def when(value: Any) -> str:
