@@ -6,8 +6,10 @@ pooled with no arm anywhere for a blinded monitor; nothing without a token."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ import pytest
 from api.client.sdk import LedgerClient, LedgerClientError
 
 from .conftest import Trial
+from .test_cli_users import ledger as ledger  # the fixture: an initialised ledger for the CLI
+from .test_cli_users import ok
 from .test_clinical_http import infuse, randomised, set_up
 
 ARM = re.compile(r"(?<![0-9A-Za-z+/_-])(low|medium_high)(?![0-9A-Za-z+/_-])")
@@ -172,3 +176,25 @@ def test_r43_the_safety_view_needs_a_token_and_a_reader(trial: Trial) -> None:
     lab = trial.client("lab-001", role="lab_interface", site="site-01")
     refused = lab.http.get("/v1/safety")
     assert refused.status_code == 403 and refused.json()["rule"] == "auth.role"
+
+
+def test_an_admin_adds_a_safety_officer_with_the_users_command(ledger: Path) -> None:
+    ok("keys", "new", "--out", str(ledger / "saf.key"))
+    ok("users", "add", "saf-001", "--role", "safety", "--site", "sponsor", "--printed-name",
+       "Sam Afety", "--public-key", str(ledger / "saf.key.pub"))
+    assert [(u["author"], u["role"], u["site"]) for u in json.loads(ok("users", "list", "--json"))
+            if u["author"] == "saf-001"] == [("saf-001", "safety", "sponsor")]
+
+
+def test_the_safety_officer_logs_in_reads_every_site_and_writes_no_crf_data(
+        sqlite_trial: Trial) -> None:
+    trial = sqlite_trial
+    treated_trial(trial)
+    signer, _ = trial.user("saf-002", role="safety", site="sponsor")
+    officer = LedgerClient.login(signer=signer, http=trial.new_http(), clock=trial.clock)
+    assert officer.participant("P-001")["stage"] == "treated"  # sponsor-side: every site
+    assert safety(officer)["clocks"] == []
+    with pytest.raises(LedgerClientError) as refused:  # CRF data are the site's
+        officer.record_lab("P-001", visit="week_1", analyte="TBIL", value=30.0, unit="µmol/L",
+                           sampled_at=trial.clock.now - timedelta(hours=1))
+    assert refused.value.rule == "entry.role_not_allowed"
