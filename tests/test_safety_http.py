@@ -36,7 +36,8 @@ def safety(client: LedgerClient) -> dict[str, Any]:
 
 def clock_of(answer: dict[str, Any], event: str) -> dict[str, Any]:
     (row,) = [c for c in answer["clocks"] if c["event"] == event]
-    return row
+    found: dict[str, Any] = row
+    return found
 
 
 def report_to_authority(officer: LedgerClient, pid: str, event: str) -> dict[str, Any]:
