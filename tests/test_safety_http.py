@@ -170,8 +170,16 @@ def test_r44_a_blinded_monitor_sees_the_adverse_events_and_clocks_but_no_arm(
     assert ARM.findall(answer.text) == []
 
 
-def test_r43_the_safety_view_needs_a_token_and_a_reader(trial: Trial) -> None:
-    treated_trial(trial)
+def test_r43_the_safety_view_needs_a_token_and_a_reader_and_keeps_to_the_callers_sites(
+        trial: Trial) -> None:
+    client, _ = treated_trial(trial)  # P-001 at site-01
+    now = trial.clock.now
+    client.report_adverse_event("P-001", term="variceal bleeding", onset_on=now.date(),
+                                aware_at=now - timedelta(hours=1), **SAE)
+    assert len(safety(client)["clocks"]) == 1
+    other = safety(trial.client("inv-201", role="investigator", site="site-02"))
+    assert other["clocks"] == other["adverse_events"] == []
+    assert other["summary"]["events"] == 0 and other["survival"]["participants"] == 0
     anonymous = trial.new_http().get("/v1/safety")
     assert anonymous.status_code == 401 and anonymous.json()["rule"] == "auth.missing_token"
     lab = trial.client("lab-001", role="lab_interface", site="site-01")
