@@ -160,6 +160,52 @@ def test_the_clinical_records_codes_read_as_words() -> None:
     assert Words(None).field("reason", "participant's own decision").text == "participant's own decision"
 
 
+def test_every_code_of_the_safety_records_has_words() -> None:
+    """Adverse events' criteria, relationships, actions, outcomes and events of special interest,
+    a transplant's graft, a safety report's kind and the end states: each in words, none shown as
+    its code; the end states' CDISC terms are in the code list ODM writes them from."""
+    from typing import get_args
+
+    from api.exports.clinical import CODE_LISTS, END_STATE_ITEMS, NCOMPLT, in_words, is_code
+    from domain import adverse_events, outcomes, safety
+
+    codes = {code for kind in (adverse_events.Criterion, adverse_events.Relationship,
+                               adverse_events.Action, adverse_events.Outcome,
+                               adverse_events.SpecialInterest) for code in get_args(kind)}
+    codes |= set(get_args(outcomes.TransplantRecorded.model_fields["graft"].annotation))
+    codes |= set(get_args(safety.SafetyReportSubmitted.model_fields["kind"].annotation))
+    assert {"deceased_donor", "living_donor", "initial", "follow_up", "aclf"} <= codes
+    for code in codes:
+        assert is_code(code) and "_" not in in_words(code), code
+    for stage in outcomes.END_STATES:
+        assert "_" not in in_words(stage), stage
+    for kind, (term, _) in END_STATE_ITEMS.items():
+        assert term in CODE_LISTS[NCOMPLT].values(), kind
+    # each new record's fields labelled, codes in words, the fatal event's hash kept to link
+    death = {f.label: f for f in Words(None).fields({
+        "died_on": "2026-03-11", "cause": "variceal haemorrhage", "liver_related": True,
+        "autopsy": False, "event": "a" * 64})}
+    assert {k: f.text for k, f in death.items() if k != "Adverse event record"} == {
+        "Died on": "2026-03-11", "Cause": "variceal haemorrhage", "Liver related": "yes",
+        "Autopsy": "no"}
+    assert death["Adverse event record"].raw == "a" * 64
+    shown = {f.label: f.text for f in Words(None).fields({
+        "transplanted_on": "2026-03-10", "graft": "deceased_donor"})}
+    assert shown == {"Transplanted on": "2026-03-10", "Graft": "deceased donor"}
+    shown = {f.label: f.text for f in Words(None).fields({
+        "to": "national competent authority", "reference": "SAE-1", "kind": "follow_up",
+        "event": "b" * 64})}
+    assert shown["Kind"] == "follow-up report" and shown["Reported to"] == \
+        "national competent authority"
+    event = {f.label: f.text for f in Words(None).fields({
+        "criteria": ["hospitalisation", "life_threatening"], "relationship_cells": "possible",
+        "action_taken": "drug_interrupted", "aware_at": "2026-03-10T12:00:00+02:00"})}
+    assert event == {"Seriousness criteria": "hospitalisation, life-threatening",
+                     "Relationship to the cells": "possible",
+                     "Action taken": "treatment interrupted",
+                     "Site aware at": "2026-03-10 10:00:00 UTC"}
+
+
 def test_the_dose_reads_as_cells_per_kg_for_a_role_that_may_see_it(demo: DemoTrial) -> None:
     page = login(demo, "insp-01").get("/ui/participants/P-002").text
     arm = demo.services.views.participant("P-002").arm  # type: ignore[union-attr]
