@@ -41,9 +41,8 @@ def clock_of(answer: dict[str, Any], event: str) -> dict[str, Any]:
 
 
 def report_to_authority(officer: LedgerClient, pid: str, event: str) -> dict[str, Any]:
-    return officer.append(f"participant/{pid}", "safety_report.submitted",
-                          {"event": event, "to": "national competent authority",
-                           "reference": f"SUSAR-{event[:8]}", "kind": "initial"})
+    return officer.submit_safety_report(pid, event=event, to="national competent authority",
+                                        reference=f"SUSAR-{event[:8]}")
 
 
 def treated_trial(trial: Trial) -> tuple[LedgerClient, str]:
