@@ -153,7 +153,7 @@ def _decide_missed(state: ParticipantState, fact: Fact, protocol: Protocol | Non
         raise Rejection("visit.unknown", f"the protocol has no visit {visit_id}",
                         field="payload.visit")
     check_after_consent(state, None, "payload.visit")  # a visit is missed only while in the trial
-    if scheduled.day > 0 and not state.infusions:
+    if scheduled.day > 0 and state.schedule_origin is None:
         raise Rejection("visit.before_infusion", f"{scheduled.label} follows the infusion, and "
                         "there is none yet", field="payload.visit")
     if any(v["visit"] == visit_id for v in state.visits):

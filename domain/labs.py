@@ -229,10 +229,10 @@ def _check_visit(state: ParticipantState, protocol: Protocol, visit_id: str, sam
                         "future", field="payload.sampled_at")
     check_after_consent(state, sampled.date(), "payload.sampled_at")
     if scheduled.day > 0:
-        if not state.infusions:
+        infused = state.schedule_origin
+        if infused is None:
             raise Rejection("visit.before_infusion", f"{scheduled.label} follows the infusion, and "
                             "there is none yet", field="payload.visit")
-        infused = datetime.fromisoformat(str(state.infusions[0]["started_at"]))
         if sampled < infused:
             raise Rejection("visit.before_infusion", f"a {scheduled.label} sample predates the "
                             "infusion", field="payload.sampled_at")
@@ -242,10 +242,10 @@ def out_of_window(state: ParticipantState, protocol: Protocol, visit_id: str,
                   sampled: datetime) -> str | None:
     """Why a follow-up sample falls outside its visit's window, or None when it does not."""
     scheduled = next(v for v in protocol.visits if v.id == visit_id)
-    if scheduled.day <= 0 or not state.infusions:
+    origin = state.schedule_origin
+    if scheduled.day <= 0 or origin is None:
         return None
-    low, high = visit_window(protocol, visit_id,
-                             datetime.fromisoformat(str(state.infusions[0]["started_at"])).date())
+    low, high = visit_window(protocol, visit_id, origin.date())
     if low <= sampled.date() <= high:
         return None
     return f"{scheduled.label} sample on {sampled.date()}, window {low} to {high}"

@@ -14,7 +14,7 @@ withdrawal ("none", "vital_status" or "safety", see domain/consent.py); schema 1
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -128,6 +128,18 @@ class ParticipantState(BaseModel):
     transplant: dict[str, Any] | None = None  # liver transplantation (domain/outcomes.py)
     safety_reports: tuple[dict[str, Any], ...] = ()  # expedited reports (domain/safety.py)
     adverse_events: dict[str, dict[str, Any]] = {}  # record hash -> adverse event (adverse_events.py)
+
+    @property
+    def schedule_origin(self) -> datetime | None:
+        """Day 0 of the follow-up schedule: the first infusion's start; for a participant whose
+        treatment was discontinued before any infusion, the day it was (midnight UTC), so that
+        they stay in follow-up (ITT) on the schedule they would have had. None before either."""
+        if self.infusions:
+            return datetime.fromisoformat(str(self.infusions[0]["started_at"]))
+        if self.treatment_discontinued is not None and self.treatment_discontinued.get("on"):
+            day = date.fromisoformat(str(self.treatment_discontinued["on"]))
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return None
 
     @property
     def forms_signed(self) -> frozenset[str]:

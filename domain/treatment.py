@@ -257,10 +257,11 @@ def _decide_visit(state: ParticipantState, fact: Fact, now: datetime,
                         field="payload.visit")
     if scheduled.day <= 0:
         return []
-    if not state.infusions:
+    origin = state.schedule_origin
+    if origin is None:
         raise Rejection("visit.before_infusion", f"{scheduled.label} follows the infusion, and there "
                         "is none yet", field="payload.visit")
-    infused = datetime.fromisoformat(str(state.infusions[0]["started_at"])).date()
+    infused = origin.date()
     if on < infused:
         raise Rejection("visit.before_infusion", f"{scheduled.label} on {on} predates the infusion "
                         f"on {infused}", field="payload.on")

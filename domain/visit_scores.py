@@ -102,7 +102,7 @@ def decide_dated(state: ParticipantState, fact: Fact, now: datetime,
     check_after_consent(state, on, "payload.observed_on")
     if scheduled.day <= 0:
         return []
-    started = first_infusion(state)
+    started = state.schedule_origin  # (for a participant never infused: the day it was not)
     if started is None:
         raise Rejection("visit.before_infusion", f"{scheduled.label} follows the infusion, and "
                         "there is none yet", field="payload.visit")

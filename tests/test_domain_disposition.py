@@ -168,6 +168,20 @@ def test_a_discontinued_participant_stays_in_follow_up_without_an_infusion() -> 
     assert rule(*RANDOMISED, discontinued(), INFUSION) == ("infusion.discontinued", "entry.type")
 
 
+def test_a_participant_never_infused_is_followed_on_the_schedule_from_the_day_it_was_not() -> None:
+    week_1 = fact("visit.completed", {"visit": "week_1", "on": "2026-03-09"})
+    sample = fact("lab.resulted", {"visit": "week_1", "analyte": "ALT", "value": 41.0,
+                                   "unit": "U/L", "sampled_at": "2026-03-09T08:30:00+00:00"})
+    # before the discontinuation there is no day 0 to follow from
+    assert rule(*RANDOMISED, week_1) == ("visit.before_infusion", "payload.visit")
+    state = run(*RANDOMISED, discontinued(on="2026-03-04"), week_1, sample)
+    assert state.schedule_origin is not None and str(state.schedule_origin.date()) == "2026-03-04"
+    assert [v["visit"] for v in state.visits] == ["week_1"] and "week_1/ALT" in state.labs
+    early = fact("visit.completed", {"visit": "week_1", "on": "2026-03-03"})
+    assert rule(*RANDOMISED, discontinued(on="2026-03-04"), early) == \
+        ("visit.before_infusion", "payload.on")
+
+
 def test_treatment_is_discontinued_once_after_randomisation_and_before_the_infusion() -> None:
     assert rule(*ENROLLED, discontinued()) == ("disposition.not_randomised", "entry.type")
     assert rule(*RANDOMISED, discontinued(), discontinued("death", "2026-03-05")) == \
