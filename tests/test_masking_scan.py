@@ -1,10 +1,11 @@
 """The masking scan (R27): over the whole simulated trial (22 participants, every record), every
 response a blinded role can get — each GET route with every value its path takes, every record
 by hash, every stream, the audit trail (JSON, CSV, JSON Lines), the participant flow (JSON, CSV),
-the ODM export and every casebook PDF, and the viewer's pages (overview, charts, flow, every
-participant, the clinical records of docs/clinical.md one by one and in the audit search) —
-holds no arm and no dose. The same scan finds them for an unblinded role, so it can see what it
-looks for."""
+the ODM export and every casebook PDF, the trial's safety (SAE clocks, adverse events, counts,
+survival), and the viewer's pages (overview, charts, flow, safety, every participant, the
+clinical records of docs/clinical.md one by one and in the audit search) — holds no arm and no
+dose, while the adverse events themselves are shown. The same scan finds them for an unblinded
+role, so it can see what it looks for."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ CLINICAL = ("medical_history.recorded", "medication.recorded", "medication.stopp
             "deviation.reported", "deviation.resolved", "visit.missed", "treatment.discontinued",
             "participant.withdrawn", "participant.lost_to_follow_up", "participant.completed",
             "vital_status.recorded", "assessment.recorded", "deviation.recorded",
-            "adverse_event.reported", "adverse_event.updated", "adverse_event.resolved")
+            "adverse_event.reported", "adverse_event.updated", "adverse_event.resolved",
+            "death.recorded", "transplant.recorded", "safety_report.submitted")
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +110,13 @@ def _responses(demo: DemoTrial, token: str) -> Iterator[tuple[str, str]]:
 
 def _pages(http: TestClient, demo: DemoTrial, token: str) -> Iterator[tuple[str, str]]:
     """The viewer's pages as the same user sees them: overview, charts, the flow (page and CSV),
-    every participant, every clinical record and the audit search for each clinical type."""
+    the safety page, every participant, every clinical record and the audit search for each clinical type."""
     services = demo.services
     signed_in = http.post("/ui/login", data={"token": token, "next": "/ui/"}, follow_redirects=False)
     assert signed_in.status_code == 303, signed_in.text[:200]
     clinical = [r.hash for r in services.ledger.records() if r.stream.startswith("participant/")
                 and r.type in CLINICAL]
-    paths = ["/ui/", "/ui/charts", "/ui/flow", "/ui/flow.csv",
+    paths = ["/ui/", "/ui/charts", "/ui/flow", "/ui/flow.csv", "/ui/safety",
              *(f"/ui/participants/{pid}" for pid in sorted(services.views.participants())),
              *(f"/ui/records/{h}" for h in clinical),
              *(f"/ui/audit?type={kind}" for kind in CLINICAL)]
@@ -144,16 +146,26 @@ def _findings(text: str) -> list[str]:
 
 @pytest.mark.parametrize("author", ["mon-01", "dm-01"])
 def test_r27_masking_scan_of_every_response_of_the_full_demo(full_demo: DemoTrial, author: str) -> None:
-    seen, paths = 0, set()
+    seen, paths, shown = 0, set(), {}
     for path, text in _responses(full_demo, full_demo.tokens[author]):
         assert not _findings(text), (author, path, _findings(text))
         seen += 1
         paths.add(re.sub(r"/[0-9a-f]{64}|/P-\d{3}", "/…", path))
+        if path in ("/v1/safety", "/ui/safety"):
+            shown[path] = text
     records = sum(1 for _ in full_demo.services.ledger.records())
     assert seen > records  # every record by hash, and every other route besides
     assert {"/v1/export/odm", "/v1/export/audit", "/v1/export/casebook/…",
             "/v1/participants/…/history", "/v1/records/…", "/v1/flow", "/ui/flow", "/ui/flow.csv",
-            "/ui/participants/…", "/ui/records/…", "/ui/"} <= paths
+            "/ui/participants/…", "/ui/records/…", "/ui/", "/v1/safety", "/ui/safety"} <= paths
+    # the blinded role sees every adverse event, pooled, with no arm (scanned above)
+    events = [r for r in full_demo.services.ledger.records()
+              if r.type == "adverse_event.reported" and r.redacted_by is None]
+    assert events
+    answer = json.loads(shown["/v1/safety"])
+    assert {e["event"] for e in answer["adverse_events"]} == {r.hash for r in events}
+    assert "arms" not in answer["summary"] and "per_arm" not in answer["survival"]
+    assert all(f'href="/ui/records/{r.hash}"' in shown["/ui/safety"] for r in events)
     written = {r.type for r in full_demo.services.ledger.records()} & set(CLINICAL)
     assert written >= {"deviation.reported", "visit.missed", "medication.recorded",
                        "medical_history.recorded", "vital_status.recorded"}, written
@@ -166,6 +178,7 @@ def test_the_scan_finds_arms_and_doses_where_they_may_be_shown(full_demo: DemoTr
     assert "/v1/export/odm" in hits and "/v1/allocation" in hits
     assert any(p.startswith("/v1/records/") for p in hits)
     assert any(p.startswith("/ui/participants/") for p in hits) and "/ui/flow" in hits
+    assert {"/v1/safety", "/ui/safety"} <= hits  # per arm for a role that may see the arms
 
 
 def test_scan_patterns_match_what_they_are_for(tmp_path: Path) -> None:
