@@ -10,9 +10,12 @@ glucocorticoid course within exclusion 6's year, queried by the system), never m
 than the protocol's target, a baseline before each infusion, one participant not infused after a
 variceal bleed (in follow-up), a serious adverse event reported late (the major deviation), a
 minor deviation, a missed visit, one withdrawal of consent with vital status agreed, one loss to
-follow-up, lab values that improve more under the higher dose, corrections with reasons, queries
-raised, answered and closed, SDV, visit locks, investigator sign-offs, one emergency unblinding,
-and at the end the casebook locks and the reveal of the allocation list.
+follow-up, adverse events of grades 1 to 3, a suspected SUSAR the sponsor's safety officer
+reports to the authority in time, a death with its fatal serious adverse event and a liver
+transplant (api/demo/safety.py, from the tenth participant), lab values that improve more under
+the higher dose, corrections with reasons, queries raised, answered and closed, SDV, visit locks,
+investigator sign-offs, one emergency unblinding, and at the end the casebook locks and the
+reveal of the allocation list.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from api.client.sdk import LedgerClient
-from api.demo import clinical
+from api.demo import clinical, safety
 from api.demo.clinical import amend_protocol
 from api.services.bootstrap import Services, initialise, root_signer
 from api.services.keys import register_user
@@ -50,6 +53,7 @@ STAFF = {  # id: (printed name, role, site)
     "inv-02": ("Dr Minh Tran", "investigator", "site-02"),
     "mon-01": ("Hana Sato", "monitor", "sponsor"),
     "dm-01": ("Omar Haddad", "data_manager", "sponsor"),
+    safety.OFFICER: ("Dr Amina Yusuf", "safety", "sponsor"),  # expedited safety reports
 }
 # Which participants (0-based) take those turns, all within the first nine; the unblinded one's
 # serious adverse event is also the major deviation (reported late).
@@ -257,7 +261,10 @@ def _participant(demo: Demo, k: int) -> None:
                             ended_at=moment + timedelta(minutes=45), weight_kg=weight,
                             cells_per_kg=dose, total_cells=dose * weight, lot=f"UC-{k + 1:03d}")
         better = 0.35 if arm == "medium_high" else 0.2  # fraction of the way to normal by week 48
+        ends = safety.follow_up_ends(k)  # a death or transplant ends the follow-up early
         for visit, days in VISITS.items():
+            if ends is not None and days > ends:
+                break
             if k == WITHDRAWN and days > VISITS["week_12"]:
                 demo.at(moment + timedelta(days=VISITS["week_12"] + 30), withdraw)
                 break
@@ -272,6 +279,7 @@ def _participant(demo: Demo, k: int) -> None:
                     partial(follow_up, visit, days, better))
         else:
             demo.at(moment + timedelta(days=336 + 5), complete)
+        safety.schedule(demo, inv, pid, k, moment)
         if k == UNBLINDED:  # a serious adverse event the site reports 6 days late
             onset = moment + timedelta(days=165, hours=2)
             demo.at(moment + timedelta(days=170), unblind)
