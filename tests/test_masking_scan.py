@@ -168,7 +168,8 @@ def test_r27_masking_scan_of_every_response_of_the_full_demo(full_demo: DemoTria
     assert all(f'href="/ui/records/{r.hash}"' in shown["/ui/safety"] for r in events)
     written = {r.type for r in full_demo.services.ledger.records()} & set(CLINICAL)
     assert written >= {"deviation.reported", "visit.missed", "medication.recorded",
-                       "medical_history.recorded", "vital_status.recorded"}, written
+                       "medical_history.recorded", "vital_status.recorded", "death.recorded",
+                       "transplant.recorded", "safety_report.submitted"}, written
     assert {f"/ui/audit?type={kind}" for kind in written} <= paths
 
 
