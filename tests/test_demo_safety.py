@@ -147,6 +147,12 @@ def test_the_demos_flow_counts_the_death_and_the_transplant(demo: Demo) -> None:
     ends = flow["end_states"]
     assert (ends["died"], ends["transplanted"]) == (1, 1)
     assert flow["randomised"] <= demo.protocol.target_enrolment
+    counted = [ends["completed"], ends["withdrawn"]["count"], ends["lost_to_follow_up"],
+               ends["died"], ends["transplanted"], ends["in_follow_up"]]
+    assert sum(counted) == flow["randomised"]  # each randomised participant in one end state
+    for pid, state in demo.states.items():  # a death or transplant is no exit (no disposition)
+        assert state.disposition is None or state.disposition["kind"] == state.stage, pid
+        assert state.stage not in ("died", "transplanted") or state.disposition is None, pid
 
 
 def test_r43_r44_the_safety_view_and_the_bundles_sae_table_agree_row_for_row(demo: Demo) -> None:
