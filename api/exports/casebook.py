@@ -29,7 +29,7 @@ from api.exports.clinical import (
     transplant_in_words,
 )
 from api.exports.odm import Cut
-from api.services.blinding import RowMask, mask_participant
+from api.services.blinding import RowMask, mask_participant, protocol
 from api.services.bootstrap import Services
 from domain.visit_scores import scores_by_visit
 
@@ -174,10 +174,14 @@ def _participant(book: _Book, services: Services, reader: Reader, pid: str, at: 
             book.say(f"    record {assessments[visit]['record_hash']}", size=7, mono=True, height=3.6)
 
     book.heading("Scores per visit")
-    for visit, algorithms in scores_by_visit(state).items():
+    for visit, algorithms in scores_by_visit(state, protocol(services)).items():
         for name, score in sorted(algorithms.items()):
-            book.say(f"{visit} · {name} ({score.get('version')}): {_text(score.get('value'))}"
-                      + (f", class {score['class_']}" if score.get("class_") else ""), size=8.5)
+            change = score.get("change_from_baseline")
+            book.say(f"{visit} · {name}{' (primary)' if score.get('primary') else ''} "
+                     f"({score.get('version')}): {_text(score.get('value'))}"
+                     + (f", class {score['class_']}" if score.get("class_") else "")
+                     + ("" if change is None else f", change from baseline {change:+g}"),
+                     size=8.5)
             book.say("    inputs " + " ".join(h[:16] for h in score.get("input_records") or []),
                       size=7, mono=True, height=3.6)
 

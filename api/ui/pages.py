@@ -6,7 +6,7 @@ exactly what the API would show the same user: same masking, same site scoping."
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -53,12 +53,13 @@ def visits_due(states: dict[str, ParticipantState], protocol: Protocol | None,
         return []
     due = []
     for pid, state in sorted(states.items()):
-        if state.stage not in ACTIVE or not state.infusions:
+        origin = state.schedule_origin  # the infusion, or the day it was not given (ITT)
+        if state.stage not in ACTIVE or origin is None:
             continue
         # a visit recorded missed is not due any more: its window closed without data
         done = {str(v.get("visit")) for v in state.visits} | \
             {str(m["visit"]) for m in state.missed_visits}
-        infused = datetime.fromisoformat(str(state.infusions[0]["started_at"])).date()
+        infused = origin.date()
         nxt = next((v for v in protocol.visits if v.day > 0 and v.id not in done), None)
         if nxt is None:
             continue
@@ -79,15 +80,16 @@ def participant(request: Request, participant_id: ParticipantId, viewer: ViewerD
     if state is None or not records or not sees_site(viewer.user, state.site):
         raise UIError(404, "Not found", f"There is no participant {participant_id}.")
     shown = blinding.mask_participant(services, viewer.user.role, state.model_dump(mode="json"))
-    scores = scores_by_visit(state)
     protocol = blinding.protocol(services)
+    scores = scores_by_visit(state, protocol)
     schedule = Schedule(protocol)
     return page(request, "participant.html", viewer=viewer, pid=participant_id, state=shown,
                 visits=schedule.sort(shown["visits"], lambda v: v.get("visit")),
                 scores=[(visit, scores[visit]) for visit in schedule.sort(scores)],
                 rows=timeline(services, viewer.user.role, records),
                 charts=participant_charts(scores, protocol), is_hash=RecordLinks(services),
-                schedule=schedule, words=Words(protocol))
+                schedule=schedule, words=Words(protocol),
+                primary=None if protocol is None else protocol.primary_score)
 
 
 @router.get("/charts", response_class=HTMLResponse)
