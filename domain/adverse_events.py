@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from .consent import check_after_consent
-from .dates import plausible
+from .dates import past_day, plausible
 from .facts import Consequence, Fact, Rejection
 from .part import Part
 from .participant import ParticipantState, Payload
@@ -165,7 +165,7 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
     if event["end_on"] is not None:
         raise Rejection("adverse_event.resolved_already", f"the adverse event ended on "
                         f"{event['end_on']} already", field="payload.event")
-    end_on = _day(p["end_on"], now, "payload.end_on")
+    end_on = past_day(p["end_on"], now, "payload.end_on")
     check_after_consent(state, end_on, "payload.end_on", fact.type)
     if end_on < date.fromisoformat(event["onset_on"]):
         raise Rejection("adverse_event.dates", f"end_on {end_on} is before the onset on "
@@ -176,10 +176,10 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
 
 def _check_event(state: ParticipantState, kind: str, p: Mapping[str, Any], now: datetime) -> None:
     """The rules a report and its full replacement share."""
-    onset = _day(p["onset_on"], now, "payload.onset_on")
+    onset = past_day(p["onset_on"], now, "payload.onset_on")
     check_after_consent(state, onset, "payload.onset_on", kind)
     if p.get("end_on") is not None:
-        end_on = _day(p["end_on"], now, "payload.end_on")
+        end_on = past_day(p["end_on"], now, "payload.end_on")
         if end_on < onset:
             raise Rejection("adverse_event.dates", f"end_on {end_on} is before onset {onset}",
                             field="payload.end_on")
@@ -214,15 +214,6 @@ def _check_grade_outcome(grade: int, outcome: str) -> None:
     if outcome == "fatal" and grade != 5:
         raise Rejection("adverse_event.grade_outcome", f"a fatal outcome is grade 5, not "
                         f"{grade}", field="payload.grade")
-
-
-def _day(text: str, now: datetime, field: str) -> date:
-    day = date.fromisoformat(text)
-    plausible(day, now, field)
-    if day > now.date():
-        raise Rejection("date.in_future", f"{field.split('.')[-1]} {day} is after today "
-                        f"({now.date()})", field=field)
-    return day
 
 
 PART = Part(

@@ -19,3 +19,14 @@ def plausible(day: date | datetime, now: datetime, field: str) -> None:
     if not EARLIEST <= on <= latest:
         raise Rejection("date.implausible", f"{field.split('.')[-1]} {on} is outside "
                         f"{EARLIEST} to {latest}", field=field)
+
+
+def past_day(day: date | str, now: datetime, field: str) -> date:
+    """`day` (a date, or its ISO text) when it is plausible and not after the record's day;
+    else `date.implausible` or `date.in_future`, naming the field."""
+    on = date.fromisoformat(day) if isinstance(day, str) else day
+    plausible(on, now, field)
+    if on > now.date():
+        raise Rejection("date.in_future", f"{field.split('.')[-1]} {on} is after today "
+                        f"({now.date()})", field=field)
+    return on

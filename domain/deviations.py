@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from .consent import check_after_consent
-from .dates import plausible
+from .dates import past_day
 from .facts import Consequence, Fact, Rejection
 from .part import Part
 from .participant import ParticipantState, Payload
@@ -121,7 +121,7 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
            protocol: Protocol | None) -> list[Consequence]:
     p = fact.payload
     if fact.type == "deviation.reported":
-        _not_future(date.fromisoformat(p["occurred_on"]), now, "payload.occurred_on")
+        past_day(date.fromisoformat(p["occurred_on"]), now, "payload.occurred_on")
         if p.get("record") is not None and p["record"] not in state.record_hashes:
             raise Rejection("deviation.unknown_record", "record names no record of this "
                             "participant", field="payload.record")
@@ -135,7 +135,7 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
             raise Rejection("deviation.resolved_already", f"the deviation was resolved on "
                             f"{reported['resolved_on']}", field="payload.deviation")
         resolved_on = date.fromisoformat(p["resolved_on"])
-        _not_future(resolved_on, now, "payload.resolved_on")
+        past_day(resolved_on, now, "payload.resolved_on")
         if resolved_on < date.fromisoformat(reported["occurred_on"]):
             raise Rejection("deviation.dates", f"resolved on {resolved_on}, before it occurred on "
                             f"{reported['occurred_on']}", field="payload.resolved_on")
@@ -175,13 +175,6 @@ def _not_missed(state: ParticipantState, visit_id: str) -> None:
     if missed is not None:
         raise Rejection("visit.missed_already", f"visit {visit_id} is recorded missed "
                         f"({missed['reason']})", field="payload.visit")
-
-
-def _not_future(day: date, now: datetime, field: str) -> None:
-    plausible(day, now, field)
-    if day > now.date():
-        raise Rejection("date.in_future", f"{field.split('.')[-1]} {day} is after today "
-                        f"({now.date()})", field=field)
 
 
 PART = Part(

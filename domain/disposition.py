@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, Field
 
 from .consent import VITAL_STATUS, check_after_consent, check_consent_given
-from .dates import plausible
+from .dates import past_day
 from .facts import Consequence, Fact, Rejection
 from .part import Part
 from .participant import ParticipantState, Payload
@@ -131,21 +131,21 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
         raise Rejection("disposition.reason_not_coded", f"{fact.type} is recorded with a coded "
                         "reason: use schema 2", field="entry.schema")
     if fact.type == VITAL_STATUS:
-        on = _day(p["on"], now, "payload.on")
+        on = past_day(p["on"], now, "payload.on")
         if p.get("known_alive_on") is not None and \
-                _day(p["known_alive_on"], now, "payload.known_alive_on") > on:
+                past_day(p["known_alive_on"], now, "payload.known_alive_on") > on:
             raise Rejection("vital_status.dates", f"known alive on {p['known_alive_on']} is after "
                             f"the record's day {on}", field="payload.known_alive_on")
         check_after_consent(state, on, "payload.on", kind=fact.type)
         return []
-    on = _day(p["on"], now, "payload.on")
+    on = past_day(p["on"], now, "payload.on")
     check_consent_given(state, on, "payload.on")
     if fact.type == "treatment.discontinued":
         _decide_discontinuation(state, protocol)
     if "reason" in p:
         _decide_reason(fact)
     if fact.type == "participant.lost_to_follow_up":
-        last = _day(p["last_attempt_on"], now, "payload.last_attempt_on")
+        last = past_day(p["last_attempt_on"], now, "payload.last_attempt_on")
         if last < on:
             raise Rejection("disposition.last_attempt_before_contact", f"the last attempt on "
                             f"{last} is before the last contact on {on}",
@@ -174,15 +174,6 @@ def _decide_reason(fact: Fact) -> None:
     if fact.type == "participant.withdrawn" and p["reason"] == "lost_to_follow_up":
         raise Rejection("disposition.use_lost_to_follow_up", "loss to follow-up is recorded as "
                         "participant.lost_to_follow_up, with its attempts", field="payload.reason")
-
-
-def _day(text: str, now: datetime, field: str) -> date:
-    day = date.fromisoformat(text)
-    plausible(day, now, field)
-    if day > now.date():
-        raise Rejection("date.in_future", f"{field.split('.')[-1]} {day} is after today "
-                        f"({now.date()})", field=field)
-    return day
 
 
 PART = Part(schemas=SCHEMAS, roles={t: INVESTIGATOR for t, _ in SCHEMAS}, evolve=evolve,

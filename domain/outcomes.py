@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from .consent import DEATH, check_after_consent
-from .dates import plausible
+from .dates import past_day
 from .facts import Consequence, Fact, Rejection
 from .part import Part
 from .participant import ParticipantState, Payload
@@ -86,10 +86,10 @@ def decide(state: ParticipantState, fact: Fact, now: datetime,
     """Raise Rejection to refuse `fact` (registration, site and exit are checked already)."""
     p = fact.payload
     if fact.type == TRANSPLANT:
-        on = _day(p["transplanted_on"], now, "payload.transplanted_on")
+        on = past_day(p["transplanted_on"], now, "payload.transplanted_on")
         check_after_consent(state, on, "payload.transplanted_on", fact.type)
         return []
-    died_on = _day(p["died_on"], now, "payload.died_on")
+    died_on = past_day(p["died_on"], now, "payload.died_on")
     if state.death is not None:
         raise Rejection("death.recorded_already", f"the death on {state.death.get('died_on')} is "
                         "recorded already", field="entry.type")
@@ -157,15 +157,6 @@ def check(state: ParticipantState, fact: Fact, now: datetime,
         raise Rejection("death.after_death", f"the participant died on {died_on}: no "
                         f"{fact.type} follows", field="entry.type")
     return []
-
-
-def _day(text: str, now: datetime, field: str) -> date:
-    day = date.fromisoformat(text)
-    plausible(day, now, field)
-    if day > now.date():
-        raise Rejection("date.in_future", f"{field.split('.')[-1]} {day} is after today "
-                        f"({now.date()})", field=field)
-    return day
 
 
 PART = Part(

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .dates import plausible
+from .dates import past_day
 from .facts import Fact, Rejection
 
 PARTICIPANT_ID = r"^[A-Z0-9][A-Z0-9-]{1,31}$"
@@ -226,7 +226,7 @@ def decide(state: ParticipantState, fact: Fact, now: datetime) -> None:
                         field="entry.stream")
     elif fact.type == "consent.signed":
         signed_on = date.fromisoformat(p["signed_on"])
-        _not_future(signed_on, now, "payload.signed_on")
+        past_day(signed_on, now, "payload.signed_on")
         if state.status == "consented" and p["form_version"] == state.consent_form:
             raise Rejection("consent.already_signed",
                             f"consent on form {state.consent_form} stands already",
@@ -243,7 +243,7 @@ def decide(state: ParticipantState, fact: Fact, now: datetime) -> None:
             raise Rejection("consent.withdrawal_wrong_form",
                             f"standing consent is on form {state.consent_form}",
                             field="payload.form_version")
-        _not_future(date.fromisoformat(p["withdrawn_on"]), now, "payload.withdrawn_on")
+        past_day(date.fromisoformat(p["withdrawn_on"]), now, "payload.withdrawn_on")
 
 
 def _decide_registration(state: ParticipantState, fact: Fact, now: datetime) -> None:
@@ -260,11 +260,5 @@ def _decide_registration(state: ParticipantState, fact: Fact, now: datetime) -> 
         raise Rejection("participant.site_mismatch",
                         f"registered at site {p['site']} by a user of site {fact.site}",
                         field="payload.site")
-    _not_future(date.fromisoformat(p["date_of_birth"]), now, "payload.date_of_birth")
+    past_day(date.fromisoformat(p["date_of_birth"]), now, "payload.date_of_birth")
 
-
-def _not_future(day: date, now: datetime, field: str) -> None:
-    plausible(day, now, field)
-    if day > now.date():
-        raise Rejection("date.in_future", f"{field.split('.')[-1]} {day} is after today ({now.date()})",
-                        field=field)
