@@ -9,10 +9,9 @@ import io
 from typing import Any
 
 from api.services import blinding
-from api.services.as_of import folded
 from api.services.bootstrap import Services
-from api.services.sites import sees_site
 from api.services.tokens import User
+from api.services.views import visible_states
 from projections.flow import flow_rows, participant_flow, set_rows
 
 CSV_COLUMNS = ("section", "step", "detail", "arm", "count")
@@ -21,12 +20,7 @@ CSV_COLUMNS = ("section", "step", "detail", "arm", "count")
 def flow(services: Services, user: User, as_of: str | None) -> dict[str, Any]:
     """The sets and the flow over the participants `user` may see (as the summary counts them),
     pooled for blinded roles."""
-    if as_of is not None:
-        states = folded(services, as_of).participants
-    else:
-        services.views.catch_up()
-        states = services.views.participants()
-    states = {pid: s for pid, s in states.items() if sees_site(user, s.site)}
+    states = visible_states(services, user, as_of)
     return participant_flow(states, protocol=blinding.protocol(services),
                             show_arms=not blinding.is_blinded(services, user.role))
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from api.services import blinding
 from api.services.bootstrap import Services
-from api.services.sites import sees_site
 from api.services.tokens import User
+from api.services.views import visible_states
 from domain.participant import ParticipantState
 from domain.protocol import Protocol
 from domain.safety import sae_clocks
@@ -31,9 +31,7 @@ LISTED = ("term", "coded", "onset_on", "end_on", "grade", "serious", "criteria",
 def safety(services: Services, user: User) -> dict[str, Any]:
     """`GET /v1/safety`: the clocks at the server's time, the adverse events, their counts and
     the survival over the participants `user` may see; pooled for blinded roles."""
-    services.views.catch_up()
-    states = {pid: s for pid, s in services.views.participants().items()
-              if sees_site(user, s.site)}
+    states = visible_states(services, user)
     protocol = blinding.protocol(services)
     show_arms = not blinding.is_blinded(services, user.role)
     fields = blinding.participant_mask(services, user.role)

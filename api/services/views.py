@@ -14,6 +14,7 @@ from api.services.blinding import RowMask
 from api.services.bootstrap import Services
 from api.services.sites import other_sites_rows, sees_site
 from api.services.tokens import User
+from domain.participant import ParticipantState
 from projections import allocation_table, audit_trail
 from projections.summary import trial_summary
 
@@ -45,15 +46,21 @@ def audit_page(services: Services, user: User, wanted: AuditFilter, *, offset: i
     return [masked(masker, row) for row in rows]
 
 
-def summary(services: Services, user: User, as_of: str | None) -> dict[str, Any]:
-    """Enrolment, stages, visits and queries over the participants `user` may see; per arm only
-    for roles that may see arms."""
+def visible_states(services: Services, user: User,
+                   as_of: str | None = None) -> dict[str, ParticipantState]:
+    """The participants `user` may see (their sites), now or as of a cut."""
     if as_of is not None:
         states = folded(services, as_of).participants
     else:
         services.views.catch_up()
         states = services.views.participants()
-    states = {pid: s for pid, s in states.items() if sees_site(user, s.site)}
+    return {pid: s for pid, s in states.items() if sees_site(user, s.site)}
+
+
+def summary(services: Services, user: User, as_of: str | None) -> dict[str, Any]:
+    """Enrolment, stages, visits and queries over the participants `user` may see; per arm only
+    for roles that may see arms."""
+    states = visible_states(services, user, as_of)
     current = blinding.protocol(services)
     return trial_summary(states, target=current.target_enrolment if current else None,
                          show_arms=not blinding.is_blinded(services, user.role))
