@@ -3,67 +3,25 @@ no new trial data follows a withdrawal of consent; what was recorded before stay
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import resources
-from typing import Any
 
-import pytest
-
-from domain import streams
 from domain.consent import standing_consent_on
 from domain.facts import Fact, Rejection
-from domain.protocol import load_protocol
+from tests.domain_stream import P10, ParticipantStream
 
-PROTOCOL = load_protocol(json.loads(
-    resources.files("domain.protocols").joinpath("nct06167473.json").read_text(encoding="utf-8")))
-NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+PARTICIPANT = ParticipantStream(P10)
+fact, run, refusal = PARTICIPANT.fact, PARTICIPANT.run, PARTICIPANT.refusal
+assessed, infusion = PARTICIPANT.assessed, PARTICIPANT.infusion
 SIGNED, BEFORE, ON = "2026-03-05", "2026-03-04", "2026-03-05"
-ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
-REG = {"participant_id": "P-001", "site": "site-01", "sex": "F", "date_of_birth": "1961-04-02",
-       "weight_kg": 64.0}
-
-
-def fact(type_: str, payload: Mapping[str, Any], *, role: str = "investigator",
-         at: datetime = NOW, schema: int = 1) -> Fact:
-    return Fact(type=type_, schema=schema, payload=payload, stream="participant/P-001", version=0,
-                author="inv-001", role=role, site="site-01", occurred_at=at, recorded_at=at,
-                record_hash=hashlib.sha256(f"{type_}{json.dumps(dict(payload))}".encode()).hexdigest())
-
-
-def run(*facts: Fact) -> None:
-    """Decide each fact after the ones before it, as the ledger does."""
-    for i, f in enumerate(facts):
-        streams.decide(facts[:i], f, json.dumps(dict(f.payload)), PROTOCOL)
-
-
-def refusal(*facts: Fact) -> Rejection:
-    with pytest.raises(Rejection) as caught:
-        run(*facts)
-    return caught.value
 
 
 def consent(on: str = SIGNED, form: str = "1.0") -> Fact:
-    return fact("consent.signed", {"form_version": form, "signed_on": on})
+    return PARTICIPANT.consent(on, form)
 
 
 def withdrawal(on: str = "2026-03-08", form: str = "1.0") -> Fact:
     return fact("consent.withdrawn", {"form_version": form, "withdrawn_on": on})
-
-
-def assessed(on: str) -> Fact:
-    return fact("eligibility.assessed", {"protocol_version": "1.0", "assessed_on": on,
-                                         "esld_confirmed": True, "answers": ELIGIBLE})
-
-
-def infusion(on: str) -> Fact:
-    return fact("infusion.administered", {
-        "infusion_number": 1, "started_at": f"{on}T10:00:00+00:00", "ended_at": f"{on}T10:45:00+00:00",
-        "weight_kg": 64.0, "cells_per_kg": 1e6, "total_cells": 64e6, "lot": "UC-1",
-        "route": "peripheral vein"})
 
 
 def visit(on: str) -> Fact:
@@ -82,14 +40,10 @@ def findings(on: str) -> Fact:
 
 
 ASSESSMENT = findings("2026-03-06")
-REGISTER = fact("participant.registered", REG)
-ENROLLED = (REGISTER, consent(), assessed("2026-03-06"),
-            fact("eligibility.determined", {"protocol_version": "1.0", "eligible": True,
-                                            "failed": [], "age_years": 64}, role="system"))
-REQUEST = fact("randomisation.requested", {})
-RANDOMISED = (*ENROLLED, REQUEST,
-              fact("participant.randomised", {"stratum": "all", "slot": 1, "arm": "low"},
-                   role="randomiser"))
+REGISTER = PARTICIPANT.registered()
+ENROLLED = (REGISTER, consent(), assessed("2026-03-06"), PARTICIPANT.determined())
+REQUEST = PARTICIPANT.request()
+RANDOMISED = (*ENROLLED, REQUEST, PARTICIPANT.randomised())
 
 
 def before_consent(rejection: Rejection, field: str) -> None:
@@ -98,10 +52,9 @@ def before_consent(rejection: Rejection, field: str) -> None:
 
 def test_r40_the_standing_consent_is_the_latest_signing_not_withdrawn() -> None:
     history = (REGISTER, consent(), withdrawal(), consent("2026-03-09", "1.1"))
-    kind = streams.kind_of("participant/P-001")
-    assert str(standing_consent_on(streams.fold(kind, history[:2]))) == SIGNED
-    assert standing_consent_on(streams.fold(kind, history[:3])) is None
-    assert str(standing_consent_on(streams.fold(kind, history))) == "2026-03-09"
+    assert str(standing_consent_on(PARTICIPANT.state_of(*history[:2]))) == SIGNED
+    assert standing_consent_on(PARTICIPANT.state_of(*history[:3])) is None
+    assert str(standing_consent_on(PARTICIPANT.state_of(*history))) == "2026-03-09"
 
 
 def test_r40_eligibility_is_assessed_on_or_after_consent() -> None:
@@ -164,5 +117,5 @@ def test_r40_data_recorded_before_a_withdrawal_stay_and_can_still_be_cleaned() -
     correction = replace(fact("lab.corrected", {"supersedes": first.record_hash, "value": 31.0,
                                                 "unit": "U/L"}), reason="transcription error")
     run(*history, correction)
-    state = streams.fold(streams.kind_of("participant/P-001"), history)
+    state = PARTICIPANT.state_of(*history)
     assert state.labs["baseline/ALT"]["value"] == 30.0

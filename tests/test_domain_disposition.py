@@ -3,73 +3,21 @@ withdrawal of consent still lets be recorded, the DS reasons, and each rule's re
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
-from importlib import resources
-from typing import Any
 
 import pytest
 
-from domain import streams
 from domain.consent import SAFETY_TYPES
 from domain.disposition import CDISC_TERMS, REASONS
-from domain.facts import Fact, Rejection
-from domain.participant import ParticipantState
-from domain.protocol import load_protocol
+from domain.facts import Fact
+from tests.domain_stream import P10, ParticipantStream
 
-PROTOCOL = load_protocol(json.loads(
-    resources.files("domain.protocols").joinpath("nct06167473.json").read_text(encoding="utf-8")))
-NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
-ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
-STREAM = "participant/P-001"
-
-
-def fact(type_: str, payload: Mapping[str, Any], *, schema: int = 1, role: str = "investigator",
-         reason: str | None = None) -> Fact:
-    return Fact(type=type_, schema=schema, payload=payload, stream=STREAM, version=0,
-                author="inv-001", role=role, site="site-01", occurred_at=NOW, recorded_at=NOW,
-                reason=reason, record_hash=hashlib.sha256(
-                    f"{type_}{schema}{json.dumps(dict(payload))}".encode()).hexdigest())
-
-
-def run(*facts: Fact) -> ParticipantState:
-    """Decide each fact after the ones before it, as the ledger does; the state after them."""
-    for i, f in enumerate(facts):
-        streams.decide(facts[:i], f, json.dumps(dict(f.payload)), PROTOCOL)
-    state: ParticipantState = streams.fold(streams.kind_of(STREAM), facts)
-    return state
-
-
-def refusal(*facts: Fact) -> Rejection:
-    with pytest.raises(Rejection) as caught:
-        run(*facts)
-    return caught.value
-
-
-def rule(*facts: Fact) -> tuple[str, str | None]:
-    caught = refusal(*facts)
-    return caught.rule, caught.field
-
-
-REGISTER = fact("participant.registered", {"participant_id": "P-001", "site": "site-01",
-                                           "sex": "F", "date_of_birth": "1961-04-02",
-                                           "weight_kg": 64.0})
-CONSENT = fact("consent.signed", {"form_version": "1.0", "signed_on": "2026-03-01"})
-ENROLLED = (REGISTER, CONSENT,
-            fact("eligibility.assessed", {"protocol_version": "1.0", "assessed_on": "2026-03-02",
-                                          "esld_confirmed": True, "answers": ELIGIBLE}),
-            fact("eligibility.determined", {"protocol_version": "1.0", "eligible": True,
-                                            "failed": [], "age_years": 64}, role="system"))
-RANDOMISED = (*ENROLLED, fact("randomisation.requested", {}),
-              fact("participant.randomised", {"stratum": "all", "slot": 1, "arm": "low"},
-                   role="randomiser"))
-INFUSION = fact("infusion.administered", {
-    "infusion_number": 1, "started_at": "2026-03-03T10:00:00+00:00",
-    "ended_at": "2026-03-03T10:45:00+00:00", "weight_kg": 64.0, "cells_per_kg": 1e6,
-    "total_cells": 64e6, "lot": "UC-1", "route": "peripheral vein"})
+PARTICIPANT = ParticipantStream(P10)
+fact, run, refusal, rule = PARTICIPANT.fact, PARTICIPANT.run, PARTICIPANT.refusal, PARTICIPANT.rule
+ENROLLED = PARTICIPANT.enrolled(signed_on="2026-03-01", assessed_on="2026-03-02")
+REGISTER, CONSENT = ENROLLED[:2]
+RANDOMISED = (*ENROLLED, PARTICIPANT.request(), PARTICIPANT.randomised())
+INFUSION = PARTICIPANT.infusion("2026-03-03")
 
 
 def withdrawal_of_consent(follow_up: str | None, on: str = "2026-03-05") -> Fact:
@@ -234,8 +182,8 @@ def test_new_exits_of_schema_1_are_refused_and_old_ones_replay() -> None:
     assert rule(*RANDOMISED, old) == ("disposition.reason_not_coded", "entry.schema")
     assert rule(*RANDOMISED, fact("participant.lost_to_follow_up", {"on": "2026-03-06"})) == \
         ("disposition.reason_not_coded", "entry.schema")
-    state = streams.fold(streams.kind_of(STREAM), (*RANDOMISED, old))
-    assert state.stage == "withdrawn"
+    state = PARTICIPANT.state_of(*RANDOMISED, old)
+    assert state.stage == "withdrawn" and state.disposition is not None
     assert (state.disposition["reason"], state.disposition["reason_text"]) == (None, "moved abroad")
 
 
