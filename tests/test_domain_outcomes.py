@@ -5,65 +5,19 @@ only where the participant agreed to it."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
-import pytest
-
-from domain import streams
 from domain.consent import SAFETY_TYPES
-from domain.facts import Fact, Rejection
+from domain.facts import Fact
 from domain.outcomes import END_STATES
-from domain.participant import ParticipantState
-from domain.protocol import load_protocol
+from tests.domain_stream import P10, ParticipantStream
 
-PROTOCOL = load_protocol(json.loads(
-    resources.files("domain.protocols").joinpath("nct06167473.json").read_text(encoding="utf-8")))
 NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
-STREAM = "participant/P-001"
-ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
-
-
-def fact(type_: str, payload: Mapping[str, Any], *, schema: int = 1, role: str = "investigator",
-         reason: str | None = None) -> Fact:
-    return Fact(type=type_, schema=schema, payload=payload, stream=STREAM, version=0,
-                author="inv-001", role=role, site="site-01", occurred_at=NOW, recorded_at=NOW,
-                reason=reason, record_hash=hashlib.sha256(
-                    f"{type_}{schema}{json.dumps(dict(payload))}".encode()).hexdigest())
-
-
-def run(*facts: Fact) -> ParticipantState:
-    """Decide each fact after the ones before it, as the ledger does; the state after them."""
-    for i, f in enumerate(facts):
-        streams.decide(facts[:i], f, json.dumps(dict(f.payload)), PROTOCOL)
-    state: ParticipantState = streams.fold(streams.kind_of(STREAM), facts)
-    return state
-
-
-def rule(*facts: Fact) -> tuple[str, str | None]:
-    with pytest.raises(Rejection) as caught:
-        run(*facts)
-    return caught.value.rule, caught.value.field
-
-
-TREATED = (
-    fact("participant.registered", {"participant_id": "P-001", "site": "site-01", "sex": "F",
-                                    "date_of_birth": "1961-04-02", "weight_kg": 64.0}),
-    fact("consent.signed", {"form_version": "1.0", "signed_on": "2026-03-01"}),
-    fact("eligibility.assessed", {"protocol_version": "1.0", "assessed_on": "2026-03-02",
-                                  "esld_confirmed": True, "answers": ELIGIBLE}),
-    fact("eligibility.determined", {"protocol_version": "1.0", "eligible": True, "failed": [],
-                                    "age_years": 64}, role="system"),
-    fact("randomisation.requested", {}),
-    fact("participant.randomised", {"stratum": "all", "slot": 1, "arm": "low"}, role="randomiser"),
-    fact("infusion.administered", {
-        "infusion_number": 1, "started_at": "2026-03-03T10:00:00+00:00",
-        "ended_at": "2026-03-03T10:45:00+00:00", "weight_kg": 64.0, "cells_per_kg": 1e6,
-        "total_cells": 64e6, "lot": "UC-1", "route": "peripheral vein"}))
+PARTICIPANT = ParticipantStream(P10, now=NOW)
+fact, run, rule = PARTICIPANT.fact, PARTICIPANT.run, PARTICIPANT.rule
+TREATED = (*PARTICIPANT.enrolled(signed_on="2026-03-01", assessed_on="2026-03-02"),
+           PARTICIPANT.request(), PARTICIPANT.randomised(), PARTICIPANT.infusion("2026-03-03"))
 BLEED: dict[str, Any] = {
     "term": "oesophageal variceal bleed", "onset_on": "2026-03-10", "grade": 4, "serious": True,
     "criteria": ["hospitalisation", "life_threatening"], "relationship_cells": "unlikely",

@@ -4,56 +4,30 @@ expedited clocks, and the safety officer's reports that discharge them."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from typing import Any
 
-import pytest
-
-from domain import streams
-from domain.facts import Fact, Rejection
-from domain.participant import ParticipantState
-from domain.protocol import load_protocol
+from domain.facts import Fact
 from domain.safety import SUSAR_RELATED, sae_clocks
+from tests.domain_stream import P11, ParticipantStream
 
-PROTOCOL = load_protocol(json.loads(
-    resources.files("domain.protocols").joinpath("nct06167473-1.1.json").read_text(encoding="utf-8")))
-STREAM = "participant/P-001"
+PROTOCOL = P11
 AWARE = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)  # the site became aware
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # registration and consent are recorded
+PARTICIPANT = ParticipantStream(PROTOCOL, now=START)
+run, rule = PARTICIPANT.run, PARTICIPANT.rule
 
 
 def fact(type_: str, payload: Mapping[str, Any], *, at: datetime, role: str = "investigator",
          schema: int = 1, reason: str | None = None) -> Fact:
-    """A record sealed at `at` (its recorded time is the ledger's, the clocks run on it)."""
-    author, site = {"investigator": ("inv-001", "site-01")}.get(role, (f"{role}-001", "sponsor"))
-    digest = hashlib.sha256(f"{type_}{at.isoformat()}{json.dumps(dict(payload))}".encode())
-    return Fact(type=type_, schema=schema, payload=payload, stream=STREAM, version=0,
-                author=author, role=role, site=site, occurred_at=at, recorded_at=at,
-                reason=reason, record_hash=digest.hexdigest())
+    """A record sealed at `at` (its recorded time is the ledger's, the clocks run on it); the
+    sponsor's roles record from the sponsor, not a site."""
+    return PARTICIPANT.fact(type_, payload, at=at, role=role, schema=schema, reason=reason,
+                            site="site-01" if role == "investigator" else "sponsor")
 
 
-def run(*facts: Fact) -> ParticipantState:
-    """Decide each fact after the ones before it, as the ledger does; the state after them."""
-    for i, f in enumerate(facts):
-        streams.decide(facts[:i], f, json.dumps(dict(f.payload)), PROTOCOL)
-    state: ParticipantState = streams.fold(streams.kind_of(STREAM), facts)
-    return state
-
-
-def refusal(*facts: Fact) -> tuple[str, str | None]:
-    with pytest.raises(Rejection) as caught:
-        run(*facts)
-    return caught.value.rule, caught.value.field
-
-
-CONSENTED = (
-    fact("participant.registered", {"participant_id": "P-001", "site": "site-01", "sex": "F",
-                                    "date_of_birth": "1961-04-02", "weight_kg": 64.0}, at=START),
-    fact("consent.signed", {"form_version": "1.0", "signed_on": "2026-03-01"}, at=START))
+CONSENTED = (PARTICIPANT.registered(), PARTICIPANT.consent("2026-03-01"))
 SAE: dict[str, Any] = {
     "term": "acute kidney injury", "onset_on": "2026-03-08", "grade": 3, "serious": True,
     "criteria": ["hospitalisation"], "relationship_cells": "possible",
@@ -219,12 +193,12 @@ def test_r44_a_safety_report_names_a_serious_event_of_the_participant() -> None:
     stranger = fact("safety_report.submitted", {"event": "ab" * 32, "to": "ethics committee",
                                                 "reference": "X-1", "kind": "initial"},
                     at=later, role="safety")
-    assert refusal(*CONSENTED, sae, stranger) == ("safety_report.unknown_event", "payload.event")
+    assert rule(*CONSENTED, sae, stranger) == ("safety_report.unknown_event", "payload.event")
     mild = reported(1, serious=False, criteria=[], grade=2)
-    assert refusal(*CONSENTED, mild, safety_report(mild, later)) == \
+    assert rule(*CONSENTED, mild, safety_report(mild, later)) == \
         ("safety_report.not_serious", "payload.event")
     by_the_site = fact("safety_report.submitted", safety_report(sae, later).payload, at=later)
-    assert refusal(*CONSENTED, sae, by_the_site) == ("entry.role_not_allowed", "entry.role")
+    assert rule(*CONSENTED, sae, by_the_site) == ("entry.role_not_allowed", "entry.role")
 
 
 def test_r44_a_safety_report_is_accepted_after_a_withdrawal_of_consent_and_after_the_exit() -> None:
