@@ -4,56 +4,18 @@ events still recorded in safety follow-up."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
-import pytest
-
-from domain import adverse_events, consent, streams
+from domain import adverse_events, consent
 from domain.facts import Fact, Rejection
-from domain.participant import ParticipantState
-from domain.protocol import load_protocol
+from tests.domain_stream import P11, ParticipantStream
 
-PROTOCOL = load_protocol(json.loads(
-    resources.files("domain.protocols").joinpath("nct06167473-1.1.json").read_text(encoding="utf-8")))
-NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+PARTICIPANT = ParticipantStream(P11)
+fact, run, refusal = PARTICIPANT.fact, PARTICIPANT.run, PARTICIPANT.refusal
+state = PARTICIPANT.run  # decided in order, the state after them
 SIGNED = "2026-03-05"
-REG = {"participant_id": "P-001", "site": "site-01", "sex": "F", "date_of_birth": "1961-04-02",
-       "weight_kg": 64.0}
-
-
-def fact(type_: str, payload: Mapping[str, Any], *, role: str = "investigator", at: datetime = NOW,
-         schema: int = 1, reason: str | None = None) -> Fact:
-    return Fact(type=type_, schema=schema, payload=payload, stream="participant/P-001", version=0,
-                author="inv-001" if role == "investigator" else role, role=role, site="site-01",
-                occurred_at=at, recorded_at=at, reason=reason,
-                record_hash=hashlib.sha256(f"{type_}{json.dumps(dict(payload))}".encode()).hexdigest())
-
-
-def run(*facts: Fact) -> None:
-    """Decide each fact after the ones before it, as the ledger does."""
-    for i, f in enumerate(facts):
-        streams.decide(facts[:i], f, json.dumps(dict(f.payload)), PROTOCOL)
-
-
-def refusal(*facts: Fact) -> Rejection:
-    with pytest.raises(Rejection) as caught:
-        run(*facts)
-    return caught.value
-
-
-def state(*facts: Fact) -> ParticipantState:
-    run(*facts)
-    folded: ParticipantState = streams.fold(streams.kind_of("participant/P-001"), facts)
-    return folded
-
-
-REGISTER = fact("participant.registered", REG)
-CONSENTED = (REGISTER, fact("consent.signed", {"form_version": "1.0", "signed_on": SIGNED}))
+REGISTER = PARTICIPANT.registered()
+CONSENTED = (REGISTER, PARTICIPANT.consent(SIGNED))
 HEADACHE: dict[str, Any] = {
     "term": "headache after infusion", "onset_on": "2026-03-08", "grade": 3, "serious": False,
     "relationship_cells": "possible", "relationship_procedure": "unlikely",
