@@ -120,9 +120,24 @@ def write_bundle_file(services: Any, out_file: Path, exported_at: str,
     with tmp.open("w", encoding="utf-8", newline="\n") as handle:
         write_bundle(handle, origin=services.ledger.origin, exported_at=exported_at,
                      rows=islice(services.store.iter_log(), size), records=size,
-                     checkpoints=checkpoints, progress=progress)
+                     checkpoints=checkpoints, protocol=protocol_header(services, size),
+                     progress=progress)
     tmp.replace(out_file)
     return size, len(checkpoints)
+
+
+def protocol_header(services: Any, size: int) -> dict[str, str] | None:
+    """The bundle header's `protocol`: the protocol in force after the first `size` leaves (its
+    trial, version, and the hash of the adoption or amendment that put it in force), else None."""
+    from domain.trial import PROTOCOL_STREAM
+
+    last = services.ledger.tree.leaf_by_index(size - 1).position if size else 0
+    kept = [r for r in services.ledger.stream(PROTOCOL_STREAM) if (r.position or 0) <= last
+            and r.redacted_by is None and r.type in ("protocol.adopted", "protocol.amended")]
+    if not kept:
+        return None
+    document = (kept[-1].payload or {})["document"]
+    return {"trial": str(document["trial"]), "version": str(document["version"]), "record": kept[-1].hash}
 
 
 def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")],
