@@ -132,3 +132,8 @@ class ParticipantStream:
             "infusion_number": 1, "started_at": f"{on}T10:00:00+00:00",
             "ended_at": f"{on}T10:45:00+00:00", "weight_kg": 64.0, "cells_per_kg": cells_per_kg,
             "total_cells": 64.0 * cells_per_kg, "lot": "UC-1", "route": "peripheral vein"})
+
+
+def refused(rejection: Rejection, rule: str, field: str) -> None:
+    """The refusal names this rule and this field."""
+    assert (rejection.rule, rejection.field) == (rule, field), rejection.message

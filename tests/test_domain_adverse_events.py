@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from domain import adverse_events, consent
-from domain.facts import Fact, Rejection
-from tests.domain_stream import P11, ParticipantStream
+from domain.facts import Fact
+from tests.domain_stream import P11, ParticipantStream, refused
 
 PARTICIPANT = ParticipantStream(P11)
 fact, run, refusal = PARTICIPANT.fact, PARTICIPANT.run, PARTICIPANT.refusal
@@ -43,10 +43,6 @@ def update(event: Fact, reason: str | None = "source document re-read", **change
 def resolve(event: Fact, end_on: str = "2026-03-09", outcome: str = "recovered") -> Fact:
     return fact("adverse_event.resolved", {"event": event.record_hash, "end_on": end_on,
                                            "outcome": outcome})
-
-
-def refused(rejection: Rejection, rule: str, field: str) -> None:
-    assert (rejection.rule, rejection.field) == (rule, field), rejection.message
 
 
 def test_r42_every_field_of_an_adverse_event_is_recorded() -> None:

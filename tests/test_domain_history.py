@@ -4,62 +4,18 @@ on the course, in either order of course and eligibility assessment, and the his
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
-import pytest
+from domain.facts import Consequence, Fact
+from tests.domain_stream import NOW, P10, P11, ParticipantStream, refused
 
-from domain import streams
-from domain.facts import Consequence, Fact, Rejection
-from domain.protocol import Protocol, load_protocol
-
-
-def _protocol(name: str) -> Protocol:
-    return load_protocol(json.loads(
-        resources.files("domain.protocols").joinpath(name).read_text(encoding="utf-8")))
-
-
-PROTOCOL = _protocol("nct06167473-1.1.json")
-NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+PARTICIPANT = ParticipantStream(P11)
+fact, follow, run = PARTICIPANT.fact, PARTICIPANT.follow, PARTICIPANT.run
+refusal, state_of = PARTICIPANT.refusal, PARTICIPANT.state_of
 SIGNED, ASSESSED, YEAR_BEFORE = "2026-03-05", "2026-03-06", "2025-03-06"
-ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
-REG = {"participant_id": "P-001", "site": "site-01", "sex": "F", "date_of_birth": "1961-04-02",
-       "weight_kg": 64.0}
-
-
-def fact(type_: str, payload: Mapping[str, Any], *, role: str = "investigator", at: datetime = NOW,
-         schema: int = 1, reason: str | None = None) -> Fact:
-    return Fact(type=type_, schema=schema, payload=payload, stream="participant/P-001", version=0,
-                author="inv-001" if role == "investigator" else role, role=role, site="site-01",
-                occurred_at=at, recorded_at=at, reason=reason,
-                record_hash=hashlib.sha256(f"{type_}{json.dumps(dict(payload))}".encode()).hexdigest())
-
-
-def follow(*facts: Fact, protocol: Protocol = PROTOCOL) -> list[Consequence]:
-    """Decide each fact after the ones before it, as the ledger does: the last one's follow-ups."""
-    out: list[Consequence] = []
-    for i, f in enumerate(facts):
-        out = streams.decide(facts[:i], f, json.dumps(dict(f.payload)), protocol)
-    return out
-
-
-def run(*facts: Fact) -> None:
-    follow(*facts)
-
-
-def refusal(*facts: Fact) -> Rejection:
-    with pytest.raises(Rejection) as caught:
-        run(*facts)
-    return caught.value
-
-
-def refused(rejection: Rejection, rule: str, field: str) -> None:
-    assert (rejection.rule, rejection.field) == (rule, field)
 
 
 def queries(*facts: Fact) -> list[Mapping[str, Any]]:
@@ -71,17 +27,12 @@ def as_fact(consequence: Consequence) -> Fact:
     return fact(consequence.type, consequence.payload, role=consequence.actor)
 
 
-def state_of(*facts: Fact) -> Any:
-    return streams.fold(streams.kind_of("participant/P-001"), facts)
-
-
 def consent(on: str = SIGNED) -> Fact:
-    return fact("consent.signed", {"form_version": "1.0", "signed_on": on})
+    return PARTICIPANT.consent(on)
 
 
 def assessed(on: str = ASSESSED) -> Fact:
-    return fact("eligibility.assessed", {"protocol_version": "1.1", "assessed_on": on,
-                                         "esld_confirmed": True, "answers": ELIGIBLE})
+    return PARTICIPANT.assessed(on)
 
 
 def medication(category: str = "glucocorticoid", start: str = "2025-06-01",
@@ -108,11 +59,9 @@ def history(taken_on: str = SIGNED, aetiology: str = "hbv", reason: str | None =
         reason=reason)
 
 
-REGISTER = fact("participant.registered", REG)
+REGISTER = PARTICIPANT.registered()
 CONSENTED = (REGISTER, consent())
-ENROLLED = (*CONSENTED, assessed(),
-            fact("eligibility.determined", {"protocol_version": "1.1", "eligible": True,
-                                            "failed": [], "age_years": 64}, role="system"))
+ENROLLED = (*CONSENTED, assessed(), PARTICIPANT.determined())
 
 
 def test_r47_a_medication_is_recorded_with_its_start_and_stop_and_stopped_later() -> None:
@@ -120,7 +69,7 @@ def test_r47_a_medication_is_recorded_with_its_start_and_stop_and_stopped_later(
     diuretic = medication("diuretic", start="2026-01-10", stop="2026-02-20", name="spironolactone")
     facts = (*ENROLLED, albumin, diuretic, stopped(albumin, "2026-03-09"))
     run(*facts)
-    courses = state_of(*facts).medications
+    courses: dict[Any, dict[str, Any]] = state_of(*facts).medications  # keyed by record hash
     assert {k: courses[albumin.record_hash][k] for k in ("name", "start", "stop", "ongoing", "by")} \
         == {"name": "human albumin 20%", "start": "2026-03-07", "stop": "2026-03-09",
             "ongoing": False, "by": "inv-001"}
@@ -176,7 +125,7 @@ def test_r47_no_query_outside_the_year_for_other_categories_or_courses_begun_aft
     assert [c.type for c in follow(*CONSENTED, medication("beta_blocker", stop=None),
                                    assessed())] == ["eligibility.determined"]
     # Protocol 1.0 names no medication exclusion.
-    assert follow(*CONSENTED, medication(), protocol=_protocol("nct06167473.json")) == []
+    assert follow(*CONSENTED, medication(), protocol=P10) == []
 
 
 def test_r47_a_course_stops_on_or_after_its_start_and_is_ongoing_exactly_without_a_stop() -> None:
@@ -226,6 +175,7 @@ def test_r47_the_medical_history_is_taken_on_or_after_consent() -> None:
     first = history()
     run(*CONSENTED, first)
     recorded = state_of(*CONSENTED, first).medical_history
+    assert recorded is not None
     assert (recorded["aetiology"], recorded["taken_on"], recorded["record_hash"], recorded["by"]) == \
         ("hbv", SIGNED, first.record_hash, "inv-001")
     assert recorded["conditions"] == [{"term": "type 2 diabetes", "onset": "2015-05-01",
@@ -243,6 +193,7 @@ def test_r47_a_second_history_needs_a_reason_and_supersedes_the_first() -> None:
     corrected = replace(second, reason="aetiology confirmed by the hepatologist")
     run(*CONSENTED, first, corrected)
     recorded = state_of(*CONSENTED, first, corrected).medical_history
+    assert recorded is not None
     assert (recorded["aetiology"], recorded["record_hash"], recorded["superseded"],
             recorded["reason"]) == ("alcohol", second.record_hash, [first.record_hash],
                                     "aetiology confirmed by the hepatologist")
