@@ -4,61 +4,18 @@ with its reason and is not completed afterwards; the major deviations for the pe
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
-import pytest
-
-from domain import streams
 from domain.deviations import SEVERITY, major_deviations
-from domain.facts import Consequence, Fact, Rejection
-from domain.protocol import load_protocol
+from domain.facts import Fact
+from tests.domain_stream import P11, ParticipantStream, refused
 
-PROTOCOL = load_protocol(json.loads(resources.files("domain.protocols").joinpath(
-    "nct06167473-1.1.json").read_text(encoding="utf-8")))
 NOW = datetime(2026, 4, 20, 9, 0, tzinfo=UTC)
+PARTICIPANT = ParticipantStream(P11, now=NOW)
+fact, follow, run = PARTICIPANT.fact, PARTICIPANT.follow, PARTICIPANT.run
+refusal, state_of = PARTICIPANT.refusal, PARTICIPANT.state_of
 SIGNED, BASELINE, INFUSED = "2026-03-01", "2026-03-02", "2026-03-04"
-ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
-REG = {"participant_id": "P-001", "site": "site-01", "sex": "F", "date_of_birth": "1961-04-02",
-       "weight_kg": 64.0}
-
-
-def fact(type_: str, payload: Mapping[str, Any], *, role: str = "investigator", schema: int = 1,
-         reason: str | None = None) -> Fact:
-    return Fact(type=type_, schema=schema, payload=payload, stream="participant/P-001", version=0,
-                author="inv-001" if role == "investigator" else f"{role}-001", role=role,
-                site="site-01", occurred_at=NOW, recorded_at=NOW, reason=reason,
-                record_hash=hashlib.sha256(f"{type_}{json.dumps(dict(payload))}".encode()).hexdigest())
-
-
-def follow(*facts: Fact) -> list[Consequence]:
-    """Decide each fact after the ones before it, as the ledger does: the last one's follow-ups."""
-    out: list[Consequence] = []
-    for i, f in enumerate(facts):
-        out = streams.decide(facts[:i], f, json.dumps(dict(f.payload)), PROTOCOL)
-    return out
-
-
-def run(*facts: Fact) -> None:
-    follow(*facts)
-
-
-def refusal(*facts: Fact) -> Rejection:
-    with pytest.raises(Rejection) as caught:
-        run(*facts)
-    return caught.value
-
-
-def refused(rejection: Rejection, rule: str, field: str) -> None:
-    assert (rejection.rule, rejection.field) == (rule, field)
-
-
-def state_of(*facts: Fact) -> Any:
-    return streams.fold(streams.kind_of("participant/P-001"), facts)
 
 
 def lab(analyte: str, value: float, unit: str) -> Fact:
@@ -67,10 +24,7 @@ def lab(analyte: str, value: float, unit: str) -> Fact:
 
 
 def infusion(cells_per_kg: float = 1e6) -> Fact:
-    return fact("infusion.administered", {
-        "infusion_number": 1, "started_at": f"{INFUSED}T10:00:00+00:00",
-        "ended_at": f"{INFUSED}T10:45:00+00:00", "weight_kg": 64.0, "cells_per_kg": cells_per_kg,
-        "total_cells": 64.0 * cells_per_kg, "lot": "UC-1", "route": "peripheral vein"})
+    return PARTICIPANT.infusion(INFUSED, cells_per_kg)
 
 
 def report(role: str = "investigator", severity: str = "minor", occurred_on: str = BASELINE,
@@ -97,22 +51,15 @@ def completed(visit: str, on: str) -> Fact:
     return fact("visit.completed", {"visit": visit, "on": on})
 
 
-REGISTER = fact("participant.registered", REG)
+REGISTER = PARTICIPANT.registered()
 TBIL = lab("TBIL", 30.0, "µmol/L")
 BASELINE_DONE = (TBIL, lab("ALB", 35.0, "g/L"), lab("INR", 1.4, "ratio"),
                  lab("CREAT", 80.0, "µmol/L"), lab("SODIUM", 138.0, "mmol/L"),
                  fact("assessment.recorded", {"visit": "baseline", "observed_on": BASELINE,
                                               "ascites": "mild", "encephalopathy_grade": 0,
                                               "dialysis": False}, schema=2))
-ENROLLED = (REGISTER, fact("consent.signed", {"form_version": "1.0", "signed_on": SIGNED}),
-            *BASELINE_DONE,
-            fact("eligibility.assessed", {"protocol_version": "1.1", "assessed_on": BASELINE,
-                                          "esld_confirmed": True, "answers": ELIGIBLE}),
-            fact("eligibility.determined", {"protocol_version": "1.1", "eligible": True,
-                                            "failed": [], "age_years": 64}, role="system"),
-            fact("randomisation.requested", {}),
-            fact("participant.randomised", {"stratum": "all", "slot": 1, "arm": "low"},
-                 role="randomiser"))
+ENROLLED = (REGISTER, PARTICIPANT.consent(SIGNED), *BASELINE_DONE, PARTICIPANT.assessed(BASELINE),
+            PARTICIPANT.determined(), PARTICIPANT.request(), PARTICIPANT.randomised())
 TREATED = (*ENROLLED, infusion())
 LEFT = fact("participant.withdrawn", {"on": "2026-04-15", "reason": "physician_decision"},
             schema=2, reason="hepatic decompensation")
@@ -124,7 +71,7 @@ def test_r46_investigator_and_monitor_report_deviations_linked_to_a_record() -> 
                         description="consent signed on a superseded form version",
                         corrective_action="re-consent on the current form")
     run(*TREATED, by_site, by_monitor)
-    reported = state_of(*TREATED, by_site, by_monitor).reported_deviations
+    reported: dict[Any, dict[str, Any]] = state_of(*TREATED, by_site, by_monitor).reported_deviations
     assert {k: reported[by_site.record_hash][k] for k in
             ("record", "severity", "status", "resolved_on", "by", "record_hash")} == {
         "record": TBIL.record_hash, "severity": "minor", "status": "open", "resolved_on": None,
@@ -150,7 +97,7 @@ def test_r46_a_reported_deviation_is_resolved_once() -> None:
     deviation = report(record=TBIL.record_hash)
     resolved = resolution(deviation, corrective_action="site retrained on fasting samples")
     run(*TREATED, deviation, resolved)
-    after = state_of(*TREATED, deviation, resolved).reported_deviations[deviation.record_hash]
+    after = state_of(*TREATED, deviation, resolved).reported_deviations[deviation.record_hash or ""]
     assert (after["status"], after["resolved_on"], after["corrective_action"], after["by"]) == (
         "resolved", "2026-03-20", "site retrained on fasting samples", "inv-001")
     refused(refusal(*TREATED, deviation, resolved, resolution(deviation, "2026-03-21")),
