@@ -19,6 +19,7 @@ from api.http.listing import router as listing
 from api.http.participants import router as participants
 from api.http.safety import router as safety
 from api.http.sessions import router as sessions
+from api.http.tiles import router as tiles
 from api.http.transparency import router as transparency
 from api.http.user_rights import router as user_rights
 from api.http.views import router as views
@@ -40,6 +41,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(entries)
     app.include_router(participants)
     app.include_router(transparency)
+    app.include_router(tiles)
     app.include_router(witnessing)
     app.include_router(views)
     app.include_router(flow)
