@@ -3,35 +3,27 @@ record is decided through domain.streams.decide after the ones before it, as the
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 import pytest
 
 from domain import streams, trial
 from domain.facts import Consequence, Fact, Rejection
-from domain.participant import ParticipantState
 from domain.protocol import Protocol, load_protocol
 from domain.visit_scores import scores_by_visit
 from projections import score_history
 from projections.fold import Batch
+from tests.domain_stream import P10, P11, ParticipantStream, protocol_document
 
-
-def document(name: str) -> dict[str, Any]:
-    text = resources.files("domain.protocols").joinpath(name).read_text(encoding="utf-8")
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-V10, V11 = document("nct06167473.json"), document("nct06167473-1.1.json")
-P10, P11 = load_protocol(V10), load_protocol(V11)
+V10, V11 = protocol_document("nct06167473.json"), protocol_document("nct06167473-1.1.json")
 NOW = datetime(2026, 4, 20, 9, 0, tzinfo=UTC)
-STREAM = "participant/P-001"
-ELIGIBLE = {"inc-1": True, "inc-2": True, "inc-3": True, **{f"exc-{i}": False for i in range(1, 12)}}
+PARTICIPANT = ParticipantStream(P11, now=NOW)
+fact, refusal, state_of = PARTICIPANT.fact, PARTICIPANT.refusal, PARTICIPANT.state_of
+run = PARTICIPANT.follow  # decided in order: the records the last one requires
+
 # A baseline panel in score units: bilirubin 2.0 mg/dL, albumin 3.0 g/dL, INR 1.5, creatinine
 # 1.0 mg/dL, sodium 135; week 4 worse: 4.0, 2.5, 2.0, 1.5, 130.
 BASELINE_PANEL = {"TBIL": (2.0, "mg/dL"), "ALB": (3.0, "g/dL"), "INR": (1.5, "ratio"),
@@ -40,46 +32,10 @@ WEEK_4_PANEL = {"TBIL": (4.0, "mg/dL"), "ALB": (2.5, "g/dL"), "INR": (2.0, "rati
                 "CREAT": (1.5, "mg/dL"), "SODIUM": (130.0, "mmol/L")}
 
 
-def fact(type_: str, payload: Mapping[str, Any], *, role: str = "investigator", schema: int = 1,
-         stream: str = STREAM, reason: str | None = None) -> Fact:
-    return Fact(type=type_, schema=schema, payload=payload, stream=stream, version=0,
-                author="inv-001", role=role, site="site-01", occurred_at=NOW, recorded_at=NOW,
-                reason=reason,
-                record_hash=hashlib.sha256(f"{type_}{json.dumps(dict(payload))}".encode()).hexdigest())
-
-
-def run(*facts: Fact, protocol: Protocol = P11) -> list[Consequence]:
-    """Decide each fact after the ones before it; the records the last one requires."""
-    follow: list[Consequence] = []
-    for i, f in enumerate(facts):
-        follow = streams.decide(facts[:i], f, json.dumps(dict(f.payload)), protocol)
-    return follow
-
-
-def refusal(*facts: Fact, protocol: Protocol = P11) -> Rejection:
-    with pytest.raises(Rejection) as caught:
-        run(*facts, protocol=protocol)
-    return caught.value
-
-
-def state_of(*facts: Fact) -> ParticipantState:
-    state: ParticipantState = streams.fold(streams.kind_of(STREAM), facts)
-    return state
-
-
 def enrolled(protocol: Protocol = P11, aetiology: str = "hbv") -> tuple[Fact, ...]:
-    return (
-        fact("participant.registered", {"participant_id": "P-001", "site": "site-01", "sex": "F",
-                                        "date_of_birth": "1961-04-02", "weight_kg": 64.0}),
-        fact("consent.signed", {"form_version": "1.0", "signed_on": "2026-02-10"}),
-        fact("eligibility.assessed", {"protocol_version": protocol.version,
-                                      "assessed_on": "2026-02-11", "esld_confirmed": True,
-                                      "answers": ELIGIBLE}),
-        fact("eligibility.determined", {"protocol_version": protocol.version, "eligible": True,
-                                        "failed": [], "age_years": 64}, role="system"),
-        fact("medical_history.recorded", {"taken_on": "2026-02-11", "aetiology": aetiology,
-                                          "conditions": []}),
-    )
+    return (*PARTICIPANT.enrolled("2026-02-10", "2026-02-11", protocol.version),
+            fact("medical_history.recorded", {"taken_on": "2026-02-11", "aetiology": aetiology,
+                                              "conditions": []}))
 
 
 def lab(visit: str, analyte: str, value: float, unit: str, on: str, **extra: Any) -> Fact:
@@ -99,13 +55,8 @@ def findings(visit: str, on: str | None, ascites: str = "none", grade: int = 0) 
     return fact("assessment.recorded", {**payload, "observed_on": on}, schema=2)
 
 
-REQUEST = fact("randomisation.requested", {})
-RANDOMISED = fact("participant.randomised", {"stratum": "all", "slot": 1, "arm": "low"},
-                  role="randomiser")
-INFUSION = fact("infusion.administered", {
-    "infusion_number": 1, "started_at": "2026-03-10T10:00:00+00:00",
-    "ended_at": "2026-03-10T10:45:00+00:00", "weight_kg": 64.0, "cells_per_kg": 1e6,
-    "total_cells": 64e6, "lot": "UC-1", "route": "peripheral vein"})
+REQUEST, RANDOMISED = PARTICIPANT.request(), PARTICIPANT.randomised()
+INFUSION = PARTICIPANT.infusion("2026-03-10")
 BASELINE = (*panel("baseline", BASELINE_PANEL, "2026-03-05"), findings("baseline", "2026-03-05"))
 TREATED = (*enrolled(), *BASELINE, REQUEST, RANDOMISED, INFUSION)
 
