@@ -9,7 +9,7 @@ objects here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -48,16 +48,29 @@ class EntryTypes(BaseModel):
 
 # Transparency ------------------------------------------------------------------------------
 
+#: One SHA-256 node hash in standard base64 with its padding (32 bytes: 43 characters and "=").
+NodeHash = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+
+
 class InclusionProof(BaseModel):
-    leaf_index: int
-    tree_size: int = Field(description="the size of the signed checkpoint the proof is against")
-    proof: list[str] = Field(description="the audit path, base64 SHA-256 node hashes (RFC 9162)")
+    """RFC 9162 §2.1.3: the audit path of one leaf in the tree a signed checkpoint names
+    (docs/formats.md, "Proofs over HTTP")."""
+
+    leaf_index: int = Field(ge=0, description="the leaf, counted from 0 (genesis)")
+    tree_size: int = Field(ge=1, description="the size of the signed checkpoint the proof is against")
+    proof: list[NodeHash] = Field(
+        description="the audit path, leaf side first: base64 SHA-256 node hashes (RFC 9162); "
+                    "empty for the only leaf of a tree of size 1")
 
 
 class ConsistencyProof(BaseModel):
-    first: int = Field(description="the older tree size")
-    second: int = Field(description="the newer tree size")
-    proof: list[str] = Field(description="base64 SHA-256 node hashes (RFC 9162)")
+    """RFC 9162 §2.1.4: that the checkpointed tree of size `first` is a prefix of that of size
+    `second` (docs/formats.md, "Proofs over HTTP")."""
+
+    first: int = Field(ge=1, description="the older tree size, a signed checkpoint's")
+    second: int = Field(ge=1, description="the newer tree size, a signed checkpoint's (>= first)")
+    proof: list[NodeHash] = Field(
+        description="base64 SHA-256 node hashes (RFC 9162); empty when first equals second")
 
 
 class RecordView(BaseModel):

@@ -1,6 +1,8 @@
 """Transparency routes: the signed checkpoint, records with inclusion proofs, and proofs.
 
-Tree sizes always come from a signed checkpoint: a size no checkpoint names is refused.
+Tree sizes always come from a signed checkpoint: a size no checkpoint names is refused (404,
+`checkpoint.unknown_size`); a leaf outside the tree, or sizes out of order, are 422
+(`proof.invalid_request`). The answers are specified in docs/formats.md ("Proofs over HTTP").
 """
 
 from __future__ import annotations
@@ -64,12 +66,14 @@ def record(record_hash: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
 
 @router.get("/proofs/inclusion", response_model=None, responses={
     **returns(schemas.InclusionProof),
-    **problems(**{"404": "no checkpoint has been signed yet",
-                  "422": "the leaf is outside the tree, or no checkpoint has that size"})})
+    **problems(**{"404": "no checkpoint has been signed yet, or none has that size "
+                         "(`checkpoint.unknown_size`)",
+                  "422": "the leaf is outside the tree (`proof.invalid_request`)"})})
 def inclusion(services: ServicesDep, leaf_index: Annotated[int, Query(ge=0, le=2**53)],
               tree_size: Annotated[int | None, Query(
                   ge=1, le=2**53, description="a signed checkpoint's size; default the latest")]
               = None) -> dict[str, Any]:
+    """The RFC 9162 audit path of a leaf in the tree of a signed checkpoint's size."""
     size = tree_size if tree_size is not None else _latest(services).size
     proof = services.ledger.tree.inclusion_proof(leaf_index, size)
     return {"leaf_index": leaf_index, "tree_size": size, "proof": [b64encode(h) for h in proof]}
@@ -77,11 +81,14 @@ def inclusion(services: ServicesDep, leaf_index: Annotated[int, Query(ge=0, le=2
 
 @router.get("/proofs/consistency", response_model=None, responses={
     **returns(schemas.ConsistencyProof),
-    **problems(**{"404": "no checkpoint has been signed yet",
-                  "422": "the sizes are out of order, or no checkpoint has them"})})
+    **problems(**{"404": "no checkpoint has been signed yet, or none has one of the sizes "
+                         "(`checkpoint.unknown_size`)",
+                  "422": "first is greater than second (`proof.invalid_request`)"})})
 def consistency(services: ServicesDep, first: Annotated[int, Query(ge=1, le=2**53)],
                 second: Annotated[int | None, Query(ge=1, le=2**53, description="default: the latest size")]
                 = None) -> dict[str, Any]:
+    """The RFC 9162 consistency proof between two signed checkpoints' sizes; equal sizes
+    answer an empty proof (a tree is consistent with itself)."""
     size = second if second is not None else _latest(services).size
     proof = services.ledger.tree.consistency_proof(first, size)
     return {"first": first, "second": size, "proof": [b64encode(h) for h in proof]}
