@@ -136,7 +136,7 @@ def protocol_header(services: Any, size: int) -> dict[str, str] | None:
             and r.redacted_by is None and r.type in ("protocol.adopted", "protocol.amended")]
     if not kept:
         return None
-    document = (kept[-1].payload or {})["document"]
+    document = (kept[-1].payload() or {})["document"]
     return {"trial": str(document["trial"]), "version": str(document["version"]), "record": kept[-1].hash}
 
 
