@@ -7,17 +7,23 @@ JSON Lines, UTF-8, in this order:
   3. records     {"leaf_index", "position", "stream", "version", "type", "stored": STORED_TEXT}
                   in leaf order; STORED_TEXT is the stored record exactly as kept
 The key registry travels inside the records (stream `keys`), so it is verified like them.
+
+Read strictly (`import`), the first malformed line is a BundleError naming it. Read leniently
+(`verify-bundle`), every readable record line is given to the checks in the file's order, and what
+is wrong with a line or with the order of the leaves is a Finding (`bundle.*`, with the line and,
+where the line still tells them, the leaf index, stream and version): the reader never stops.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import LedgerError
+from .errors import Finding, LedgerError
 from .store import Row
 
 BUNDLE_FORMAT = "trial-ledger/bundle/v1"
@@ -72,36 +78,58 @@ def stream_marker(stream: str) -> bytes:
 
 
 class BundleReader:
-    """Reads a bundle lazily; every malformed line is a BundleError naming the line."""
+    """Reads a bundle lazily. Strict (`rows`): every malformed line is a BundleError naming the
+    line. Lenient (`lenient=True`, `records`): only an unreadable header is an error; what is
+    wrong with any other line goes to `findings`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, lenient: bool = False) -> None:
         self.path = path
+        self.lenient = lenient
+        self.findings: list[Finding] = []
         try:
-            self._file = path.open("r", encoding="utf-8", newline="\n")
+            self._file = path.open("rb")
         except OSError as exc:
-            raise BundleError(f"cannot read bundle {path}: {exc.strerror}") from exc
+            raise BundleError(f"cannot read bundle {path}: {exc.strerror}", rule="bundle.unreadable") \
+                from exc
         self._line = 0
         try:
             self._read_head()
         except BaseException:
             self._file.close()  # a bundle refused at its head leaves no open file behind
             raise
+        self.head_lines = self._line  # the header's and checkpoints' lines
 
     def _read_head(self) -> None:
-        head = self._next()
+        try:
+            head = self._next()
+        except BundleError as exc:
+            raise BundleError(exc.message, rule="bundle.header") from exc
         if head is None or head.get("format") != BUNDLE_FORMAT:
-            raise BundleError(f"{self.path} is not a {BUNDLE_FORMAT} bundle")
+            raise BundleError(f"{self.path} is not a {BUNDLE_FORMAT} bundle", rule="bundle.header")
         try:
             self.header = Header(str(head["origin"]), str(head["exported_at"]), int(head["records"]),
                                  int(head["tree_size"]), int(head["checkpoints"]), head.get("protocol"))
         except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"bundle header lacks or mistypes {exc}") from exc
+            raise BundleError(f"bundle header lacks or mistypes {exc}", rule="bundle.header") from exc
         self.checkpoints: list[str] = []
         for _ in range(self.header.checkpoints):
-            line = self._next()
-            if line is None or not isinstance(line.get("checkpoint"), str):
+            try:
+                line = self._next()
+            except BundleError as exc:
+                if not self.lenient:
+                    raise
+                self._found("bundle.checkpoint_unreadable", exc.message)
+                continue
+            if line is not None and isinstance(line.get("checkpoint"), str):
+                self.checkpoints.append(line["checkpoint"])
+                continue
+            if not self.lenient:
                 raise BundleError(f"line {self._line}: expected a checkpoint")
-            self.checkpoints.append(line["checkpoint"])
+            if line is None:
+                self._found("bundle.checkpoint_unreadable", f"the bundle ends where checkpoint "
+                            f"{len(self.checkpoints) + 1} of {self.header.checkpoints} was due")
+                break
+            self._found("bundle.checkpoint_unreadable", f"line {self._line}: expected a checkpoint")
 
     def rows(self) -> Iterator[Row]:
         count = 0
@@ -111,22 +139,126 @@ class BundleReader:
         if count != self.header.records:
             raise BundleError(f"bundle holds {count} records, its header says {self.header.records}")
 
+    def records(self) -> Iterator[Row]:
+        """Every readable record line's row, in the file's order; what is wrong with the other
+        lines, the order of the leaves and their count goes to `findings`. One pass: a line in its
+        place costs one comparison more than `rows`."""
+        order = _LeafOrder(self.findings)
+        count = 0
+        while raw := self._raw():
+            line = self._line
+            try:
+                value = line_value(_decoded(raw, line), line)
+                row = row_of(value, line)
+                leaf = value.get("leaf_index")
+                if type(leaf) is not int:
+                    raise BundleError(f"line {line}: leaf_index {leaf!r} is not a whole number")
+            except BundleError as exc:
+                leaf, position, stream, version = _told(raw)
+                self.findings.append(Finding("bundle.line_unreadable", exc.message, position, stream,
+                                             version, leaf, {"line": line}))
+                if leaf == order.due:  # in its place, only unreadable: no leaf is missing there
+                    order.due += 1
+                continue
+            if leaf == order.due:
+                order.due += 1
+            else:
+                order.misplaced(leaf, line, row)
+            count += 1
+            yield row
+        order.close(self.header.records)
+        if count != self.header.records:
+            self.findings.append(Finding("bundle.record_count", f"the bundle holds {count} readable "
+                                         f"record lines, its header says {self.header.records}"))
+
     def close(self) -> None:
         self._file.close()
 
-    def _next(self) -> dict[str, Any] | None:
-        try:
-            text = self._file.readline(MAX_LINE + 1)
-        except UnicodeDecodeError as exc:
-            raise BundleError(f"line {self._line + 1} is not UTF-8") from exc
-        if not text:
-            return None
+    def _found(self, check: str, detail: str) -> None:
+        self.findings.append(Finding(check, detail, extra={"line": self._line}))
+
+    def _raw(self) -> bytes:
+        """The next line's bytes (b"" at the end); a line longer than MAX_LINE is read whole, so
+        that the next line starts where it should, and returned cut (as too long)."""
+        raw = self._file.readline(MAX_LINE + 1)
+        if not raw:
+            return raw
         self._line += 1
-        return line_value(text, self._line)
+        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+            while (more := self._file.readline(MAX_LINE)) and not more.endswith(b"\n"):
+                pass
+        return raw
+
+    def _next(self) -> dict[str, Any] | None:
+        raw = self._raw()
+        return line_value(_decoded(raw, self._line), self._line) if raw else None
+
+
+class _LeafOrder:
+    """Where the record lines stand against the leaf indexes they name. `due` is one past the
+    highest leaf read in sequence; a leaf beyond it leaves a gap, a leaf inside a gap came late,
+    any other below it is a repeat. Consecutive lines of one kind are one finding."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        self.due = 0
+        # Leaves first..stop-1 not read yet, in order, with the line that skipped them (None: the end).
+        self.gaps: list[tuple[int, int, int | None]] = []
+        # The current run of misplaced lines: its finding, first line, first leaf, last line, last leaf.
+        self.run: tuple[Finding, int, int, int, int] | None = None
+
+    def misplaced(self, leaf: int, line: int, row: Row) -> None:
+        if leaf > self.due:
+            self.gaps.append((self.due, leaf, line))
+            self.due = leaf + 1
+            self.run = None
+            return
+        check = "bundle.leaf_duplicated"
+        for n, (first, stop, at) in enumerate(self.gaps):
+            if first <= leaf < stop:
+                self.gaps[n:n + 1] = [g for g in ((first, leaf, at), (leaf + 1, stop, at)) if g[0] < g[1]]
+                check = "bundle.leaf_out_of_order"
+                break
+        if self.run is not None:
+            finding, first_line, first_leaf, last_line, last_leaf = self.run
+            if finding.check == check and (line, leaf) == (last_line + 1, last_leaf + 1):
+                self.run = (finding, first_line, first_leaf, line, leaf)
+                finding.detail = self._detail(check, first_line, line, first_leaf, leaf)
+                return
+        finding = Finding(check, self._detail(check, line, line, leaf, leaf), row.position, row.stream,
+                          row.version, leaf, {"line": line})
+        self.findings.append(finding)
+        self.run = (finding, line, leaf, line, leaf)
+
+    def _detail(self, check: str, first_line: int, last_line: int, first: int, last: int) -> str:
+        lines = f"line {first_line} holds leaf {first}" if first == last else \
+            f"lines {first_line}…{last_line} hold leaves {first}…{last}"
+        if check == "bundle.leaf_duplicated":
+            return f"{lines}, which an earlier line holds already"
+        return f"{lines}, after leaf {self.due - 1}: the lines are out of leaf order"
+
+    def close(self, records: int) -> None:
+        """The leaves no line held: gaps, and the end short of the header's count."""
+        if self.due < records:
+            self.gaps.append((self.due, records, None))
+        for first, stop, at in self.gaps:
+            detail = f"no line holds leaf {first}" if stop - first == 1 else \
+                f"no line holds leaves {first}…{stop - 1} ({stop - first})"
+            if at is not None:
+                detail += f" (line {at} holds a later leaf)"
+            self.findings.append(Finding("bundle.leaf_missing", detail, leaf_index=first,
+                                         extra={"line": at}))
 
 
 # The checks of one line, shared with verification workers that read a range of lines
 # themselves (ledger/verify_sources.py): one definition of what a well-formed line is.
+
+def _decoded(raw: bytes, line: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"line {line} is not UTF-8") from exc
+
 
 def line_value(text: str, line: int) -> dict[str, Any]:
     """A line read with its newline (at most MAX_LINE + 1 characters), as a JSON object."""
@@ -141,13 +273,38 @@ def line_value(text: str, line: int) -> dict[str, Any]:
     return value
 
 
-def record_row(value: dict[str, Any], line: int, count: int) -> Row:
-    """The row of a record line; `count` records came before it."""
+def row_of(value: dict[str, Any], line: int) -> Row:
+    """The row a record line holds, whatever its leaf index."""
     try:
-        row = Row(int(value["position"]), str(value["stream"]), int(value["version"]),
-                  str(value["type"]), str(value["stored"]).encode("utf-8"))
+        return Row(int(value["position"]), str(value["stream"]), int(value["version"]),
+                   str(value["type"]), str(value["stored"]).encode("utf-8"))
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"line {line}: record lacks or mistypes {exc}") from exc
-    if value.get("leaf_index") != count:
-        raise BundleError(f"line {line}: leaf_index {value.get('leaf_index')} where {count} was due")
+
+
+def record_row(value: dict[str, Any], line: int, count: int) -> Row:
+    """The row of a record line; `count` records came before it."""
+    row = row_of(value, line)
+    leaf = value.get("leaf_index")
+    if type(leaf) is not int or leaf != count:
+        raise BundleError(f"line {line}: leaf_index {leaf} where {count} was due")
     return row
+
+
+# What a damaged line still tells. Inside `stored` every quote is escaped, so these match the
+# line's own keys only (`record_line` writes them as `"key": value`).
+_TOLD = {key: re.compile(rb'"%s": (-?\d+|"(?:[^"\\]|\\.)*")' % key.encode())
+         for key in ("leaf_index", "position", "stream", "version")}
+
+
+def _told(raw: bytes) -> tuple[Any, Any, Any, Any]:
+    """(leaf_index, position, stream, version) as far as a damaged line still holds them."""
+    told: list[Any] = []
+    for key, pattern in _TOLD.items():
+        match = pattern.search(raw)
+        try:
+            value = json.loads(match.group(1)) if match else None
+        except ValueError:
+            value = None
+        told.append(value if isinstance(value, str if key == "stream" else int) else None)
+    return told[0], told[1], told[2], told[3]

@@ -1,5 +1,9 @@
 """Verify a whole ledger by replay, trusting nothing the server says about itself.
 
+A bundle's own damage (a line unreadable, a leaf missing, repeated or out of order, a count
+that is not the header's: `bundle.*`, ledger/bundle.py) is reported first; its readable records
+are checked as they stand, so the recomputed root shows the damage too.
+
 The checks, in the order each record meets them (the names are stable; they appear in reports):
 
   (1) `record.parse`      the stored bytes parse, in canonical form, in the known formats
@@ -8,7 +12,8 @@ The checks, in the order each record meets them (the names are stable; they appe
   (4) `chain.version`     versions in a stream are 1, 2, 3, … with no gap or repeat
   (5) `chain.prev`        each entry's `prev` is the hash of the record before it; when the
                           successor's signature holds, the record before is `record.altered`
-  (6) `time.order`        `recorded_at` never decreases within a stream
+  (6) `time.order`        `recorded_at` never decreases: within a stream, nor along the log (the
+                          ledger stamps times in log order; equal times are allowed)
   (7) `payload.digest`    SHA-256(salt ‖ payload) equals the signed `payload_digest`
   (8) `signature`         the key was registered to that author, role and site, was not revoked
                           at `recorded_at`, and the Ed25519 signature verifies over the entry bytes
@@ -43,6 +48,7 @@ from .registry import GENESIS, KEYS_STREAM, LEDGER_AUTHOR, KeyRegistry, genesis_
 from .store import Row
 from .tree import Leaf
 from .verify_parallel import checked_rows
+from .verify_sources import RowSource
 from .verify_work import Checked
 from .witness import CosignatureVerifier, WitnessError, verify_cosigned
 
@@ -82,6 +88,14 @@ _FIRST = _Tip()  # where every stream starts (never changed: tips are replaced, 
 
 
 @dataclass
+class _Latest:
+    """The latest `recorded_at` along the log so far, and the leaf that holds it."""
+
+    recorded_at: str = ""
+    leaf_index: int = 0
+
+
+@dataclass
 class _Noted:
     note: str
     body: Checkpoint | None
@@ -112,13 +126,15 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
     mismatched: set[str] = set()
     redacted: dict[str, Finding] = {}  # record hash -> where it is, for redacted records
     seen: set[str] = set()  # every record hash so far (a redaction names an earlier record)
+    latest = _Latest()
+    before = len(report.findings)
     with closing(checked_rows(rows, registry, workers)) as items:  # ends workers if it stops early
         for item in items:
             index = tree.size
             report.records += 1
             if progress is not None:
                 progress(1)
-            if not _replay(item, index, registry, tips, origin, root, report, redacted, seen):
+            if not _replay(item, index, registry, tips, latest, origin, root, report, redacted, seen):
                 tree.append(item.leaf)  # did not parse: keep leaf numbering for what follows
                 continue
             tree.append(item.leaf)
@@ -131,6 +147,8 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
                           f"{leaf.position}, hash {leaf.record_hash[:16]}…")
             window.append((item.position, item.stream, item.version, index))
             _check_roots(by_size.get(tree.size, ()), tree, window, mismatched, report)
+    if isinstance(rows, RowSource):  # what reading found wrong with the source, ahead of the rest
+        report.findings[before:before] = rows.findings()
     if stored is not None:
         for leaf in stored:
             report.findings.append(Finding("tree.leaf", "a leaf whose record is missing from the log",
@@ -159,7 +177,7 @@ def _fail(report: Report, item: Checked, index: int, check: str, detail: str) ->
     report.findings.append(Finding(check, detail, item.position, item.stream, item.version, index))
 
 
-def _replay(item: Checked, index: int, registry: KeyRegistry, tips: dict[str, _Tip],
+def _replay(item: Checked, index: int, registry: KeyRegistry, tips: dict[str, _Tip], latest: _Latest,
             origin: str | None, root: str | None, report: Report, redacted: dict[str, Finding],
             seen: set[str]) -> bool:
     """The checks of one record that need the records before it; False if it did not parse."""
@@ -169,7 +187,7 @@ def _replay(item: Checked, index: int, registry: KeyRegistry, tips: dict[str, _T
     if item.error is not None:  # (1)
         fail("record.parse", item.error)
         return False
-    signed = _check_record(item, registry, tips, origin, root, fail, report, index)
+    signed = _check_record(item, registry, tips, origin, root, fail, report, index, latest)
     if item.redacted_by is not None:
         redacted[item.hash] = Finding("payload.redaction", item.redacted_by, item.position, item.stream,
                                       item.version, index)
@@ -222,7 +240,9 @@ def _note_redaction(record: Record, seen: set[str], report: Report,
 
 def _check_record(item: Checked, registry: KeyRegistry, tips: dict[str, _Tip],
                   origin: str | None, root: str | None, fail: Callable[[str, str], None],
-                  report: Report, index: int) -> bool:
+                  report: Report, index: int, latest: _Latest | None = None) -> bool:
+    """The checks (2)–(9) of one record; `latest`, where the records are the whole log, for
+    its time order (an excerpt's records are some streams' only)."""
     e = item.entry.fields
     if (item.stream, item.version, item.topic) != (e["stream"], e["version"], e["type"]):  # (2)
         fail("record.position", f"row says {item.stream} v{item.version} {item.topic}, entry says "
@@ -239,6 +259,13 @@ def _check_record(item: Checked, registry: KeyRegistry, tips: dict[str, _Tip],
                            f"{tip.record_hash[:16]}…")
     if item.recorded_at < tip.recorded_at:  # (6)
         fail("time.order", f"recorded_at {item.recorded_at} is before {tip.recorded_at}")
+    elif latest is None:
+        pass
+    elif item.recorded_at < latest.recorded_at:
+        fail("time.order", f"recorded_at {item.recorded_at} is before {latest.recorded_at}, the time "
+                           f"of leaf {latest.leaf_index}: the log's times never go back")
+    else:
+        latest.recorded_at, latest.leaf_index = item.recorded_at, index
     if item.digest is not None:  # (7), made ahead; a redacted record's is checked at the end
         fail("payload.digest", item.digest)
     signed = _check_signature(item, registry, root, fail)  # (8), (9)

@@ -7,9 +7,10 @@ row travels through the parent on its way to the checks.
 
 A span is (start, stop, before): positions start <= p < stop in a store; in a bundle, the bytes
 start..stop of the record lines (cut at line ends), `before` being the records ahead of them.
-When a worker finds a bundle line that is not well formed, or the parent's count of records
-differs from the header, the rest is read in this process by a fresh `BundleReader`, which
-raises exactly the error it always raised.
+When a worker finds a bundle line that is not well formed or not in its leaf's place, or the
+parent's count of records differs from the header, the rest is read in this process by a fresh
+`BundleReader` of the same kind: a strict one raises exactly the error it always raised, a lenient
+one reports what it finds (`RowSource.findings`) as the reader that read it all would have.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from pathlib import Path
 
 import orjson
 
 from .bundle import BundleError, BundleReader, line_value, record_row, stream_marker
-from .errors import LedgerError
+from .errors import Finding, LedgerError
 from .keys import raw_public
 from .registry import KEYS_STREAM
 from .store import Row, Store, open_store
@@ -66,6 +66,10 @@ class RowSource(ABC):
         """Raw public keys the log's key-registry records name, unjudged: workers check
         signatures ahead against them (a key id is its key's hash, so a wrong one never
         matches); a key missed here means the record is checked in its turn."""
+
+    def findings(self) -> list[Finding]:
+        """What reading the rows found wrong with the source itself (a bundle's lines)."""
+        return []
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self.rows())
@@ -115,7 +119,10 @@ class BundleRows(RowSource):
         return self.reader.header.records
 
     def rows(self) -> Iterable[Row]:
-        return self.reader.rows()
+        return self.reader.records() if self.reader.lenient else self.reader.rows()
+
+    def findings(self) -> list[Finding]:
+        return self.reader.findings
 
     def shared(self) -> bool:
         return True
@@ -125,7 +132,7 @@ class BundleRows(RowSource):
 
     def spans(self, chunk: int) -> list[Span]:
         with self.path.open("rb") as handle:
-            for _ in range(1 + self.reader.header.checkpoints):  # the lines the reader has read
+            for _ in range(self.reader.head_lines):  # the lines the reader has read
                 handle.readline()
             start, end = handle.tell(), os.fstat(handle.fileno()).st_size
             if start >= end:
@@ -146,7 +153,7 @@ class BundleRows(RowSource):
     def rest(self, span: Span | None, delivered: int) -> Iterable[Row]:
         if span is None and delivered == self.size():
             return ()  # every line was well formed and the count is the header's
-        return _rows_after(self.path, delivered)
+        return _rows_after(self.reader, delivered)
 
     def signing_keys(self) -> list[bytes]:
         found: list[bytes] = []
@@ -166,11 +173,15 @@ class BundleRows(RowSource):
         return found
 
 
-def _rows_after(path: Path, delivered: int) -> Iterator[Row]:
-    reader = BundleReader(path)
+def _rows_after(first: BundleReader, delivered: int) -> Iterator[Row]:
+    """The rows after the first `delivered`, read by a fresh reader of `first`'s kind; what it
+    finds in them joins `first`'s findings (its own head's are `first`'s already)."""
+    reader = BundleReader(first.path, lenient=first.lenient)
+    head = len(reader.findings)
     try:
-        yield from islice(reader.rows(), delivered, None)
+        yield from islice(reader.records() if reader.lenient else reader.rows(), delivered, None)
     finally:
+        first.findings.extend(reader.findings[head:])
         reader.close()
 
 

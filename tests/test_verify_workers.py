@@ -108,7 +108,7 @@ def _verify_db(db: Path, root: str, workers: int) -> Outcome:
 
 def _verify_bundle(path: Path, root: str, workers: int) -> Outcome:
     def run() -> Any:
-        reader = BundleReader(path)
+        reader = BundleReader(path, lenient=True)  # as verify-bundle reads it
         try:
             return verify_log(BundleRows(reader), checkpoints=reader.checkpoints, root=root,
                               origin=reader.header.origin, workers=workers)
@@ -376,11 +376,11 @@ def _mutations(lines: list[bytes]) -> Iterator[tuple[str, bytes]]:
                                   "not JSON", "not UTF-8", "a list", "stored not a record", "truncated",
                                   "no last newline", "one record too many", "header count",
                                   "byte flipped at 0.3", "byte flipped at 0.55", "byte flipped at 0.8"])
-def test_a_damaged_bundle_gives_the_same_report_or_error(log: Log, tmp_path: Path, name: str) -> None:
+def test_a_damaged_bundle_gives_the_same_report(log: Log, tmp_path: Path, name: str) -> None:
     data = dict(_mutations(_lines(log)))[name]
     assert data != log.bundle.read_bytes()
     outcome = _same_bundle(_write(tmp_path, data), log.root)
-    assert outcome[0] == "error" or outcome[1]["ok"] is False, outcome
+    assert outcome[0] == "report" and outcome[1]["ok"] is False, outcome
 
 
 def test_verify_bundle_command_with_workers(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from rich.table import Table
 from api.cli.common import DbOpt, err, exporting, fail, open_services, out, progress_bar
 from api.cli.help import LedgerTyper
 from ledger.bundle import BundleReader, write_bundle
-from ledger.errors import LedgerError
+from ledger.errors import Finding, LedgerError
 from ledger.restore import restore
 from ledger.tree import iter_leaves
 from ledger.verify import Report, verify_log
@@ -31,14 +31,22 @@ SavedOpt = Annotated[list[Path] | None, typer.Option(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
 
-def _saved(paths: list[Path] | None) -> list[str]:
+def _saved(paths: list[Path] | None, as_json: bool) -> list[str]:
     notes = []
     for path in paths or []:
         try:
             notes.append(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
-            fail(f"cannot read checkpoint {path}: {exc}")
+            _refuse("saved.unreadable", f"cannot read checkpoint {path}: {exc}", as_json)
     return notes
+
+
+def _refuse(check: str, detail: str, as_json: bool) -> None:
+    """Verification that cannot begin (a file that cannot be read, a bundle with no header): one
+    finding, exit 1; under `--json` a report like any other."""
+    if as_json:
+        _print(Report(findings=[Finding(check, detail)]), True)
+    fail(f"{detail} ({check})")
 
 
 def _print(report: Report, as_json: bool, projections: list[dict[str, Any]] | None = None,
@@ -81,7 +89,7 @@ def verify(db: DbOpt = None, root: RootOpt = None, checkpoint: SavedOpt = None,
 
     Exit 0 only when everything holds; otherwise each failure is named with its leaf index,
     stream, version and the check that failed."""
-    saved = _saved(checkpoint)
+    saved = _saved(checkpoint, as_json)
     services = open_services(db)
     try:
         tree = services.ledger.tree
@@ -90,7 +98,7 @@ def verify(db: DbOpt = None, root: RootOpt = None, checkpoint: SavedOpt = None,
             report = verify_log(StoreRows(services.store), checkpoints=[c.note for c in tree.checkpoints()],
                                 saved=saved, leaves=iter_leaves(tree), root=root, progress=advance)
     except LedgerError as exc:
-        fail(exc.message)
+        _refuse(exc.rule, exc.message, as_json)
     finally:
         services.close()
     note = None if found is None else (  # whoever can rewrite the database can replace it
@@ -151,10 +159,14 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
 
     Then rebuild the views from it (their fingerprints) and show every serious adverse event's
     clocks (24-hour report; SUSAR 7 or 15 days) as of the bundle's last record (`--json`:
-    `safety`)."""
-    saved = _saved(checkpoint)
+    `safety`). A damaged line, or leaves missing, repeated or out of order, are findings like
+    any other (`bundle.*`); exit 1 on any finding."""
+    saved = _saved(checkpoint, as_json)
     try:
-        reader = BundleReader(path)
+        reader = BundleReader(path, lenient=True)
+    except LedgerError as exc:  # no header: nothing else can be read
+        _refuse(exc.rule, exc.message, as_json)
+    try:
         try:
             with progress_bar("verifying", reader.header.records, as_json) as advance:
                 report = verify_log(BundleRows(reader), checkpoints=reader.checkpoints, saved=saved,
@@ -167,7 +179,7 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
             with progress_bar("rebuilding views", report.records, as_json) as advance:
                 views = _bundle_views(path, report.tree_size, report.root, advance)
     except LedgerError as exc:
-        fail(exc.message)
+        _refuse(exc.rule, exc.message, as_json)
     _print(report, as_json, views.projections if views else None,
            safety=views.safety if views else None)
 
