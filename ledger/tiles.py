@@ -31,9 +31,9 @@ OPEN_STREAMS = frozenset({"protocol"})
 WITHHELD = b"\x00"  # first byte of an entry served in its hash form
 MAX_ENTRY = 0xFFFF  # what a uint16 length prefix can say
 
-_ELEMENT = re.compile(r"x\d{3}")
-_LAST = re.compile(r"\d{3}")
-_DECIMAL = re.compile(r"0|[1-9]\d*")
+_ELEMENT = re.compile(r"x[0-9]{3}")
+_LAST = re.compile(r"[0-9]{3}")
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
 
 class TilePathError(ProofError):

@@ -124,7 +124,8 @@ def test_partial_tiles_are_prefixes_of_full_ones_and_upper_levels_hash_the_lower
 
 @pytest.mark.parametrize("path", [f"tile/0/039.p/{SECOND % 256 + 1}", "tile/0/039", "tile/0/040.p/1",
                                   "tile/1/000", f"tile/1/000.p/{SECOND // 256 + 1}", "tile/2/000.p/1",
-                                  f"tile/entries/039.p/{SECOND % 256 + 1}", "tile/entries/x001/000"])
+                                  f"tile/entries/039.p/{SECOND % 256 + 1}", "tile/entries/x001/000",
+                                  "tile/0/x999/x999/x999/x999/x999/x999/999"])
 def test_a_tile_beyond_the_checkpointed_size_is_404(stranger: TestClient, path: str) -> None:
     answer = stranger.get(f"/v1/{path}")
     assert answer.status_code == 404 and answer.json()["rule"] == "tile.beyond_checkpoint", path
@@ -132,7 +133,7 @@ def test_a_tile_beyond_the_checkpointed_size_is_404(stranger: TestClient, path: 
 
 @pytest.mark.parametrize("path", ["tile/00/000", "tile/64/000", "tile/0/0", "tile/0/x000/001",
                                   "tile/0/1000", "tile/0/000.p/0", "tile/0/000.p/256", "tile/0/000.p/05",
-                                  "tile/abc/000", "tile/0/x01/000"])
+                                  "tile/abc/000", "tile/0/x01/000", "tile/0/\u0661\u0662\u0663"])
 def test_a_path_not_in_the_c2sp_encoding_is_refused_naming_the_part(stranger: TestClient,
                                                                     path: str) -> None:
     answer = stranger.get(f"/v1/{path}")

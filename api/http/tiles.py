@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from api.http.contract import problems
 from api.http.deps import ServicesDep
 from ledger import tiles
 
@@ -21,10 +22,16 @@ FULL_CACHE = "public, max-age=31536000, immutable"
 PARTIAL_CACHE = "public, max-age=60"
 
 
-# Out of the OpenAPI document: the C2SP specification is these routes' contract.
-@router.get("/tile/{level}/{index:path}", include_in_schema=False)
+@router.get("/tile/{level}/{index:path}", response_class=Response, responses={
+    200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "concatenated 32-byte hashes, or uint16-length-prefixed entries"},
+    **problems(**{"404": "the tile lies beyond the latest checkpoint, or none is signed yet",
+                  "422": "the path is not in the C2SP encoding (`field`: level, index or width)"})})
 def tile(level: str, index: str, services: ServicesDep) -> Response:
-    """A hash tile (level 0..63) or, with level `entries`, an entry bundle."""
+    """C2SP tlog-tiles, `/v1` being the log's prefix: `level` 0..63 and `index` `<N>[.p/<W>]`
+    (N in 3-digit elements, e.g. `x001/x234/067`) give a hash tile; `level` `entries` gives an
+    entry bundle, in which a record of any stream but `protocol` is its hash form (0x00 then
+    the 32-byte leaf hash). Full tiles are immutable; partial tiles are cached a minute."""
     wanted = tiles.parse_tile(level, index)
     tree = services.ledger.tree
     body = tiles.entry_bundle(tree, wanted) if wanted.level is None else tiles.tile_hashes(tree, wanted)
