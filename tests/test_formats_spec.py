@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from api.cli.audit import write_bundle_file
@@ -17,11 +18,14 @@ from api.cli.main import app
 from api.demo.clinical import amend_protocol
 from api.http.schemas import ConsistencyProof, InclusionProof
 from api.services.bootstrap import root_signer
+from api.services.keys import revoke_key
 from api.services.trial_setup import default_protocol
 from domain.trial import PROTOCOL_STREAM
 from ledger.bundle import BundleReader
 from ledger.canonical import parse_canonical
 from ledger.entry import Record
+from ledger.errors import SignatureRefused
+from ledger.note import Checkpoint, sign_note
 from ledger.registry import KEYS_STREAM
 from ledger.verify import verify_log
 
@@ -122,10 +126,43 @@ def test_bundle_wrapper_lines_are_ascii_and_only_the_embedded_texts_are_canonica
         assert list(value) == ["leaf_index", "position", "stored", "stream", "type", "version"]
         assert line == (json.dumps(value, sort_keys=True) + "\n").encode("ascii")
         assert value["leaf_index"] == n
+        assert value["position"] > (json.loads(lines[count + n])["position"] if n else 0)
         stored = value["stored"].encode("utf-8")
         assert stored == row.state
         parse_canonical(stored, "stored record")  # the embedded text is RFC 8785; the line is not
         assert line.startswith(b'{"leaf_index": ')  # ": " and ", ": the line is not RFC 8785
+
+
+# Checkpoints and keys ----------------------------------------------------------------------
+
+def test_a_checkpoint_with_extension_lines_verifies_and_they_are_ignored(sqlite_trial: Trial) -> None:
+    ledger = sqlite_trial.services.ledger
+    assert ledger.sealer is not None
+    size = ledger.tree.size()
+    body = Checkpoint(ledger.origin, size, ledger.tree.root_at(size), ("note: an extension",)).body()
+    note = sign_note(body, [ledger.sealer]).decode("utf-8")
+    report = verify_log(sqlite_trial.services.store.iter_log(), checkpoints=[note],
+                        root=sqlite_trial.info.root_fingerprint)
+    assert report.ok and report.checkpoints == 1
+    written = [c.note.split("\n\n")[0] for c in ledger.tree.checkpoints()]
+    assert all(len(body.split("\n")) == 3 for body in written)  # version 1 writes none
+
+
+def test_a_record_at_its_keys_revocation_time_after_it_does_not_count(sqlite_trial: Trial) -> None:
+    """The clock steps back after a revocation: the ledger keeps the revocation's time, so the next
+    record shares it, and comes after it in leaf order: the revoked key no longer counts."""
+    signer, _ = sqlite_trial.user("inv-001")
+    ledger = sqlite_trial.services.ledger
+    sqlite_trial.register_directly(signer, "P-001")  # before the revocation: it counts
+    revoke_key(sqlite_trial.services, root_signer(sqlite_trial.home, ROOT_PASS), kid=signer.key_id,
+               reason="left the site")
+    revocation = ledger.stream(KEYS_STREAM)[-1]
+    sqlite_trial.clock.step(hours=-1)
+    with pytest.raises(SignatureRefused) as refused:
+        sqlite_trial.register_directly(signer, "P-002")
+    assert refused.value.rule == "signature.key_revoked"
+    assert ledger.head("participant/P-001").version == 1
+    assert revocation.recorded_at == max(r.recorded_at for r in ledger.records())
 
 
 # Proofs over HTTP --------------------------------------------------------------------------
