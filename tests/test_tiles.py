@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.http.app import create_app
 from ledger.entry import Record, format_time, parse_time
+from ledger.note import NoteVerifier, open_checkpoint
 from ledger.store import RECORDS_TABLE
 
 from . import tile_reader
@@ -74,7 +75,7 @@ def stranger(log: Trial) -> TestClient:
 
 def _fetch(http: TestClient) -> tile_reader.Fetch:
     def get(path: str) -> bytes:
-        answer = http.get(f"/v1/{path}")
+        answer = http.get(f"/{path}")
         assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
         assert answer.headers["content-type"] == "application/octet-stream"
         return bytes(answer.content)
@@ -83,7 +84,13 @@ def _fetch(http: TestClient) -> tile_reader.Fetch:
 
 def test_tiles_give_the_checkpoint_root_and_proofs_a_client_verifies_itself(
         log: Trial, stranger: TestClient) -> None:
-    _, size, root = tile_reader.parse_checkpoint(stranger.get("/v1/checkpoint").text)
+    note = stranger.get("/checkpoint")  # the spec's path: the server's root is the log's prefix
+    assert note.headers["content-type"] == "text/plain; charset=utf-8"
+    assert note.text == stranger.get("/v1/checkpoint").text
+    _, size, root = tile_reader.parse_checkpoint(note.text)
+    # The checkpoint is the ledger's, signed by the key /v1/health names (the reader has no Ed25519).
+    key = NoteVerifier.from_key_string(stranger.get("/v1/health").json()["checkpoint_key"])
+    assert open_checkpoint(note.text.encode("utf-8"), [key])[0].root == root
     assert size == SECOND
     reader = TileReader(_fetch(stranger), size)
     assert reader.root() == root
@@ -127,7 +134,7 @@ def test_partial_tiles_are_prefixes_of_full_ones_and_upper_levels_hash_the_lower
                                   f"tile/entries/039.p/{SECOND % 256 + 1}", "tile/entries/x001/000",
                                   "tile/0/x999/x999/x999/x999/x999/x999/999"])
 def test_a_tile_beyond_the_checkpointed_size_is_404(stranger: TestClient, path: str) -> None:
-    answer = stranger.get(f"/v1/{path}")
+    answer = stranger.get(f"/{path}")
     assert answer.status_code == 404 and answer.json()["rule"] == "tile.beyond_checkpoint", path
 
 
@@ -136,22 +143,23 @@ def test_a_tile_beyond_the_checkpointed_size_is_404(stranger: TestClient, path: 
                                   "tile/abc/000", "tile/0/x01/000", "tile/0/\u0661\u0662\u0663"])
 def test_a_path_not_in_the_c2sp_encoding_is_refused_naming_the_part(stranger: TestClient,
                                                                     path: str) -> None:
-    answer = stranger.get(f"/v1/{path}")
+    answer = stranger.get(f"/{path}")
     assert answer.status_code == 422 and answer.json()["rule"] == "tile.path", path
     assert answer.json()["field"] in {"level", "index", "width"}
 
 
 def test_full_tiles_are_immutable_with_a_strong_etag_and_partial_ones_short_lived(
         stranger: TestClient) -> None:
-    full = stranger.get("/v1/tile/0/001")
+    full = stranger.get("/tile/0/001")
     assert full.headers["cache-control"] == "public, max-age=31536000, immutable"
     tag = full.headers["etag"]
     assert tag.startswith('"') and not tag.startswith("W/")
-    again = stranger.get("/v1/tile/0/001", headers={"If-None-Match": tag})
+    again = stranger.get("/tile/0/001", headers={"If-None-Match": tag})
     assert again.status_code == 304 and again.content == b""
-    partial = stranger.get(f"/v1/tile/0/039.p/{SECOND % 256}")
+    assert stranger.get("/checkpoint").headers["cache-control"] == "public, max-age=5"
+    partial = stranger.get(f"/tile/0/039.p/{SECOND % 256}")
     assert partial.headers["cache-control"] == "public, max-age=60"
-    bundle = stranger.get("/v1/tile/entries/000")
+    bundle = stranger.get("/tile/entries/000")
     assert bundle.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert bundle.headers["content-type"] == "application/octet-stream"
 

@@ -1,7 +1,9 @@
-"""`GET /v1/tile/<L>/<N>[.p/<W>]` and `GET /v1/tile/entries/<N>[.p/<W>]`: the Merkle log as
-C2SP tlog-tiles, public like the checkpoint. With `/v1` as the log's prefix, `/v1/checkpoint` is
-the spec's checkpoint, so a standard tiles client computes its own proofs (ledger/tiles.py).
+"""The Merkle log as C2SP tlog-tiles, with the server's root as the log's prefix: `GET /checkpoint`,
+`GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]` (ledger/tiles.py). Public, like
+the checkpoint, so a standard tiles client computes and checks its own proofs.
 
+These are static resources under the C2SP specification's contract, not API routes: like the
+viewer and the docs they sit outside `/v1`, outside the role matrix and the OpenAPI document.
 Only what the latest signed checkpoint covers is served, so a tile's bytes never change: full
 tiles are cached for a year as immutable; partial ones briefly, as clients move on to the full
 tile once it exists. The ETag middleware tags every 200 with a strong tag over the body.
@@ -10,28 +12,34 @@ tile once it exists. The ETag middleware tags every 200 with a strong tag over t
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
-from api.http.contract import problems
 from api.http.deps import ServicesDep
 from ledger import tiles
+from ledger.errors import NotFound
 
-router = APIRouter(prefix="/v1", tags=["transparency"])
+router = APIRouter(include_in_schema=False)
 
 FULL_CACHE = "public, max-age=31536000, immutable"
 PARTIAL_CACHE = "public, max-age=60"
+CHECKPOINT_CACHE = "public, max-age=5"  # the spec: no caching beyond a few seconds
 
 
-@router.get("/tile/{level}/{index:path}", response_class=Response, responses={
-    200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-          "description": "concatenated 32-byte hashes, or uint16-length-prefixed entries"},
-    **problems(**{"404": "the tile lies beyond the latest checkpoint, or none is signed yet",
-                  "422": "the path is not in the C2SP encoding (`field`: level, index or width)"})})
+@router.get("/checkpoint")
+def checkpoint(services: ServicesDep) -> PlainTextResponse:
+    """The latest signed checkpoint, as `GET /v1/checkpoint` serves it."""
+    latest = services.ledger.tree.latest_checkpoint()
+    if latest is None:
+        raise NotFound("no checkpoint has been signed yet", rule="checkpoint.none")
+    return PlainTextResponse(latest.note, media_type="text/plain; charset=utf-8",
+                             headers={"Cache-Control": CHECKPOINT_CACHE})
+
+
+@router.get("/tile/{level}/{index:path}")
 def tile(level: str, index: str, services: ServicesDep) -> Response:
-    """C2SP tlog-tiles, `/v1` being the log's prefix: `level` 0..63 and `index` `<N>[.p/<W>]`
-    (N in 3-digit elements, e.g. `x001/x234/067`) give a hash tile; `level` `entries` gives an
-    entry bundle, in which a record of any stream but `protocol` is its hash form (0x00 then
-    the 32-byte leaf hash). Full tiles are immutable; partial tiles are cached a minute."""
+    """A hash tile (`level` 0..63) or, with `level` `entries`, an entry bundle; `index` is
+    `<N>[.p/<W>]`, N in 3-digit elements (e.g. `x001/x234/067`). 404 `tile.beyond_checkpoint`
+    past the latest checkpoint; 422 `tile.path` for any other spelling."""
     wanted = tiles.parse_tile(level, index)
     tree = services.ledger.tree
     body = tiles.entry_bundle(tree, wanted) if wanted.level is None else tiles.tile_hashes(tree, wanted)

@@ -42,7 +42,6 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/v1/checkpoint"): PUBLIC,
     ("GET", "/v1/proofs/inclusion"): PUBLIC,
     ("GET", "/v1/proofs/consistency"): PUBLIC,
-    ("GET", "/v1/tile/{level}/{index:path}"): PUBLIC,  # C2SP tlog-tiles: hashes, tiles and entry bundles
     ("POST", "/v1/checkpoint/cosignatures"): frozenset({"witness"}),
     ("POST", "/v1/entries"): WRITERS,
     ("POST", "/v1/entries/batch"): IMPORTERS,
