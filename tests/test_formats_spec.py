@@ -181,7 +181,8 @@ def test_openapi_proof_answers_are_typed(sqlite_trial: Trial) -> None:
     for model in (inclusion, consistency):
         props = model["properties"]
         assert props["proof"]["type"] == "array"
-        assert props["proof"]["items"] == {"type": "string", "pattern": NODE_HASH.pattern}
+        assert props["proof"]["items"] == {"type": "string"}
+        assert "43 characters" in props["proof"]["description"]
     assert inclusion["properties"]["leaf_index"] == {**inclusion["properties"]["leaf_index"],
                                                      "type": "integer", "minimum": 0}
     assert consistency["properties"]["first"]["minimum"] == 1

@@ -9,7 +9,7 @@ objects here.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -48,19 +48,15 @@ class EntryTypes(BaseModel):
 
 # Transparency ------------------------------------------------------------------------------
 
-#: One SHA-256 node hash in standard base64 with its padding (32 bytes: 43 characters and "=").
-NodeHash = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]
-
-
 class InclusionProof(BaseModel):
     """RFC 9162 §2.1.3: the audit path of one leaf in the tree a signed checkpoint names
     (docs/formats.md, "Proofs over HTTP")."""
 
     leaf_index: int = Field(ge=0, description="the leaf, counted from 0 (genesis)")
     tree_size: int = Field(ge=1, description="the size of the signed checkpoint the proof is against")
-    proof: list[NodeHash] = Field(
-        description="the audit path, leaf side first: base64 SHA-256 node hashes (RFC 9162); "
-                    "empty for the only leaf of a tree of size 1")
+    proof: list[str] = Field(
+        description="the audit path, leaf side first: base64 SHA-256 node hashes (RFC 9162, each "
+                    "43 characters and '='); empty for the only leaf of a tree of size 1")
 
 
 class ConsistencyProof(BaseModel):
@@ -69,8 +65,9 @@ class ConsistencyProof(BaseModel):
 
     first: int = Field(ge=1, description="the older tree size, a signed checkpoint's")
     second: int = Field(ge=1, description="the newer tree size, a signed checkpoint's (>= first)")
-    proof: list[NodeHash] = Field(
-        description="base64 SHA-256 node hashes (RFC 9162); empty when first equals second")
+    proof: list[str] = Field(
+        description="base64 SHA-256 node hashes (RFC 9162, each 43 characters and '='); empty "
+                    "when first equals second")
 
 
 class RecordView(BaseModel):
