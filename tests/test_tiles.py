@@ -30,28 +30,31 @@ from .tile_reader import TileReader, TileReadError
 FIRST, SECOND = 6_001, 10_007  # checkpointed sizes: neither a multiple of 256
 
 
-def _fill(trial: Trial, upto: int) -> int:
-    """Copies of the last record appended straight into the log and the tree until it has
-    `upto` leaves, then a checkpoint signed over them; returns the tree size."""
-    store, ledger = trial.services.store, trial.services.ledger
+def _append_copies(trial: Trial, count: int) -> None:
+    """Copies of the last record (each with its own recorded_at, so its own hash) written into
+    the log and appended to the ledger's Merkle tree, no checkpoint signed."""
+    store, tree = trial.services.store, trial.services.ledger.tree
     last = list(store.iter_log())[-1]
     record = Record.from_stored(last.state, last.position)
-    moment = parse_time(record.recorded_at)
-    size = ledger.tree.size()
+    moment, size = parse_time(record.recorded_at), tree.size()
     copies = [Record.seal(record.entry, record.signature,
                           format_time(moment + timedelta(microseconds=size + i + 1)),
                           record.payload_text or "", record.salt or b"")
-              for i in range(upto - size)]
+              for i in range(count)]
     with store.transaction() as cur:
         cur.executemany(f"INSERT INTO {RECORDS_TABLE} (originator_id, originator_version, topic, state) "
                         "VALUES (?, 1, ?, ?)",
                         [(f"copy/{size + i}", last.topic, c.stored_bytes()) for i, c in enumerate(copies)])
         cur.execute(f"SELECT rowid AS p FROM {RECORDS_TABLE} ORDER BY rowid DESC LIMIT ?", (len(copies),))
         positions = sorted(int(r["p"]) for r in cur.fetchall())
-        grown = ledger.tree.append(cur, [(p, c.hash, c.sealed)
-                                         for p, c in zip(positions, copies, strict=True)])
-    ledger.tree.committed(grown)
-    signed = ledger.seal()
+        grown = tree.append(cur, [(p, c.hash, c.sealed) for p, c in zip(positions, copies, strict=True)])
+    tree.committed(grown)
+
+
+def _fill(trial: Trial, upto: int) -> int:
+    """Copies appended until the tree has `upto` leaves, then a checkpoint signed over them."""
+    _append_copies(trial, upto - trial.services.ledger.tree.size())
+    signed = trial.services.ledger.seal()
     assert signed is not None and signed.size == upto
     return upto
 
@@ -188,3 +191,23 @@ def test_a_stranger_reads_entry_bundles_without_a_token_but_only_hashes_of_parti
     # The reader reads only what the route serves: nothing of the ledger's own code.
     source = Path(tile_reader.__file__).read_text(encoding="utf-8")
     assert "from ledger" not in source and "import ledger" not in source and "from api" not in source
+
+
+def test_leaves_no_checkpoint_covers_yet_are_not_served(sqlite_trial: Trial) -> None:
+    """Tiles follow the signed checkpoint, not the tree: leaves appended but not yet sealed
+    stay out of every tile until a checkpoint covers them, so a tile never changes."""
+    set_up(sqlite_trial)
+    ledger, http = sqlite_trial.services.ledger, sqlite_trial.new_http()
+    signed = ledger.tree.latest_checkpoint()
+    assert signed is not None and signed.size == ledger.tree.size() < 256
+    before = http.get(f"/tile/0/000.p/{signed.size}")
+    assert before.status_code == 200
+    _append_copies(sqlite_trial, 1)
+    beyond = http.get(f"/tile/0/000.p/{signed.size + 1}")
+    assert beyond.status_code == 404 and beyond.json()["rule"] == "tile.beyond_checkpoint"
+    assert http.get(f"/tile/entries/000.p/{signed.size + 1}").status_code == 404
+    resealed = ledger.seal()
+    assert resealed is not None and resealed.size == signed.size + 1
+    after = http.get(f"/tile/0/000.p/{resealed.size}")
+    assert after.status_code == 200 and after.content[:-32] == before.content
+    assert TileReader(_fetch(http), resealed.size).root() == resealed.root
