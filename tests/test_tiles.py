@@ -21,6 +21,7 @@ from api.http.app import create_app
 from ledger.entry import Record, format_time, parse_time
 from ledger.note import NoteVerifier, open_checkpoint
 from ledger.store import RECORDS_TABLE
+from ledger.tiles import encode_index, parse_tile
 
 from . import tile_reader
 from .conftest import Trial, make_trial
@@ -211,3 +212,33 @@ def test_leaves_no_checkpoint_covers_yet_are_not_served(sqlite_trial: Trial) -> 
     after = http.get(f"/tile/0/000.p/{resealed.size}")
     assert after.status_code == 200 and after.content[:-32] == before.content
     assert TileReader(_fetch(http), resealed.size).root() == resealed.root
+
+
+def test_tile_paths_and_widths_follow_the_specification_examples() -> None:
+    assert tile_reader.index_path(1234067) == encode_index(1234067) == "x001/x234/067"
+    for n in (0, 7, 999, 1000, 1234067, 2**40):
+        assert parse_tile("0", tile_reader.index_path(n)).index == n
+    # "A tree of size 70,000 will be represented by 273 full level 0 tiles, one partial level 0
+    # tile of width 112, one full level 1 tile, one partial level 1 tile of width 17, and one
+    # partial level 2 tile of width 1."
+    asked: list[str] = []
+
+    def zeros(path: str) -> bytes:
+        asked.append(path)
+        return bytes(32 * (int(path.split(".p/")[1]) if ".p/" in path else 256))
+    reader = TileReader(zeros, 70_000)
+    for level, n in ((0, 272), (0, 273), (1, 0), (1, 1), (2, 0)):
+        reader.tile(level, n)
+    assert asked == ["tile/0/272", "tile/0/273.p/112", "tile/1/000", "tile/1/001.p/17", "tile/2/000.p/1"]
+    with pytest.raises(TileReadError):
+        reader.tile(0, 274)  # empty tiles are never asked for
+
+
+def test_entry_bundles_are_gzipped_for_a_client_that_takes_gzip(stranger: TestClient) -> None:
+    plain = stranger.get("/tile/entries/000", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    zipped = stranger.get("/tile/entries/000", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.content == plain.content  # as decoded by the client
+    assert int(zipped.headers["content-length"]) < len(plain.content)
+    assert zipped.headers["etag"] != plain.headers["etag"]  # a strong tag names one encoding

@@ -11,7 +11,10 @@ tile once it exists. The ETag middleware tags every 200 with a strong tag over t
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import gzip
+import re
+
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from api.http.deps import ServicesDep
@@ -36,12 +39,29 @@ def checkpoint(services: ServicesDep) -> PlainTextResponse:
 
 
 @router.get("/tile/{level}/{index:path}")
-def tile(level: str, index: str, services: ServicesDep) -> Response:
+def tile(level: str, index: str, request: Request, services: ServicesDep) -> Response:
     """A hash tile (`level` 0..63) or, with `level` `entries`, an entry bundle; `index` is
     `<N>[.p/<W>]`, N in 3-digit elements (e.g. `x001/x234/067`). 404 `tile.beyond_checkpoint`
     past the latest checkpoint; 422 `tile.path` for any other spelling."""
     wanted = tiles.parse_tile(level, index)
     tree = services.ledger.tree
-    body = tiles.entry_bundle(tree, wanted) if wanted.level is None else tiles.tile_hashes(tree, wanted)
-    return Response(body, media_type="application/octet-stream",
-                    headers={"Cache-Control": FULL_CACHE if wanted.full else PARTIAL_CACHE})
+    headers = {"Cache-Control": FULL_CACHE if wanted.full else PARTIAL_CACHE}
+    if wanted.level is not None:  # hashes do not compress
+        return Response(tiles.tile_hashes(tree, wanted), media_type="application/octet-stream",
+                        headers=headers)
+    body = tiles.entry_bundle(tree, wanted)
+    # Bundles are compressed when the client takes gzip, as the spec asks; mtime 0 keeps the
+    # bytes (and so the ETag) the same every time.
+    headers["Vary"] = "Accept-Encoding"
+    if takes_gzip(request.headers.get("accept-encoding", "")):
+        body, headers["Content-Encoding"] = gzip.compress(body, mtime=0), "gzip"
+    return Response(body, media_type="application/octet-stream", headers=headers)
+
+
+def takes_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header accepts gzip (named or `*`, with a q above 0)."""
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            return not re.fullmatch(r"\s*q\s*=\s*0(\.0*)?\s*", params)
+    return False
