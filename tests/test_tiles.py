@@ -242,3 +242,14 @@ def test_entry_bundles_are_gzipped_for_a_client_that_takes_gzip(stranger: TestCl
     assert zipped.content == plain.content  # as decoded by the client
     assert int(zipped.headers["content-length"]) < len(plain.content)
     assert zipped.headers["etag"] != plain.headers["etag"]  # a strong tag names one encoding
+
+
+def test_tiles_and_bundles_read_alike_from_either_store(trial: Trial) -> None:
+    set_up(trial)
+    http = trial.new_http()
+    _, size, root = tile_reader.parse_checkpoint(http.get("/checkpoint").text)
+    assert 0 < size < 256
+    reader = TileReader(_fetch(http), size)
+    assert reader.root() == root
+    entries = tile_reader.split_bundle(_fetch(http)(tile_reader.tile_path("entries", 0, size)))
+    assert [tile_reader.entry_leaf_hash(e) for e in entries] == reader.tile(0, 0)
