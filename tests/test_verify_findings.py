@@ -181,6 +181,15 @@ def test_an_unreadable_checkpoint_line_is_a_finding(exported: Exported, tmp_path
             if f["check"].startswith("bundle.")] == [("bundle.checkpoint_unreadable", 2)]
 
 
+def test_a_checkpoint_line_deleted_leaves_every_record_read(exported: Exported, tmp_path: Path) -> None:
+    lines = list(exported.lines)
+    del lines[exported.first - 1]  # the last checkpoint
+    code, report = _verify(_write(tmp_path, lines), exported.root)
+    assert code == 1 and report["records"] == len(exported.lines) - exported.first
+    assert [(f["check"], f["line"]) for f in report["findings"]] == \
+        [("bundle.checkpoint_unreadable", exported.first)]
+
+
 def test_r01_an_intact_bundle_has_no_finding(exported: Exported, tmp_path: Path) -> None:
     code, report = _verify(_write(tmp_path, exported.lines), exported.root)
     assert code == 0 and report["ok"] is True and report["findings"] == []

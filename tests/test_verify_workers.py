@@ -3,7 +3,7 @@ in this process, on clean logs and damaged ones, from the database and from a bu
 
 The parallel path is forced on small logs (`workers=2`, small spans) so that spans start and
 end inside streams and around the key registrations; the in-process path (`workers=0`) is the
-reference. A bundle error must be the very error the in-process reader raises."""
+reference. A damaged bundle must give the very findings the in-process reader gives."""
 
 from __future__ import annotations
 
@@ -365,6 +365,9 @@ def _mutations(lines: list[bytes]) -> Iterator[tuple[str, bytes]]:
     yield "truncated", whole[: len(whole) - 300]
     yield "no last newline", whole[:-1]
     yield "one record too many", whole + lines[-1]
+    yield "line repeated", _splice(lines, middle, 0, lines[middle])
+    yield "last line moved back", _splice(lines[:-1], first + 3, 0, lines[-1])
+    yield "checkpoint line removed", _splice(lines, first - 1, 1)
     yield "header count", re.sub(rb'"records": (\d+)', lambda m: b'"records": ' + str(int(m.group(1)) + 1)
                                  .encode(), lines[0], count=1) + b"".join(lines[1:])
     for at in (0.3, 0.55, 0.8):  # a byte flipped somewhere in the records
@@ -375,6 +378,7 @@ def _mutations(lines: list[bytes]) -> Iterator[tuple[str, bytes]]:
 @pytest.mark.parametrize("name", ["flipped signature", "payload digit", "line removed", "lines swapped",
                                   "not JSON", "not UTF-8", "a list", "stored not a record", "truncated",
                                   "no last newline", "one record too many", "header count",
+                                  "line repeated", "last line moved back", "checkpoint line removed",
                                   "byte flipped at 0.3", "byte flipped at 0.55", "byte flipped at 0.8"])
 def test_a_damaged_bundle_gives_the_same_report(log: Log, tmp_path: Path, name: str) -> None:
     data = dict(_mutations(_lines(log)))[name]
