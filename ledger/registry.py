@@ -176,6 +176,11 @@ class KeyRegistry:
         if known.key_id == self.root_key:
             raise RuleViolation("the root key cannot revoke itself", rule="keys.root_revocation",
                                 field="payload.key")
+        if known.author == LEDGER_AUTHOR and known.role == LEDGER_ROLE:
+            # the ledger key lives in genesis (format 1): checkpoints would still be checked
+            # against it, so a revocation would promise what no verifier keeps
+            raise RuleViolation("the ledger key is not revoked in this format version",
+                                rule="keys.ledger_revocation", field="payload.key")
         if entry.fields["reason"] is None:
             raise RuleViolation("a revocation needs a reason", rule="keys.reason_required",
                                 field="entry.reason")

@@ -101,3 +101,18 @@ def test_unknown_token_is_401(trial: Trial) -> None:
     with pytest.raises(LedgerClientError) as caught:
         client.register_participant("P-001", sex="F", date_of_birth="1961-04-02", weight_kg=64)
     assert caught.value.status == 401 and caught.value.rule == "auth.invalid_token"
+
+
+def test_the_ledger_key_cannot_be_revoked(sqlite_trial: Trial) -> None:
+    from ledger.errors import RuleViolation
+    from ledger.registry import LEDGER_AUTHOR
+
+    trial = sqlite_trial
+    ledger_key = next(k for k in trial.services.ledger.registry().keys.values()
+                      if k.author == LEDGER_AUTHOR)
+    before = trial.services.store.max_position()
+    with pytest.raises(RuleViolation) as refused:
+        revoke_key(trial.services, root_signer(trial.home, ROOT_PASS), kid=ledger_key.key_id,
+                   reason="rotation")
+    assert refused.value.rule == "keys.ledger_revocation"
+    assert trial.services.store.max_position() == before

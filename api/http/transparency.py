@@ -38,7 +38,9 @@ def _latest(services: ServicesDep) -> SignedCheckpoint:
                              "description": "C2SP signed note: origin, size, base64 root, signature"},
                        **problems(**{"404": "no checkpoint has been signed yet"})})
 def checkpoint(services: ServicesDep) -> PlainTextResponse:
-    return PlainTextResponse(_latest(services).note, media_type="text/plain; charset=utf-8")
+    # the latest checkpoint moves on: a cache may keep it a few seconds, never longer
+    return PlainTextResponse(_latest(services).note, media_type="text/plain; charset=utf-8",
+                             headers={"Cache-Control": "public, max-age=5"})
 
 
 @router.get("/records/{record_hash}", response_model=None,
