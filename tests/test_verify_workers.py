@@ -23,6 +23,7 @@ import ledger.verify_parallel
 from api.cli.audit import write_bundle_file
 from api.cli.main import app
 from api.services.bootstrap import bootstrap
+from ledger import verify_work
 from ledger.bundle import BundleReader
 from ledger.errors import LedgerError
 from ledger.tree import iter_leaves
@@ -77,7 +78,7 @@ def small_spans(monkeypatch: pytest.MonkeyPatch) -> None:
 def from_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many rows came back from workers checked (not whole, not read in this process)."""
     count = [0]
-    real = ledger.verify_parallel.from_wire
+    real = verify_work.from_wire  # the function verify_parallel calls
 
     def counting(item: Any) -> Any:
         count[0] += 1
@@ -283,7 +284,7 @@ def test_a_failed_worker_leaves_the_rest_to_this_process(log: Log, tmp_path: Pat
 
 
 def test_no_processes_to_be_had(log: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real, started = subprocess.Popen, []
+    real, started = subprocess.Popen, list[Any]()
 
     def second_fails(*args: Any, **kw: Any) -> Any:
         if started:
