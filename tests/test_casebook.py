@@ -66,7 +66,10 @@ def test_r37_the_casebook_holds_data_per_visit_scores_signatures_and_the_audit_t
     scores = demo.services.views.scores(pid) or {}
     for visit, algorithms in scores.items():
         for name, score in algorithms.items():
-            assert f"{visit} · {name} ({score['version']}): {score['value']}" in text
+            primary = " (primary)" if score.get("primary") else ""  # the protocol's primary score
+            assert f"{visit} · {name}{primary} ({score['version']}): {score['value']}" in text
+            if "change_from_baseline" in score:
+                assert f"change from baseline {score['change_from_baseline']:+g}" in text
     for record in demo.services.ledger.stream(f"participant/{pid}"):  # the whole audit trail
         assert record.hash in text
     for signoff in state.signoffs:
