@@ -180,6 +180,8 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
                 views = _bundle_views(path, report.tree_size, report.root, advance)
     except LedgerError as exc:
         _refuse(exc.rule, exc.message, as_json)
+    except OSError as exc:  # the file failed under the reader (a disk, a network share)
+        _refuse("bundle.unreadable", f"cannot read bundle {path}: {exc.strerror or exc}", as_json)
     _print(report, as_json, views.projections if views else None,
            safety=views.safety if views else None)
 
