@@ -57,6 +57,7 @@ class Ledger:
         #: type and payload are the trial's); None records nothing, but time is still held.
         self.clock_step = clock_step
         self._latest: str | None = None  # latest recorded_at this process has seen committed
+        self._latest_size = -1  # the log's size (leaves) when `_latest` was last made true
         self.histories = HistoryCache(store)
 
     def create_tables(self) -> None:
@@ -205,6 +206,7 @@ class Ledger:
             if txn.registry.version > self._registry.version:
                 self._registry = txn.registry
             self._latest = max(self._latest or "", *(r.recorded_at for r in records))
+            self._latest_size = border.size
         note = signed.note if signed is not None else None
         first_leaf = border.size - len(records)
         receipts = {id(r): Receipt(r.hash, r.stream, r.version, p, r.recorded_at, first_leaf + n,
@@ -220,10 +222,11 @@ class Ledger:
         (R10, R11). A clock that steps back is answered by a record of the step, when the
         trial says how (`clock_step`) and the system key to sign it is loaded."""
         now = format_time(self.clock())
-        if self._latest is None:
+        size = self.tree.border(cur).size  # (read under the write lock: another process may
+        if self._latest is None or size != self._latest_size:  # have written since)
             last = self.store.latest_row(cur)
-            self._latest = read_trusted(last.state, last.position).recorded_at \
-                if last is not None else ""
+            seen = read_trusted(last.state, last.position).recorded_at if last is not None else ""
+            self._latest, self._latest_size = max(self._latest or "", seen), size
         if now >= self._latest:
             return now, None
         step = None

@@ -4,6 +4,7 @@ on every stream, and the step is itself recorded, in the same transaction, by th
 from __future__ import annotations
 
 from api.services.trial_setup import set_up_trial
+from ledger.ledger import Ledger
 from ledger.verify import verify_rows
 
 from .conftest import LEDGER_PASS, ROOT_PASS, Trial
@@ -35,3 +36,37 @@ def test_r10_a_clock_stepping_back_is_recorded_and_recorded_at_never_decreases(t
     client.sign_consent("P-002", form_version="1.0", signed_on="2026-03-01")
     assert len(trial.services.ledger.stream("clock")) == 1
     assert verify_rows(trial.services.store.iter_log()).findings == []
+
+
+def test_r10_a_second_writer_never_records_a_time_earlier_than_the_logs_latest(
+        sqlite_trial: Trial) -> None:
+    """Two processes on one database (two servers, or a server and the CLI) with clocks apart:
+    each reads the log's latest time under the write lock, not only once."""
+    from api.services.bootstrap import bootstrap
+
+    from .conftest import Clock
+
+    trial = sqlite_trial
+    signer, _ = trial.user("inv-001")
+    behind = Clock(trial.clock.now)  # the second process's clock
+    other = bootstrap(trial.services.store.url, clock=behind)
+
+    def register(ledger: Ledger, pid: str) -> None:
+        ledger.append(signer.sign(
+            ledger=trial.info.origin, head=ledger.head(f"participant/{pid}"),
+            type="participant.registered", occurred_at=trial.clock.now,
+            payload={"participant_id": pid, "site": "site-01", "sex": "F",
+                     "date_of_birth": "1961-04-02", "weight_kg": 64.0}))
+
+    try:
+        register(trial.services.ledger, "P-001")
+        register(other.ledger, "P-002")  # the second process has seen the log now
+        trial.clock.step(hours=2)
+        register(trial.services.ledger, "P-003")  # the first moves two hours on
+        behind.step(minutes=30)  # later than what the second saw, earlier than the log's latest
+        register(other.ledger, "P-004")
+        times = [r.recorded_at for r in trial.services.ledger.records()]
+        assert times == sorted(times)
+        assert [f.check for f in verify_rows(trial.services.store.iter_log()).findings] == []
+    finally:
+        other.close()
