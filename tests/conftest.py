@@ -40,6 +40,9 @@ SLOW_MODULES = {
     "test_bench_smoke", "test_bundle_restore", "test_export_memory", "test_view_runners_killed",
     "test_odm", "test_casebook", "test_certified_copy", "test_keys_at_rest", "test_cli_serve",
     "test_cli_database", "test_cli_bench",
+    # whole documents and bundles built from a trial: exports, verify-bundle, tiles, pages
+    "test_clinical_exports", "test_safety_records_exports", "test_verify_findings", "test_tiles",
+    "test_verify_bundle_safety", "test_ui_flow", "test_ui_safety",
 }
 # A module-scoped demo trial takes seconds to simulate: its tests belong to the full run.
 SLOW_FIXTURES = {"pg_url", "demo", "audited"}
