@@ -20,11 +20,12 @@ with warnings.catch_warnings():
 SVG = re.compile(r"<svg class=\"flow\".*?</svg>", re.DOTALL)
 
 
-def login(trial: Trial, token: str) -> TestClient:
+def login(trial: Trial, token: str, page: str = "/ui/flow") -> TestClient:
+    """A viewer session for `token`, landed on `page`."""
     http = TestClient(create_app(trial.services))
-    response = http.post("/ui/login", data={"token": token, "next": "/ui/flow"},
+    response = http.post("/ui/login", data={"token": token, "next": page},
                          follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/ui/flow"
+    assert response.status_code == 303 and response.headers["location"] == page
     return http
 
 

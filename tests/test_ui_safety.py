@@ -14,6 +14,8 @@ from api.ui.auth import COOKIE
 
 from .conftest import Trial
 from .test_safety_http import ARM, SAE, report_to_authority, treated_trial
+from .test_ui_flow import login as viewer_login
+from .test_ui_flow import visible
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -24,16 +26,7 @@ PLOT = re.compile(r'<svg class="chart km".*?</svg>', re.DOTALL)
 
 def login(trial: Trial, author: str, role: str) -> TestClient:
     _, token = trial.user(author, role=role, site="sponsor")
-    http = TestClient(create_app(trial.services))
-    response = http.post("/ui/login", data={"token": token, "next": "/ui/safety"},
-                         follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/ui/safety"
-    return http
-
-
-def visible(page: str) -> str:
-    """The page without its stylesheet link: what a reader sees, plus the attributes."""
-    return page.replace("/ui/static/viewer.css", "")
+    return viewer_login(trial, token, "/ui/safety")
 
 
 def _story(trial: Trial) -> tuple[str, str, str]:
