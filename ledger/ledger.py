@@ -11,6 +11,7 @@ single entry is a batch of one), and a group's entries are each answered on thei
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
@@ -38,10 +39,12 @@ class Ledger:
                  redactors: frozenset[str] = redaction.REDACTOR_ROLES,
                  system_signers: Mapping[str, Signer] | None = None,
                  unredactable: frozenset[str] = frozenset(),
-                 clock_step: Callable[[str, str], FollowUp] | None = None) -> None:
+                 clock_step: Callable[[str, str], FollowUp] | None = None,
+                 checkpoint_interval_ms: int = 0) -> None:
         """`sealer` holds the ledger key; without it records get leaves but no new checkpoint
         (`sealer` may also be set once the key is loaded). `unredactable`: entry types a
-        redaction may not target."""
+        redaction may not target. `checkpoint_interval_ms`: 0 signs a checkpoint at every commit;
+        N > 0 at most one every N ms, the leaves in between left to `seal_if_due`."""
         self.store = store
         self.tree = Tree(store)
         self.sealer = sealer
@@ -59,6 +62,9 @@ class Ledger:
         self._latest: str | None = None  # latest recorded_at this process has seen committed
         self._latest_size = -1  # the log's size (leaves) when `_latest` was last made true
         self.histories = HistoryCache(store)
+        self.checkpoint_interval_ms = checkpoint_interval_ms
+        self._signed_at: float | None = None  # monotonic time a checkpoint was last signed here
+        self._unsealed = 0  # tree size a commit here left without a checkpoint (0: none waits)
 
     def create_tables(self) -> None:
         """The migration step: records (eventsourcing), tracking, Merkle tables, triggers."""
@@ -73,7 +79,43 @@ class Ledger:
                                  rule="ledger.no_sealer")
         with self.store.write() as cur:
             border = self.tree.border(cur)
-            return self.tree.sign(cur, border, self.sealer, self.origin)
+            signed = self.tree.sign(cur, border, self.sealer, self.origin)
+        self._sealed(border.size, signed)
+        return signed
+
+    def seal_due_in(self) -> float | None:
+        """Seconds until `seal_if_due` signs (0: now); None while no leaf left by a commit here
+        waits for a checkpoint (or the ledger key is not loaded)."""
+        with self._lock:
+            if not self._unsealed or self.sealer is None:
+                return None
+            return self._wait()
+
+    def seal_if_due(self, *, now: bool = False) -> SignedCheckpoint | None:
+        """The timer's call with a checkpoint interval: sign a checkpoint over every leaf once the
+        interval has passed since the latest signed here (`now`: at once, e.g. on stopping);
+        None when no leaf waits or it is not due yet."""
+        wait = self.seal_due_in()
+        if wait is None or (wait > 0 and not now):
+            return None
+        return self.seal()
+
+    def _wait(self) -> float:
+        """Seconds until a checkpoint may be signed under the interval (call with `_lock`)."""
+        if self.checkpoint_interval_ms <= 0 or self._signed_at is None:
+            return 0.0
+        return max(0.0, self._signed_at + self.checkpoint_interval_ms / 1000 - time.monotonic())
+
+    def _sealed(self, size: int, signed: SignedCheckpoint | None) -> None:
+        """A transaction committed the tree up to `size`, with `signed` or with no checkpoint.
+        Sizes, not flags: commits may report out of order, and the largest pending size wins."""
+        with self._lock:
+            if signed is None:
+                self._unsealed = max(self._unsealed, size)
+                return
+            self._signed_at = time.monotonic()
+            if signed.size >= self._unsealed:
+                self._unsealed = 0
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -169,7 +211,8 @@ class Ledger:
                 entries: Sequence[Prepared]) -> list[Receipt | Exception]:
         """The one way to the log: under the write lock, `decide` answers each entry with its
         records (the entry's own, then its follow-ups) or its error; every record decided is
-        inserted, given its leaf, its redactions made, and one checkpoint signed for them all."""
+        inserted, given its leaf, its redactions made, and one checkpoint signed for them all
+        (with a checkpoint interval, only when one is due: else their receipts carry none)."""
         try:
             with self.store.write() as cur:
                 self.histories.begin(cur)
@@ -194,13 +237,16 @@ class Ledger:
                     self.store.redact(cur, target.position, by.hash,
                                       target.redacted(by.hash).stored_bytes())
                 signed = None
-                if self.sealer is not None:
+                with self._lock:
+                    due = self._wait() == 0
+                if self.sealer is not None and due:
                     signed = self.tree.sign(cur, border, self.sealer, txn.origin or "")
         except IntegrityError as exc:
             # Only reachable if another writer bypassed the lock; report like a stale head.
             first = entries[0].entry.fields["stream"] if entries else ""
             raise Conflict(f"stream {first} moved on: {exc}", head=self.head(first)) from exc
         self.tree.committed(border)
+        self._sealed(border.size, signed)
         self.histories.committed(txn.histories, bool(txn.redacting))
         with self._lock:
             if txn.registry.version > self._registry.version:

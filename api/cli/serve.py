@@ -6,9 +6,13 @@ import errno
 import getpass
 import os
 import shlex
+import signal
 import socket
-from contextlib import ExitStack
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -16,6 +20,7 @@ import typer
 from api.cli.common import DbOpt, HomeOpt, fail, open_services, out, passphrase
 from api.cli.help import LedgerTyper
 from api.services.bootstrap import Services, database_url, home_dir
+from api.services.sealing import CheckpointTimer
 from ledger.errors import LedgerError
 
 
@@ -28,14 +33,27 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
                    "included). Without it the demo's keys and passphrase are fresh randomness.")]
           = None,
           host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+          checkpoint_interval_ms: Annotated[str | None, typer.Option(
+              "--checkpoint-interval-ms", show_default=False,
+              help="Sign a checkpoint at most every N milliseconds (at most 60000) instead of at "
+                   "every commit (0, the default). Receipts of commits in between carry no "
+                   "checkpoint; a timer signs one over them once N ms have passed, and stopping "
+                   "the server signs a final one.")] = None) -> None:
     """Run the HTTP API."""
     import uvicorn
 
     from api.http.app import create_app
     from api.services.runner import ViewRunner
+    from api.services.settings import checkpoint_interval_ms as interval_setting
 
-    with ExitStack() as cleanup:  # whatever ends the command, nothing is left open behind it
+    try:
+        interval = interval_setting(checkpoint_interval_ms)
+    except ValueError as exc:
+        fail(str(exc))
+        raise  # unreachable; keeps type checkers content
+    # whatever ends the command (SIGTERM too), nothing is left open or unsigned behind it
+    with cleanup_on_sigterm(), ExitStack() as cleanup:
         # The demo takes a while to make: a port in use is said before it. Otherwise the quick
         # checks come first, so an unknown setting is refused and recorded whatever the port.
         listener = cleanup.enter_context(listen(host, port)) if demo else None
@@ -44,6 +62,11 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
         prepare(services, db, home, demo, seed)
         listener = listener or cleanup.enter_context(listen(host, port))
         cleanup.callback(ViewRunner(services).start().stop)  # views kept current meanwhile
+        # Stops before the views and the store: the final checkpoint covers every request served.
+        services.ledger.checkpoint_interval_ms = interval
+        cleanup.callback(final_checkpoint, CheckpointTimer(services.ledger).start())
+        if interval:
+            out.print(f"Checkpoints: at most one every {interval} ms (a final one on stopping)")
         out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
         config = uvicorn.Config(create_app(services), host=host, port=port, log_level="info")
         uvicorn.Server(config).run(sockets=[listener])
@@ -81,6 +104,39 @@ def prepare(services: Services, db: str | None, home: Path | None, demo: bool,
             out.print(f"Checkpoint: tree size {signed.size}")
     except LedgerError as exc:
         fail(exc.message)
+
+
+def final_checkpoint(timer: CheckpointTimer) -> None:
+    signed = timer.stop()
+    if signed is not None:
+        out.print(f"Final checkpoint: tree size {signed.size}")
+
+
+class _Terminated(BaseException):
+    """SIGTERM, as an exception: what `serve` closes on the way out still runs."""
+
+
+@contextmanager
+def cleanup_on_sigterm() -> Iterator[None]:
+    """uvicorn stops gracefully on SIGTERM, then raises the signal again to die by it, which
+    would skip what `serve` closes after it (the final checkpoint among them). Here the signal
+    unwinds the command instead, and is raised again with its default action at the end, so
+    the process still ends by SIGTERM as a service manager expects."""
+    if threading.current_thread() is not threading.main_thread():  # signals: main thread only
+        yield
+        return
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def listen(host: str, port: int) -> socket.socket:

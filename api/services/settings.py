@@ -30,6 +30,29 @@ KNOWN: dict[str, str] = {
 }
 RULE = "no setting disables or changes auditing; unknown settings are refused"
 
+#: `serve --checkpoint-interval-ms`: how long a record may wait for its checkpoint while the
+#: server runs (0, the default: none waits, a checkpoint per commit). Bounded, so that no value
+#: holds checkpoints back for long; every record is signed and chained whatever the interval.
+CHECKPOINT_INTERVAL_OPTION = "--checkpoint-interval-ms"
+MAX_CHECKPOINT_INTERVAL_MS = 60_000
+
+
+def checkpoint_interval_ms(value: str | None) -> int:
+    """The option's value in milliseconds; ValueError (one line naming the option) if it is not
+    a whole number from 0 to MAX_CHECKPOINT_INTERVAL_MS."""
+    if value is None:
+        return 0
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{CHECKPOINT_INTERVAL_OPTION} {value!r}: not a whole number of "
+                         f"milliseconds from 0 (a checkpoint at every commit) to "
+                         f"{MAX_CHECKPOINT_INTERVAL_MS}")
+    ms = int(text)
+    if ms > MAX_CHECKPOINT_INTERVAL_MS:
+        raise ValueError(f"{CHECKPOINT_INTERVAL_OPTION} {ms}: at most {MAX_CHECKPOINT_INTERVAL_MS} "
+                         "(a minute): a checkpoint is never held back longer")
+    return ms
+
 
 def unknown(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in sorted(environ.items()) if k.startswith(PREFIX) and k not in KNOWN}
