@@ -134,15 +134,14 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
             report.records += 1
             if progress is not None:
                 progress(1)
-            if not _replay(item, index, registry, tips, latest, origin, root, report, redacted, seen):
-                tree.append(item.leaf)  # did not parse: keep leaf numbering for what follows
-                continue
-            tree.append(item.leaf)
-            if stored is not None:  # (10)
+            parsed = _replay(item, index, registry, tips, latest, origin, root, report, redacted, seen)
+            tree.append(item.leaf)  # one that did not parse still takes its leaf (its stored bytes')
+            if stored is not None:  # (10); an unparsed record's hash is unknown, its leaf still taken
                 leaf = next(stored, None)
                 if leaf is None:
                     _fail(report, item, index, "tree.leaf", "the record has no leaf in the Merkle log")
-                elif (leaf.leaf_index, leaf.position, leaf.record_hash) != (index, item.position, item.hash):
+                elif parsed and (leaf.leaf_index, leaf.position, leaf.record_hash) != \
+                        (index, item.position, item.hash):
                     _fail(report, item, index, "tree.leaf", f"leaf {leaf.leaf_index} maps to position "
                           f"{leaf.position}, hash {leaf.record_hash[:16]}…")
             window.append((item.position, item.stream, item.version, index))
@@ -200,12 +199,14 @@ def _replay(item: Checked, index: int, registry: KeyRegistry, tips: dict[str, _T
 
 def _check_roots(noted: Iterable[_Noted], tree: merkle.CompactRange,
                  window: list[tuple[int, str, int, int]], mismatched: set[str], report: Report) -> None:
-    """(11), (12): the roots of the checkpoints at this size."""
+    """(11), (12): the roots of the checkpoints at this size (two may name one size: each is
+    judged against the leaves since the last size whose root matched)."""
+    matched = False
     for n in noted:
         if n.body is None:
             continue
         if n.body.root == tree.root():
-            window.clear()
+            matched = True
             continue
         check = "saved.forked" if n.what == "saved" else "checkpoint.root"
         if check in mismatched:
@@ -220,6 +221,8 @@ def _check_roots(noted: Iterable[_Noted], tree: merkle.CompactRange,
             f"{first}…{tree.size - 1} differs from what was checkpointed",
             position=position, stream=stream if exact else None,
             version=version if exact else None, leaf_index=first))
+    if matched:
+        window.clear()
 
 
 def _note_redaction(record: Record, seen: set[str], report: Report,
