@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli.main import app
+from api.client.monitor import NotCovered
 from api.client.sdk import LedgerClient
 from api.services.bootstrap import bootstrap
 from api.services.sealing import CheckpointTimer
@@ -181,6 +182,8 @@ def test_an_http_receipt_without_checkpoint_and_its_record_until_covered(sqlite_
     assert "checkpoint" in receipt and receipt["checkpoint"] is None  # said, as JSON null
     record = client.http.get(f"/v1/records/{receipt['record_hash']}").json()
     assert "inclusion" not in record  # beyond the latest checkpoint: no proof yet
+    with pytest.raises(NotCovered, match="beyond the latest checkpoint"):  # not a rewrite
+        client.log.verify_record(receipt["record_hash"], wait=0.3)
     assert ledger.seal_if_due(now=True) is not None
     assert client.log.verify_record(receipt["record_hash"])["record_hash"] == receipt["record_hash"]
 

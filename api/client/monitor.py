@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,11 @@ from ledger.note import Checkpoint, NoteError, NoteVerifier, open_checkpoint
 
 class LogRewritten(Exception):
     """The server's log does not extend the checkpoint this client verified before."""
+
+
+class NotCovered(Exception):
+    """The record is in the log but no signed checkpoint covers it yet (a server that signs at
+    most one checkpoint every N ms, `serve --checkpoint-interval-ms`): ask again later."""
 
 
 class LogMonitor:
@@ -67,17 +73,26 @@ class LogMonitor:
             self.trusted = checkpoint
         return checkpoint
 
-    def verify_record(self, record_hash: str) -> dict[str, Any]:
+    def verify_record(self, record_hash: str, *, wait: float = 0.0) -> dict[str, Any]:
         """The record, after checking that its sealed bytes hash to `record_hash` and that it is
-        a leaf of a checkpoint that extends the one kept."""
-        body = _json(self.http.get(f"/v1/records/{record_hash}"))
-        record = body["record"]
-        sealed = str(record["sealed"]).encode("utf-8")
-        if hashlib.sha256(sealed).hexdigest() != record_hash:
-            raise LogRewritten(f"record {record_hash[:16]}… is served with other bytes")
-        checkpoint = self.advance(body["checkpoint"])
-        inclusion = body.get("inclusion")
-        if inclusion is None or inclusion["tree_size"] != checkpoint.size:
+        a leaf of a checkpoint that extends the one kept. While no checkpoint covers it yet, ask
+        again for up to `wait` seconds, then raise NotCovered."""
+        deadline = time.monotonic() + wait
+        while True:
+            body = _json(self.http.get(f"/v1/records/{record_hash}"))
+            record = body["record"]
+            sealed = str(record["sealed"]).encode("utf-8")
+            if hashlib.sha256(sealed).hexdigest() != record_hash:
+                raise LogRewritten(f"record {record_hash[:16]}… is served with other bytes")
+            checkpoint = self.advance(body["checkpoint"])
+            inclusion = body.get("inclusion")
+            if inclusion is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        if inclusion is None:
+            raise NotCovered(f"record {record_hash[:16]}… is beyond the latest checkpoint "
+                             f"(tree {checkpoint.size}); ask again once one covers it")
+        if inclusion["tree_size"] != checkpoint.size:
             raise LogRewritten(f"no inclusion proof for {record_hash[:16]}… in tree {checkpoint.size}")
         try:
             merkle.verify_inclusion(inclusion["leaf_index"], checkpoint.size,
