@@ -28,7 +28,10 @@ class FollowUpOut(BaseModel):
 
 
 class ReceiptOut(FollowUpOut):
-    checkpoint: str | None = Field(description="signed note covering the record, if sealed")
+    checkpoint: str | None = Field(description=(
+        "the signed checkpoint (C2SP note) covering the record; null when this commit signed "
+        "none (a server run with --checkpoint-interval-ms signs at most one every N ms): "
+        "GET /v1/records/{record_hash} answers its inclusion proof once one covers it"))
     follow_ups: list[FollowUpOut] = Field(
         description="records the rules added in the same transaction (e.g. the randomiser's "
         "answer); those a blinded role may not see are left out")
