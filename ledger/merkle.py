@@ -106,8 +106,8 @@ def _proof_ranges(start: int, end: int, size: int) -> list[Range]:
     """Ranges of the proof for the valid subtree [start, end) of a tree of ``size``, in proof order."""
     ranges: list[Range] = []
     lo, hi, known = 0, size, True
-    while (start, end) != (lo, hi):
-        mid = lo + _split(hi - lo)
+    while start != lo or end != hi:
+        mid = lo + (1 << ((hi - lo - 1).bit_length() - 1))  # _split, inlined: proofs are hot
         if end <= mid:
             ranges.append((mid, hi))
             hi = mid
@@ -128,6 +128,48 @@ def subtree_ranges_for_inclusion(index: int, size: int) -> list[Range]:
     if not 0 <= index < size:
         raise ProofShapeError(f"leaf index {index} is outside a tree of size {size}")
     return _proof_ranges(index, index + 1, size)
+
+
+def inclusion_plan(index: int, size: int) -> list[tuple[int, int, int]]:
+    """``subtree_ranges_for_inclusion`` as a store reads it, straight from the bits: ``(level,
+    node index, 0)`` for a perfect subtree, ``(-1, start, end)`` for the right edge's range."""
+    if not 0 <= index < size:
+        raise ProofShapeError(f"leaf index {index} is outside a tree of size {size}")
+    inner = (index ^ (size - 1)).bit_length()  # below it the path's siblings are all perfect
+    plan = [(level, (index >> level) ^ 1, 0) for level in range(inner - 1)]
+    if inner:  # the sibling at the top of the inner path holds the last leaf
+        start = ((index >> (inner - 1)) | 1) << (inner - 1)
+        width = size - start
+        level = width.bit_length() - 1
+        plan.append((level, start >> level, 0) if width == 1 << level else (-1, start, size))
+    plan += [(level, (index >> level) ^ 1, 0) for level in range(inner, size.bit_length())
+             if (index >> level) & 1]  # the left siblings where the path runs along the border
+    return plan
+
+
+def consistency_plan(old: int, new: int) -> list[tuple[int, int, int]]:
+    """``subtree_ranges_for_consistency`` in ``inclusion_plan``'s form, straight from the bits: the
+    inclusion path of leaf ``old - 1`` above the perfect node [old - 2**shift, old) the old tree
+    ends with (``shift`` its trailing zero bits), after that node unless it is the old root."""
+    if not 0 <= old <= new:
+        raise ProofShapeError(f"old size {old} is outside 0..{new}")
+    if old in (0, new):
+        return []
+    shift = (old & -old).bit_length() - 1
+    # shift < inner (old - 1 and new - 1 differ above it), so the first `shift` entries are the
+    # path's levels 0..shift-1, inside the node the verifier holds.
+    plan = inclusion_plan(old - 1, new)[shift:]
+    return plan if old == 1 << shift else [(shift, (old - 1) >> shift, 0), *plan]
+
+
+def plan_of(ranges: Sequence[Range]) -> list[tuple[int, int, int]]:
+    """Proof ranges in ``inclusion_plan``'s form."""
+    plan = []
+    for start, end in ranges:
+        width = end - start
+        level = width.bit_length() - 1
+        plan.append((level, start >> level, 0) if width == 1 << level else (-1, start, end))
+    return plan
 
 
 def subtree_ranges_for_consistency(old: int, new: int) -> list[Range]:

@@ -2,9 +2,10 @@
 
 Leaves are appended inside the append transaction, under the store's write lock, so leaf order is
 the log's commit order and no record exists without its leaf. Every perfect subtree hash is kept
-(`merkle_nodes`), so any inclusion or consistency proof needs O(log n) stored hashes, fetched in
-one query. The right border (a compact range) is cached between appends and re-read whenever the
-tree grew elsewhere (another worker, another process).
+(`merkle_nodes`), so any inclusion or consistency proof needs O(log n) stored hashes: the upper
+levels from memory (`tree_cache`), the bottom ones in one query (`tree_nodes`). The right border
+(a compact range) is cached between appends and re-read whenever the tree grew elsewhere
+(another worker, another process).
 """
 
 from __future__ import annotations
@@ -18,20 +19,13 @@ from . import merkle
 from .errors import LedgerError, NotFound
 from .note import Checkpoint, NoteSigner, sign_note
 from .store import Store
+from .tree_cache import CHUNK, CHUNK_BITS, HASH, NodeCache
+from .tree_nodes import NodeReader, node_id, node_key
+
+__all__ = ["Leaf", "ProofError", "SignedCheckpoint", "Tree", "iter_leaves", "node_id", "node_key"]
 
 LEAVES, NODES, CHECKPOINTS = "merkle_leaves", "merkle_nodes", "checkpoints"
 COSIGNATURES = "cosignatures"
-
-
-_LEVEL_SHIFT = 48  # up to 2^48 leaves; the level sits above the index in one bigint
-
-
-def node_key(level: int, idx: int) -> int:
-    return (level << _LEVEL_SHIFT) | idx
-
-
-def node_id(key: int) -> tuple[int, int]:
-    return key >> _LEVEL_SHIFT, key & ((1 << _LEVEL_SHIFT) - 1)
 
 
 class ProofError(LedgerError):
@@ -53,7 +47,7 @@ class SignedCheckpoint:
 
 
 class Tree:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, cache: NodeCache | None = None) -> None:
         self.store = store
         self._leaves = store.qualify(LEAVES)
         self._nodes = store.qualify(NODES)
@@ -62,10 +56,9 @@ class Tree:
         self._border = merkle.CompactRange()
         self._lock = threading.Lock()
         self._signed_sizes: set[int] = set()  # checkpoints are never removed: safe to remember
-        # Perfect-subtree hashes never change once written, so the upper levels (few nodes, in
-        # every proof) are kept in memory; a proof then reads only its low-level nodes.
-        self._upper: dict[tuple[int, int], bytes] = {}
-        self._edges: dict[tuple[int, int], bytes] = {}  # hashes of right-edge ranges
+        # Hashes inside a signed tree never change, whoever appended them: kept for proofs.
+        self.cache = NodeCache() if cache is None else cache
+        self._reader = NodeReader(store, self._nodes, self.cache)
 
     def create_tables(self, cur: Any) -> None:
         blob, big = self.store.blob_type, self.store.bigint_type
@@ -167,7 +160,7 @@ class Tree:
         size = self._size(cur)
         if size != self._border.size:
             ids = merkle.subtree_nodes(0, size) if size else []
-            hashes = self._fetch(cur, ids)
+            hashes = self._reader.fetch(cur, ids)
             self._border = merkle.CompactRange(size, [hashes[i] for i in ids])
         return self._border
 
@@ -228,7 +221,7 @@ class Tree:
             return merkle.EMPTY_ROOT
         ids = merkle.subtree_nodes(0, size)
         with self.store.lookup() as cur:
-            hashes = self._fetch(cur, ids)
+            hashes = self._reader.fetch(cur, ids)
         return merkle.hash_subtree([hashes[n] for n in ids])
 
     def leaf_by_hash(self, record_hash: str) -> Leaf:
@@ -248,71 +241,72 @@ class Tree:
     def inclusion_proof(self, leaf_index: int, tree_size: int) -> list[bytes]:
         """Proof for a leaf in a tree whose size a signed checkpoint names."""
         try:
-            ranges = merkle.subtree_ranges_for_inclusion(leaf_index, tree_size)
+            plan = merkle.inclusion_plan(leaf_index, tree_size)
         except merkle.MerkleError as exc:
             raise ProofError(str(exc), field="leaf_index") from exc
-        return self._assemble(ranges, (tree_size,))
+        return self._assemble(plan, (tree_size,))
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         """Proof that the checkpointed tree of size `first` is a prefix of that of size `second`."""
         try:
-            ranges = merkle.subtree_ranges_for_consistency(first, second)
+            plan = merkle.consistency_plan(first, second)
         except merkle.MerkleError as exc:
             raise ProofError(str(exc), field="first") from exc
-        return self._assemble(ranges, (first, second))
+        return self._assemble(plan, (first, second))
 
-    def _assemble(self, ranges: Sequence[tuple[int, int]], sizes: Sequence[int]) -> list[bytes]:
-        """Proof hashes from stored nodes: one query for the checkpoints, one for the nodes.
+    def _assemble(self, plan: Sequence[tuple[int, int, int]], sizes: Sequence[int]) -> list[bytes]:
+        """Proof hashes: perfect ranges are one node each, from memory or the store; a range that
+        is not perfect ends at a signed size (the tree's right edge) and is hashed from its nodes
+        once. The store is read at most once a proof in the steady state: one range read of the
+        bottom levels' leaves, plus any node the cache does not hold."""
+        cache, covered = self.cache, max(sizes)
+        levels = cache.levels
+        out: list[bytes | None] = []
+        edges: list[tuple[int, tuple[int, int], list[tuple[int, int]]]] = []
+        have: dict[tuple[int, int], bytes] = {}
+        missing: dict[tuple[int, int], None] = {}
+        for level, index, end in plan:
+            if not end:  # a perfect subtree: one node (cache.get, inlined)
+                chunk = levels[level].get(index >> CHUNK_BITS)
+                at = (index & (CHUNK - 1)) * HASH
+                if chunk is None or at >= len(chunk):
+                    missing[(level, index)] = None
+                    out.append(None)
+                else:
+                    out.append(chunk[at : at + HASH])
+                continue
+            start = index
+            value = cache.edge((start, end))
+            if value is None:
+                nodes = merkle.subtree_nodes(start, end)
+                for node in nodes:
+                    if (hit := cache.get(*node)) is None:
+                        missing[node] = None
+                    else:
+                        have[node] = hit
+                edges.append((len(out), (start, end), nodes))
+            out.append(value)
+        unknown = [size for size in sizes if size not in self._signed_sizes]
+        if missing or unknown:
+            with self.store.lookup() as cur:
+                self._check_signed(cur, unknown)
+                have.update(self._reader.read(cur, list(missing), covered))
+        for at, span, nodes in edges:
+            out[at] = value = merkle.hash_subtree([have[node] for node in nodes])
+            cache.keep_edge(span, value)
+        return [value if value is not None else have[plan[i][:2]] for i, value in enumerate(out)]
 
-        A range that is not a perfect subtree ends at a checkpointed size (the tree's right
-        edge); its hash never changes, so it is computed once and remembered."""
-        edge = {r: self._edges[r] for r in ranges if r in self._edges}
-        groups = {r: merkle.subtree_nodes(*r) for r in ranges if r not in edge}
-        with self.store.lookup() as cur:
-            unknown = [size for size in sizes if size not in self._signed_sizes]
-            if unknown:
-                p = self.store.param
-                cur.execute(f"SELECT size FROM {self._checkpoints} WHERE size IN "
-                            f"({', '.join(p for _ in unknown)})", tuple(unknown))
-                self._signed_sizes.update(int(r["size"]) for r in cur.fetchall())
-            for size in sizes:
-                if size not in self._signed_sizes:
-                    raise NotFound(f"no signed checkpoint has tree size {size}",
-                                   rule="checkpoint.unknown_size", field="tree_size")
-            hashes = self._fetch(cur, [node for group in groups.values() for node in group])
-        for r, group in groups.items():
-            edge[r] = merkle.hash_subtree([hashes[n] for n in group])
-            if len(group) > 1:
-                if len(self._edges) > 65_536:
-                    self._edges.clear()
-                self._edges[r] = edge[r]
-        return [edge[r] for r in ranges]
-
-    def _fetch(self, cur: Any, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        if not ids:
-            return {}
-        # Keep at most ~32k upper nodes: levels >= bit_length - 15, and never the bottom 6.
-        floor = max(6, max(idx << level for level, idx in ids).bit_length() - 15)
-        cached = {n: self._upper[n] for n in ids if n in self._upper}
-        wanted = sorted(set(ids) - set(cached))
-        if not wanted:
-            return cached
-        found = self._select_nodes(cur, wanted)
-        for node, value in found.items():
-            if node[0] >= floor:
-                self._upper[node] = value
-        found.update(cached)
-        return found
-
-    def _select_nodes(self, cur: Any, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    def _check_signed(self, cur: Any, unknown: list[int]) -> None:
+        if not unknown:
+            return
         p = self.store.param
-        cur.execute(f"SELECT node, hash FROM {self._nodes} WHERE node IN "
-                    f"({', '.join(p for _ in wanted)})", [node_key(*n) for n in wanted])
-        found = {node_id(int(r["node"])): bytes(r["hash"]) for r in cur.fetchall()}
-        missing = [n for n in wanted if n not in found]
-        if missing:
-            raise LedgerError(f"Merkle nodes missing from the store: {missing[:3]}", rule="tree.missing")
-        return found
+        cur.execute(f"SELECT size FROM {self._checkpoints} WHERE size IN "
+                    f"({', '.join(p for _ in unknown)})", tuple(unknown))
+        self._signed_sizes.update(int(r["size"]) for r in cur.fetchall())
+        for size in unknown:
+            if size not in self._signed_sizes:
+                raise NotFound(f"no signed checkpoint has tree size {size}",
+                               rule="checkpoint.unknown_size", field="tree_size")
 
     def _leaf(self, column: str, value: object) -> Leaf:
         with self.store.read() as cur:
