@@ -92,7 +92,7 @@ def check_checkpoints(report: Report, replay: Replay, texts: list[tuple[int, str
                        f"{replay.origin!r}", last, line)
         ours = [raw for name, raw in note.signatures if name == replay.origin and raw[:4] == key_id]
         if key is None:
-            pass  # no trusted ledger key: root.fingerprint (or the genesis signature) says why
+            report.add("checkpoint.signature", "no genesis ledger key to verify it under", last, line)
         elif not ours:
             report.add("checkpoint.signature", "no signature line by the ledger key", last, line)
         elif not all(len(r) == 68 and verify_ed25519(key, r[4:], note.body) for r in ours):
