@@ -30,8 +30,6 @@ LEAF_GUESS = re.compile(rb'"leaf_index":\s*([0-9]{1,18})')
 MEANINGS = {"authorship", "review", "approval", "responsibility", "verification"}
 ENTRY_MEMBERS = {"format", "ledger", "stream", "version", "prev", "type", "schema", "payload_digest",
                  "occurred_at", "author", "role", "site", "key", "meaning", "reason", "client"}
-PROTECTED_TYPES = {"sdv.recorded", "lock.applied", "lock.released"}
-UNREDACTABLE_STREAMS = {"keys", "redactions"}
 
 
 class Bad(Exception):
