@@ -2,8 +2,8 @@
 
 Genesis (version 1) names the origin, the root key and the ledger's own key. After it the root
 registers people's and system actors' public keys (author id, printed name, role, site) and
-revokes them. A signature counts only if its key was registered to that author, role and site
-and was not revoked at the record's `recorded_at`.
+revokes them. A signature counts only if, in the registry folded over the leaves before it, its
+key is registered to that author, role and site and not revoked.
 """
 
 from __future__ import annotations
@@ -187,8 +187,12 @@ class KeyRegistry:
 
     # -- signatures -----------------------------------------------------------------------
     def authorise(self, entry: Entry, signature: bytes, recorded_at: str,
-                  checked: SignatureCheck | None = None) -> RegisteredKey:
-        """Raise SignatureRefused unless the entry's key may sign it at `recorded_at`.
+                  checked: SignatureCheck | None = None, *, by_time: bool = False) -> RegisteredKey:
+        """Raise SignatureRefused unless the entry's key may sign it: registered, and not revoked,
+        in this registry, which is folded over the leaves before the entry's (the append path,
+        verification). `by_time`: the registry is folded further (a page showing an old record),
+        so the key is judged at `recorded_at` by its registration and revocation times instead;
+        the two agree wherever the log's times never go back.
 
         `checked` is the Ed25519 check of this signature made earlier against the public key of
         a key id (outside the write lock); it stands in for checking again only for that key id,
@@ -207,10 +211,10 @@ class KeyRegistry:
         if known.site != entry.fields["site"]:
             raise SignatureRefused(f"key is registered for site {known.site}",
                                    rule="signature.site_mismatch", field="entry.site")
-        if recorded_at < known.registered_at:
+        if by_time and recorded_at < known.registered_at:
             raise SignatureRefused(f"key is valid only from {known.registered_at}",
                                    rule="signature.key_not_yet_valid", field="entry.key")
-        if not known.valid_at(recorded_at):
+        if (not known.valid_at(recorded_at)) if by_time else known.revoked_at is not None:
             raise SignatureRefused(f"key was revoked at {known.revoked_at}",
                                    rule="signature.key_revoked", field="entry.key")
         if checked is not None and checked.key_id == known.key_id:

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import merkle
 from .entry import ZERO_HASH, Record
@@ -75,8 +75,7 @@ class Report:
                 "findings": [f.as_dict() for f in self.findings]}
 
 
-@dataclass
-class _Tip:
+class _Tip(NamedTuple):  # one made for every record: a tuple is the cheapest to make
     version: int = 0
     record_hash: str = ZERO_HASH
     recorded_at: str = ""
@@ -85,6 +84,9 @@ class _Tip:
 
 
 _FIRST = _Tip()  # where every stream starts (never changed: tips are replaced, not updated)
+
+
+PROGRESS = 1000  # records between calls of `progress`
 
 
 @dataclass
@@ -122,7 +124,7 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
         if n.body is not None:
             by_size.setdefault(n.body.size, []).append(n)
     stored: Iterator[Leaf] | None = iter(leaves) if leaves is not None else None
-    window: list[tuple[int, str, int, int]] = []  # leaves since the last checkpoint whose root matched
+    window = _Window()  # leaves since the last checkpoint whose root matched
     mismatched: set[str] = set()
     redacted: dict[str, Finding] = {}  # record hash -> where it is, for redacted records
     seen: set[str] = set()  # every record hash so far (a redaction names an earlier record)
@@ -132,8 +134,8 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
         for item in items:
             index = tree.size
             report.records += 1
-            if progress is not None:
-                progress(1)
+            if progress is not None and not report.records % PROGRESS:
+                progress(PROGRESS)  # a call a record costs as much as a check
             parsed = _replay(item, index, registry, tips, latest, origin, root, report, redacted, seen)
             tree.append(item.leaf)  # one that did not parse still takes its leaf (its stored bytes')
             if stored is not None:  # (10); an unparsed record's hash is unknown, its leaf still taken
@@ -144,8 +146,13 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
                         (index, item.position, item.hash):
                     _fail(report, item, index, "tree.leaf", f"leaf {leaf.leaf_index} maps to position "
                           f"{leaf.position}, hash {leaf.record_hash[:16]}…")
-            window.append((item.position, item.stream, item.version, index))
-            _check_roots(by_size.get(tree.size, ()), tree, window, mismatched, report)
+            if not window.count:
+                window.first = (item.position, item.stream, item.version, index)
+            window.count += 1
+            if tree.size in by_size:
+                _check_roots(by_size[tree.size], tree, window, mismatched, report)
+    if progress is not None and report.records % PROGRESS:
+        progress(report.records % PROGRESS)
     if isinstance(rows, RowSource):  # what reading found wrong with the source, ahead of the rest
         report.findings[before:before] = rows.findings()
     if stored is not None:
@@ -190,15 +197,25 @@ def _replay(item: Checked, index: int, registry: KeyRegistry, tips: dict[str, _T
     if item.redacted_by is not None:
         redacted[item.hash] = Finding("payload.redaction", item.redacted_by, item.position, item.stream,
                                       item.version, index)
-    if item.entry.fields["stream"] == REDACTIONS_STREAM and signed:
+    if item.entry.fields["stream"] == REDACTIONS_STREAM and signed and item.digest is None:
+        # (a redaction whose payload fails its digest names no record: it justifies nothing)
         assert item.record is not None  # kept whole for the replay (ledger/verify_work.py)
         _note_redaction(item.record, seen, report, fail)
     seen.add(item.hash)
     return True
 
 
-def _check_roots(noted: Iterable[_Noted], tree: merkle.CompactRange,
-                 window: list[tuple[int, str, int, int]], mismatched: set[str], report: Report) -> None:
+@dataclass
+class _Window:
+    """The leaves since the last checkpoint whose root matched: the first's (position, stream,
+    version, leaf index), and how many."""
+
+    first: tuple[int, str, int, int] = (0, "", 0, 0)
+    count: int = 0
+
+
+def _check_roots(noted: Iterable[_Noted], tree: merkle.CompactRange, window: _Window,
+                 mismatched: set[str], report: Report) -> None:
     """(11), (12): the roots of the checkpoints at this size (two may name one size: each is
     judged against the leaves since the last size whose root matched)."""
     matched = False
@@ -213,8 +230,8 @@ def _check_roots(noted: Iterable[_Noted], tree: merkle.CompactRange,
             continue  # later checkpoints inherit the first difference; report it once
         mismatched.add(check)
         # The difference lies in the leaves since the last checkpoint that matched.
-        position, stream, version, first = window[0]
-        exact = len(window) == 1
+        position, stream, version, first = window.first
+        exact = window.count == 1
         report.findings.append(Finding(
             check, f"checkpoint for size {tree.size} has root {n.body.root.hex()[:16]}…, the "
             f"records give {tree.root().hex()[:16]}…: a record among leaves "
@@ -222,7 +239,7 @@ def _check_roots(noted: Iterable[_Noted], tree: merkle.CompactRange,
             position=position, stream=stream if exact else None,
             version=version if exact else None, leaf_index=first))
     if matched:
-        window.clear()
+        window.count = 0
 
 
 def _note_redaction(record: Record, seen: set[str], report: Report,
@@ -290,6 +307,13 @@ def _check_signature(item: Checked, registry: KeyRegistry, root: str | None,
     if e["stream"] == KEYS_STREAM and e["type"] == GENESIS and registry.origin is None:
         assert record is not None
         payload = record.payload() or {}
+        try:  # the root it names is judged on its own, whatever else is wrong with genesis
+            named = key_id(genesis_key(record.entry, payload))
+        except (LedgerError, KeyError, TypeError, ValueError):
+            named = None
+        if root is not None and named is not None and named != root:
+            fail("root.fingerprint", f"genesis names root key {named[:16]}…, not the root "
+                                     f"key {root[:16]}… you trust")
         try:
             registry.check(record.entry, payload)
             valid = signature_valid(genesis_key(record.entry, payload), record.signature,
@@ -300,9 +324,6 @@ def _check_signature(item: Checked, registry: KeyRegistry, root: str | None,
         if not valid:
             fail("signature", "genesis signature does not verify")
             return False
-        if root is not None and key_id(genesis_key(record.entry, payload)) != root:
-            fail("root.fingerprint", f"genesis is signed by {e['key'][:16]}…, not the root "
-                                     f"key {root[:16]}… you trust")
         registry.apply(record)
         return True
     try:

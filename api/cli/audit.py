@@ -170,7 +170,7 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
         try:
             with progress_bar("verifying", reader.header.records, as_json) as advance:
                 report = verify_log(BundleRows(reader), checkpoints=reader.checkpoints, saved=saved,
-                                    origin=reader.header.origin, root=root, progress=advance,
+                                    root=root, progress=advance,  # origin: genesis's, not the header's
                                     witnesses=witness or ())
         finally:
             reader.close()

@@ -58,7 +58,7 @@ def check_record(body: dict[str, Any], registry: KeyRegistry) -> Checked:
 def _signature(entry: Entry, sealed: dict[str, Any], registry: KeyRegistry) -> Check:
     try:
         signature = b64decode(sealed["signature"], "signature", length=64)
-        key = registry.authorise(entry, signature, sealed["recorded_at"])
+        key = registry.authorise(entry, signature, sealed["recorded_at"], by_time=True)
     except LedgerError as exc:
         return Check(False, f"{exc.rule}: {exc.message}")
     return Check(True, f"Ed25519 signature verifies with key {key.key_id[:16]}…, registered to "
