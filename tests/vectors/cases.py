@@ -227,6 +227,36 @@ def signature_revoked_key(base: Base) -> Vector:
 
 
 @case
+def signature_revoked_key_back_dated(base: Base) -> Vector:
+    p2 = base.stored(7)
+    record = signed_record(base, base.revoked, "participant/P-002", 3, hash_of(p2),
+                           "consent.withdrawn", {"form_version": "1.0", "withdrawn_on": "2026-03-02"},
+                           base.record_time(10))
+    return Vector("signature-revoked-key-back-dated", "A 14th record by inv-002 after the revocation "
+                  "of its key (leaf 11), sealed with a time before it: the registry folded over the "
+                  "leaves before it decides, so the key is revoked; and the time goes back.",
+                  appended(base, record, "participant/P-002", 3, "consent.withdrawn", base.size + 1),
+                  [("time.order", base.size), ("signature", base.size)])
+
+
+@case
+def redaction_payload_altered(base: Base) -> Vector:
+    stored = base.stored(10)
+    stored["payload"] = stored["payload"].replace(hash_of(base.stored(8)), hash_of(base.stored(9)))
+    return Vector("redaction-payload-altered", "The redaction's payload (leaf 10) edited to name leaf "
+                  "9 instead of leaf 8: its digest fails, so it justifies no redaction and leaf 8's "
+                  "removed payload is unexplained.", with_stored(base, 10, stored),
+                  [("payload.digest", 10), ("payload.redaction", 8)])
+
+
+@case
+def valid_header_origin_differs(base: Base) -> Vector:
+    return Vector("valid-header-origin-differs", "The unsigned header names another origin: a reader "
+                  "takes the origin from genesis, so nothing is wrong with the log.",
+                  [header(base, origin="NCT00000000"), *base.lines[1:]], [])
+
+
+@case
 def root_fingerprint(base: Base) -> Vector:
     other = hashlib.sha256(b"another trial's root key").hexdigest()
     return Vector("root-fingerprint", "The valid bundle, verified holding another root fingerprint.",
