@@ -342,6 +342,23 @@ def payload_missing(base: Base) -> Vector:
 
 
 @case
+def payload_salt_missing(base: Base) -> Vector:
+    stored = base.stored(9)
+    stored["salt"] = None
+    return Vector("payload-salt-missing", "Leaf 9's salt removed, its payload kept, no redaction named.",
+                  with_stored(base, 9, stored), [("payload.digest", 9)])
+
+
+@case
+def record_parse_salt(base: Base) -> Vector:
+    stored = base.stored(9)
+    stored["salt"] = base64.b64encode(base64.b64decode(stored["salt"])[:31]).decode()
+    return Vector("record-parse-salt", "Leaf 9's salt cut to 31 bytes: the stored record does not "
+                  "parse, and its leaf (over the stored bytes) is not the checkpointed one.",
+                  with_stored(base, 9, stored), [("record.parse", 9), ("checkpoint.root", 9)])
+
+
+@case
 def redaction_invalid(base: Base) -> Vector:
     record = signed_record(base, base.signers["dm-001"], "redactions", 2, hash_of(base.stored(10)),
                            "record.redacted", {"record": "ab" * 32}, base.record_time(LAST),

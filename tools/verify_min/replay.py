@@ -150,9 +150,9 @@ class Replay:
         self.by_hash.setdefault(rec.hash, rec)
 
     def check_digest(self, rec: Rec) -> tuple[bool, str]:
-        if rec.payload is None:
+        if rec.payload is None or rec.salt is None:
             if rec.redacted_by is None:
-                return False, "payload and salt withheld, and the record names no redaction"
+                return False, "payload or salt missing, and the record names no redaction"
             return True, ""  # judged at the end (payload.redaction)
         try:
             salt = b64(rec.salt, 32)
@@ -318,8 +318,10 @@ def parse_stored(leaf: int, ln: Line) -> Rec:
         raise Bad(f"stored record has members {sorted(members)}")
     payload, salt, by = stored["payload"], stored["salt"], stored.get("redacted_by")
     if not isinstance(stored["sealed"], str) or not isinstance(payload, str | None) \
-            or not isinstance(salt, str | None) or (payload is None) != (salt is None):
+            or not isinstance(salt, str | None):
         raise Bad("stored record members are not of their types")
+    if salt is not None:
+        b64(salt, 32)  # a salt is 32 bytes of base64, or the record does not parse
     if "redacted_by" in stored and (not isinstance(by, str) or not HEX64.fullmatch(by)
                                     or payload is not None):
         raise Bad("redacted_by is not a record hash beside a null payload and salt")
@@ -332,6 +334,7 @@ def parse_stored(leaf: int, ln: Line) -> Rec:
         raise Bad("sealed entry or signature is not a string")
     if not server_time(sealed["recorded_at"]):
         raise Bad("recorded_at is not a server time")
+    b64(sealed["signature"], 64)  # an Ed25519 signature, or the record does not parse
     entry = strict(sealed["entry"], "entry")
     problem = entry_problem(entry)
     if problem:
