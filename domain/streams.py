@@ -206,12 +206,18 @@ def validate(kind: StreamKind, type_: str, schema: int, payload_json: str) -> No
 def decide(history: Iterable[Fact], candidate: Fact, payload_json: str,
            protocol: Protocol | None = None) -> list[Consequence]:
     """The whole decision for one entry: type, schema, payload, role, then the stream's rules."""
+    return decide_from(fold(kind_of(candidate.stream), history), candidate, payload_json, protocol)
+
+
+def decide_from(state: Any, candidate: Fact, payload_json: str,
+                protocol: Protocol | None = None) -> list[Consequence]:
+    """`decide`, given the stream's state as `fold` makes it from the history."""
     kind = kind_of(candidate.stream)
     validate(kind, candidate.type, candidate.schema, payload_json)
     if candidate.role not in kind.roles.get(candidate.type, frozenset()):
         raise Rejection("entry.role_not_allowed",
                         f"role {candidate.role} may not record {candidate.type}", field="entry.role")
-    return kind.decide(fold(kind, history), candidate, candidate.recorded_at, protocol)
+    return kind.decide(state, candidate, candidate.recorded_at, protocol)
 
 
 def fold(kind: StreamKind, history: Iterable[Fact]) -> Any:

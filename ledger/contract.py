@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .entry import Record
 from .errors import LedgerError
@@ -43,6 +43,35 @@ class Rules(Protocol):
                view: StreamView) -> Sequence[FollowUp]:
         """Raise RuleViolation to refuse `candidate` given the stream's `history`; return the
         records that must follow it."""
+
+
+@runtime_checkable
+class StateRules(Protocol):
+    """What rules may add so that an append folds no history (ledger/stream_state.py): the
+    decider's state of a stream, carried from one entry to the next. Optional: rules without
+    it are handed the history. The ledger never looks inside a state; it keeps them in memory
+    and in `stream_states`, each bound to its stream's head, and falls back to `decide` on the
+    history whenever a kept state cannot be shown to belong to the head."""
+
+    #: Names the fold and the state's form: a state stored under another is not used.
+    state_format: str
+
+    def keeps_state(self, stream: str) -> bool:
+        """Whether this stream is decided from a state (others are handed their history)."""
+
+    def fold(self, stream: str, history: Sequence[Record]) -> object:
+        """The state after `history` (the stream's records, in order)."""
+
+    def decide_on(self, state: object, candidate: Record,
+                  view: StreamView) -> tuple[Sequence[FollowUp], object]:
+        """`decide`, given the state folded from the history: the follow-ups, and the state
+        after `candidate`. Must not change `state` (it may be kept for another transaction)."""
+
+    def dump_state(self, state: object) -> bytes:
+        """The state as bytes to store (not pickle: whoever edits the database could forge it)."""
+
+    def load_state(self, stream: str, data: bytes) -> object:
+        """`dump_state` undone; raises (anything) for bytes it does not accept."""
 
 
 @dataclass(frozen=True)

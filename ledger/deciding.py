@@ -6,6 +6,9 @@ stream's head; it is sealed at the transaction's time (never earlier than the st
 record); its stream's decider checks it and names the records that must follow it (the key
 registry's rules for `keys`, the redaction rules for `redactions`, the trial's `Rules` for every
 other stream); the follow-ups are signed by their system actor and decided in their turn.
+
+A stream the rules keep a state for (`StateRules`) is decided from that state, found by
+ledger/stream_state.py for the head read here under the write lock, never from its history.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from .errors import Conflict, Head, MalformedEntry, NotInitialised, RuleViolatio
 from .keys import signature_valid
 from .prepared import Prepared, prepare
 from .registry import GENESIS, KEYS_STREAM, KeyRegistry, genesis_key
+from .stream_state import Kept, state_key
+from .trusted import read_trusted
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -36,10 +41,17 @@ Decider = Callable[["Deciding", Prepared, Record, list[Record]], Sequence[Follow
 class Deciding:
     """One write transaction's decisions: what was decided so far, in the order it was."""
 
-    def __init__(self, ledger: Ledger, cur: Any, registry: KeyRegistry, now: str) -> None:
+    def __init__(self, ledger: Ledger, cur: Any, registry: KeyRegistry, now: str,
+                 redactions: int = 0) -> None:
         self.ledger, self.cur, self.registry, self.now = ledger, cur, registry, now
+        self.redactions = redactions  # the redactions table's count as this transaction began
         self.histories: dict[str, list[Record]] = {}
         self.redacting: list[tuple[Record, Record]] = []  # (redaction, target)
+        self.state_rules = ledger.states.rules_of(ledger.rules)
+        self.states: dict[str, Kept] = {}  # streams decided from their state
+        self.unstored: set[str] = set()  # ... whose state `stream_states` lacks as it stands
+        self.pending: dict[str, list[Record]] = {}  # records decided here on those streams
+        self._key: bytes | None = None
 
     @property
     def origin(self) -> str | None:
@@ -52,8 +64,9 @@ class Deciding:
         if entry.fields["ledger"] != (self.origin or entry.fields["ledger"]):
             raise MalformedEntry(f"entry is for ledger {entry.fields['ledger']}, this is "
                                  f"{self.origin}", rule="entry.wrong_ledger", field="entry.ledger")
-        history = self.history(stream)
-        head = head_of(stream, history)
+        kept = self.kept(stream)
+        history = self.history(stream) if kept is None else None
+        head = kept.head if kept is not None else head_of(stream, history or ())
         if entry.fields["version"] != head.version + 1 or entry.fields["prev"] != head.record_hash:
             raise Conflict(f"entry was signed for version {entry.fields['version']} after "
                            f"{entry.fields['prev'][:12]}…; stream {stream} is at version "
@@ -62,8 +75,18 @@ class Deciding:
         recorded_at = max(self.now, head.recorded_at or self.now)
         record = Record.seal(entry, item.signature, recorded_at, item.payload_text, item.salt,
                              payload_checked=True)
-        follow_ups = DECIDERS.get(stream, trial_stream)(self, item, record, history)
-        history.append(record)
+        if history is not None:
+            follow_ups = DECIDERS.get(stream, trial_stream)(self, item, record, history)
+            history.append(record)
+        else:
+            assert kept is not None and self.state_rules is not None
+            authorise_trial(self, item, record)
+            follow_ups, state = self.state_rules.decide_on(kept.state, record, _View(self.history))
+            self.states[stream] = Kept(head_of(stream, [record]), state)
+            self.unstored.add(stream)
+            self.pending.setdefault(stream, []).append(record)
+            if stream in self.histories:  # a rule read it: it grows as it would have
+                self.histories[stream].append(record)
         chain = [record]
         for follow in follow_ups:
             if depth >= MAX_DEPTH:
@@ -76,24 +99,63 @@ class Deciding:
         """`decide`, leaving the transaction as it was if the entry is refused (or breaks)."""
         registry, redactions = self.registry, len(self.redacting)
         marks = {stream: len(history) for stream, history in self.histories.items()}
+        pending = {stream: len(records) for stream, records in self.pending.items()}
+        states, unstored = dict(self.states), set(self.unstored)
         self.registry = registry.copy()
         try:
             return self.decide(item)
         except Exception:
             self.registry = registry
             del self.redacting[redactions:]
-            for stream in list(self.histories):
-                if stream not in marks:
-                    del self.histories[stream]
-                else:
-                    del self.histories[stream][marks[stream]:]
+            _truncate(self.histories, marks)
+            _truncate(self.pending, pending)
+            self.states, self.unstored = states, unstored
             raise
 
     def history(self, stream: str) -> list[Record]:
         """The stream as it stands in this transaction (read once, then grown by decisions)."""
         if stream not in self.histories:
-            self.histories[stream] = self.ledger.histories.history(self.cur, stream)
+            self.histories[stream] = [*self.ledger.histories.history(self.cur, stream),
+                                      *self.pending.get(stream, ())]
         return self.histories[stream]
+
+    def kept(self, stream: str) -> Kept | None:
+        """The stream's state as it stands in this transaction, if the rules keep one for it:
+        found (or folded) for the head read here, under the write lock, then grown here."""
+        rules = self.state_rules
+        if rules is None or stream in DECIDERS or not rules.keeps_state(stream):
+            return None
+        if stream not in self.states:
+            row = self.ledger.store.last_row(self.cur, stream)
+            head = (Head(stream, 0, ZERO_HASH) if row is None
+                    else head_of(stream, [read_trusted(row.state, row.position)]))
+            kept, stored = self.ledger.states.find(
+                self.cur, rules, self.key, head, self.redactions,
+                lambda: self.ledger.histories.history(self.cur, stream))
+            self.states[stream] = kept
+            if not stored:
+                self.unstored.add(stream)
+        return self.states[stream]
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = state_key(self.ledger.sealer, self.ledger.states.process_key)
+        return self._key
+
+    def store_states(self) -> None:
+        """Before the commit: the states this transaction changed (or found unstored), written
+        in it. Not after a redaction: the count under their MAC is moving."""
+        if self.state_rules is not None and self.unstored and not self.redacting:
+            self.ledger.states.store_states(self.cur, self.state_rules, self.key, self.redactions,
+                                            [self.states[s] for s in sorted(self.unstored)])
+
+    def committed(self) -> None:
+        """After the commit: the states are the streams' as committed."""
+        if self.redacting:
+            self.ledger.states.clear()
+        elif self.states:
+            self.ledger.states.committed(self.states.values(), self.redactions)
 
     def sign(self, follow: FollowUp, at: str) -> Prepared:
         """A follow-up signed with its system actor's key, on its stream's head right now."""
@@ -101,8 +163,9 @@ class Deciding:
         if signer is None:
             raise NotInitialised(f"the {follow.actor} key is not loaded; cannot answer this entry",
                                  rule="ledger.no_system_key")
-        submission = signer.sign(ledger=self.origin or "",
-                                 head=head_of(follow.stream, self.history(follow.stream)),
+        kept = self.kept(follow.stream)
+        head = kept.head if kept is not None else head_of(follow.stream, self.history(follow.stream))
+        submission = signer.sign(ledger=self.origin or "", head=head,
                                  type=follow.type, payload=follow.payload,
                                  occurred_at=parse_time(at), reason=follow.reason)
         return prepare(submission)
@@ -148,10 +211,15 @@ def redaction_stream(txn: Deciding, item: Prepared, record: Record,
 def trial_stream(txn: Deciding, item: Prepared, record: Record,
                  history: list[Record]) -> Sequence[FollowUp]:
     """The trial's rules (`Rules`, handed to the ledger), once the signature's key may sign."""
+    authorise_trial(txn, item, record)
+    return txn.ledger.rules.decide(history, record, _View(txn.history))
+
+
+def authorise_trial(txn: Deciding, item: Prepared, record: Record) -> None:
+    """Before the trial's rules: the ledger is initialised and the entry's key may sign it."""
     if txn.registry.origin is None:
         raise NotInitialised("the ledger is not initialised: run `trial-ledger init`")
     txn.registry.authorise(item.entry, item.signature, record.recorded_at, item.checked)
-    return txn.ledger.rules.decide(history, record, _View(txn.history))
 
 
 DECIDERS: dict[str, Decider] = {KEYS_STREAM: key_stream, redaction.REDACTIONS_STREAM: redaction_stream}
@@ -163,6 +231,15 @@ class _View:
 
     def history(self, stream: str) -> Sequence[Record]:
         return self.read(stream)
+
+
+def _truncate(lists: dict[str, list[Record]], marks: dict[str, int]) -> None:
+    """Each list back to its length at `marks`; lists begun since dropped."""
+    for stream in list(lists):
+        if stream not in marks:
+            del lists[stream]
+        else:
+            del lists[stream][marks[stream]:]
 
 
 def head_of(stream: str, history: Sequence[Record]) -> Head:

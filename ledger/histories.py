@@ -35,14 +35,16 @@ class HistoryCache:
         self._redactions: int | None = None  # the redactions table's last position when filled
         self._lock = threading.Lock()
 
-    def begin(self, cur: Any) -> None:
-        """At the start of a write transaction: forget everything if a redaction was made."""
+    def begin(self, cur: Any) -> int:
+        """At the start of a write transaction: forget everything if a redaction was made.
+        Returns the redactions table's count (read under the write lock)."""
         mark = self.store.redaction_mark(cur)
         with self._lock:
             if mark != self._redactions:
                 self._kept.clear()
                 self._records = 0
                 self._redactions = mark
+        return mark
 
     def history(self, cur: Any, stream: str) -> list[Record]:
         """The stream's committed history as it stands in this transaction (a new list)."""

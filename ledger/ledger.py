@@ -29,6 +29,7 @@ from .prepared import Prepared, numbered, prepare
 from .registry import KEYS_STREAM, KeyRegistry
 from .signer import Signer
 from .store import Store
+from .stream_state import StateKeeper
 from .tree import SignedCheckpoint, Tree
 from .trusted import read_trusted
 
@@ -62,6 +63,7 @@ class Ledger:
         self._latest: str | None = None  # latest recorded_at this process has seen committed
         self._latest_size = -1  # the log's size (leaves) when `_latest` was last made true
         self.histories = HistoryCache(store)
+        self.states = StateKeeper(store)  # decider states, for rules that keep them
         self.checkpoint_interval_ms = checkpoint_interval_ms
         self._signed_at: float | None = None  # monotonic time a checkpoint was last signed here
         self._unsealed = 0  # tree size a commit here left without a checkpoint (0: none waits)
@@ -215,10 +217,11 @@ class Ledger:
         (with a checkpoint interval, only when one is due: else their receipts carry none)."""
         try:
             with self.store.write() as cur:
-                self.histories.begin(cur)
+                redactions = self.histories.begin(cur)
+                self.states.begin(cur, redactions)
                 registry = self._refreshed_registry(cur).copy()
                 now, stepped = self._now(cur)
-                txn = Deciding(self, cur, registry, now)
+                txn = Deciding(self, cur, registry, now, redactions)
                 decided = decide(txn)
                 records = [r for chain in decided if not isinstance(chain, Exception) for r in chain]
                 if stepped is not None:  # the step is recorded in the same transaction
@@ -236,6 +239,7 @@ class Ledger:
                     assert target.position is not None
                     self.store.redact(cur, target.position, by.hash,
                                       target.redacted(by.hash).stored_bytes())
+                txn.store_states()
                 signed = None
                 with self._lock:
                     due = self._wait() == 0
@@ -248,6 +252,7 @@ class Ledger:
         self.tree.committed(border)
         self._sealed(border.size, signed)
         self.histories.committed(txn.histories, bool(txn.redacting))
+        txn.committed()
         with self._lock:
             if txn.registry.version > self._registry.version:
                 self._registry = txn.registry

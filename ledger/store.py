@@ -19,6 +19,9 @@ from .errors import LedgerError
 
 RECORDS_TABLE = "stored_events"
 REDACTIONS_TABLE = "redactions"
+#: Derived data the append path may use (ledger/stream_state.py), never verification: each
+#: stream's decider state at a head, bound to it by a MAC whose key is not in the database.
+STATES_TABLE = "stream_states"
 DEFAULT_URL = "sqlite:///trial-ledger.db"
 
 
@@ -33,6 +36,17 @@ class StoreBusy(StoreError):
 
 
 NewRow = tuple[str, int, str, bytes]  # (stream, version, topic, state): a record to insert
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """A row of `stream_states`: as read, not yet believed (ledger/stream_state.py checks it)."""
+
+    stream: str
+    version: int
+    record_hash: str
+    state: bytes
+    mac: str
 
 
 @dataclass(frozen=True)
@@ -200,6 +214,30 @@ class Store(ABC):
         """Context manager: an iterator of notices of records inserted after position `after`
         (PostgreSQL's LISTEN/NOTIFY; blocks until one comes)."""
         return self.recorder.subscribe(gt=after)
+
+    # -- stream states: derived, rewritable, read only by the append path --------------------
+    def create_state_table(self, cursor: Any) -> None:
+        """Not protected like the log: each append rewrites its streams' rows."""
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {self.qualify(STATES_TABLE)} (stream TEXT PRIMARY KEY, "
+                       f"version {self.bigint_type} NOT NULL, record_hash TEXT NOT NULL, "
+                       f"state {self.blob_type} NOT NULL, mac TEXT NOT NULL)")
+
+    def stream_state(self, cursor: Any, stream: str) -> StoredState | None:
+        cursor.execute(f"SELECT version, record_hash, state, mac FROM {self.qualify(STATES_TABLE)} "
+                       f"WHERE stream = {self.param}", (stream,))
+        r = cursor.fetchone()
+        if r is None:
+            return None
+        return StoredState(stream, r["version"], r["record_hash"], stored_bytes(r["state"]), r["mac"])
+
+    def put_stream_states(self, cursor: Any, rows: Sequence[StoredState]) -> None:
+        p = self.param
+        cursor.executemany(
+            f"INSERT INTO {self.qualify(STATES_TABLE)} (stream, version, record_hash, state, mac) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (stream) DO UPDATE SET "
+            "version = excluded.version, record_hash = excluded.record_hash, "
+            "state = excluded.state, mac = excluded.mac",
+            [(r.stream, r.version, r.record_hash, r.state, r.mac) for r in rows])
 
     # -- tracking: how far a follower of the log (the views) has applied it ----------------
     def track(self, cursor: Any, name: str, position: int) -> None:

@@ -98,6 +98,7 @@ class PostgresStore(Store):
             cur.execute(f"DROP TRIGGER IF EXISTS {RECORDS_TABLE}_no_update ON {self._table}")
             cur.execute(f"CREATE TRIGGER {RECORDS_TABLE}_no_update BEFORE UPDATE ON {self._table} "
                         f'FOR EACH ROW EXECUTE FUNCTION "{self.schema}".guard_record_update()')
+            self.create_state_table(cur)
 
     def redact(self, cursor: Any, position: int, redaction_hash: str, state: bytes) -> None:
         cursor.execute(f"INSERT INTO {self.qualify(REDACTIONS_TABLE)} (position, redaction_hash) "

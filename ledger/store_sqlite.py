@@ -81,6 +81,7 @@ class SQLiteStore(Store):
                 "WHERE r.position = OLD.rowid)) "
                 f"BEGIN SELECT RAISE(ABORT, '{RECORDS_TABLE}: records are append-only'); END")
             self.protect(cur, RECORDS_TABLE)
+            self.create_state_table(cur)
 
     def redact(self, cursor: Any, position: int, redaction_hash: str, state: bytes) -> None:
         cursor.execute(f"INSERT INTO {REDACTIONS_TABLE} (position, redaction_hash) VALUES (?, ?)",
