@@ -40,13 +40,14 @@ KEPT_KINDS = frozenset(kind.name for kind in streams.KINDS if kind.initial is no
 
 
 def _state_format() -> str:
-    """A digest of the code that makes a state (the domain's folds, the fact adapter, the codec):
-    a state stored by other code is not used, so a changed fold can never meet an old state."""
-    sources = sorted(Path(domain.__file__).parent.glob("*.py"))
-    sources += [Path(facts_module.__file__), Path(state_codec.__file__)]
+    """A digest of the code that makes a state (the domain's folds, the fact adapter, the codec,
+    these rules): a state stored by other code is not used, so a changed fold never meets an
+    old state."""
+    sources = sorted(Path(domain.__file__).parent.rglob("*.py"))
+    sources += [Path(facts_module.__file__), Path(state_codec.__file__), Path(__file__)]
     digest = hashlib.sha256()
     for path in sources:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(str(path.relative_to(path.parents[1])).encode() + b"\0" + path.read_bytes() + b"\0")
     return "trial-state-1:" + digest.hexdigest()[:32]
 
 
