@@ -7,11 +7,14 @@ Two ways in, one way to the database:
   thread hop each; one task hands each group to a worker thread, which prepares the group
   (signature checks started together, over the cores) and writes it.
 Either way a group is appended with `Ledger.append_each` (each entry decided on its own: a
-refusal goes back to its caller alone), `after` runs once for the group (the server brings its
-views up to date there), then the callers get their answers. A caller that arrives while a group
-is being written is in the next one, so under load the commit, the checkpoint signature and the
-views' catch-up are paid once per group instead of once per entry; a caller on its own is its
-own group and waits for nobody.
+refusal goes back to its caller alone), then the callers get their answers. A caller that arrives
+while a group is being written is in the next one, so under load the commit and the checkpoint
+signature are paid once per group instead of once per entry; a caller on its own is its own
+group and waits for nobody.
+
+After a group commits, `committed` is told (a view runner woken: the views catch up off the
+request path) and `after`, if set, runs before anyone is answered (a process without a runner
+brings its views up to date there). Each runs once per group that wrote something.
 """
 
 from __future__ import annotations
@@ -51,9 +54,11 @@ class _LoopQueue:
 
 class GroupCommit:
     def __init__(self, ledger: Ledger, after: Callable[[], object] | None = None,
-                 max_group: int = MAX_GROUP) -> None:
+                 max_group: int = MAX_GROUP, *,
+                 committed: Callable[[], object] | None = None) -> None:
         self.ledger = ledger
-        self.after = after
+        self.after = after  # before the answers: must be worth the callers' wait
+        self.committed = committed  # told without delaying the answers: must not block
         self.max_group = max_group
         self._queue: list[_Waiting] = []
         self._queue_lock = threading.Lock()
@@ -140,17 +145,24 @@ class GroupCommit:
                 raise
             return
         self.groups += 1
-        if self.after is not None and any(isinstance(r, Receipt) for r in results):
-            try:
-                self.after()
-            except Exception:  # the records are committed; the views catch up on the next read
-                log.exception("catching up after a group commit failed")
+        if any(isinstance(r, Receipt) for r in results):
+            _call(self.committed, "telling the view runner")
+            _call(self.after, "catching up")
         for w, result in zip(group, results, strict=True):
             if isinstance(result, Receipt):
                 w.receipt = result
             else:
                 w.error = result
             w.done.set()
+
+
+def _call(hook: Callable[[], object] | None, doing: str) -> None:
+    if hook is None:
+        return
+    try:
+        hook()
+    except Exception:  # the records are committed; the views catch up on the next read
+        log.exception("%s after a group commit failed", doing)
 
 
 def _surface(task: asyncio.Task[None]) -> None:

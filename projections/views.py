@@ -5,12 +5,16 @@ A page of records is applied to every view and the tracking position is written 
 transaction; the tracking insert refuses to go backwards, so two runners never apply a record
 twice. Views are versioned together (blue/green): a rebuild fills a new version's tables while
 the active one keeps serving, then one update of `view_versions` switches every reader over.
+
+A server follows the log with a runner (api/services/runner.py) attached as `follower`: a
+reader's `catch_up` then waits for the runner to reach the log's end as it stood when the read
+began, rather than applying records itself beside the runner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from eventsourcing.persistence import IntegrityError
@@ -19,6 +23,7 @@ from domain import participant
 from domain.participant import ParticipantState
 from domain.streams import evolve_participant_all
 from ledger.entry import Record
+from ledger.errors import LedgerError
 from ledger.redaction import REDACTIONS_STREAM
 from ledger.store import Row, Store
 from ledger.tree import Tree
@@ -35,10 +40,28 @@ VERSIONS = "view_versions"
 PAGE = 500  # records applied per transaction while following the log
 
 
+class ViewsBehind(LedgerError):
+    """The views did not reach a read's log position in time (their runner is stuck or down)."""
+
+    rule = "views.behind"
+
+
+class Follower(Protocol):
+    """What follows the log for the active views (a runner), so that readers need not."""
+
+    #: The active views' position as the follower last caught them up (may lag the tables).
+    reached: int
+
+    def reach(self, position: int) -> None:
+        """Return once the active views have applied the log up to `position`; else raise
+        ViewsBehind."""
+
+
 class Views:
     def __init__(self, store: Store, *, page: int = PAGE) -> None:
         self.store = store
         self.page = page
+        self.follower: Follower | None = None
         self.versions = store.qualify(VERSIONS)
         self.tree = Tree(store)
         self.tables = Tables(store)
@@ -73,6 +96,16 @@ class Views:
             return self._position(cur, version if version is not None else self.active(cur))
 
     def catch_up(self, version: int | None = None) -> int:
+        """Bring the views up to the log's end as it stands now (what a reader calls before it
+        reads): applied here, or, with a `follower` keeping the active views, waited for (it
+        raises ViewsBehind when they do not get there in time). Returns how many were applied
+        here."""
+        if version is None and self.follower is not None:
+            self.follower.reach(self.store.max_position())
+            return 0
+        return self.apply(version)
+
+    def apply(self, version: int | None = None) -> int:
         """Apply every record after the tracked position; returns how many were applied."""
         applied = 0
         version = version if version is not None else self.active()

@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI
 
 from api.http import contract, problems
 from api.http.contract import no_unknown_query
+from api.http.deps import views_current
 from api.http.docs import router as docs
 from api.http.entries import router as entries
 from api.http.entry_types import router as entry_types
@@ -33,7 +34,7 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="trial-ledger", version="1",
                   description="Signed, append-only, replayable audit ledger for a clinical trial.",
                   docs_url=None, redoc_url=None,  # served from the package: api/http/docs.py
-                  dependencies=[Depends(no_unknown_query)])
+                  dependencies=[Depends(no_unknown_query), Depends(views_current)])
     app.state.services = services
     problems.install(app)
     contract.install(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -47,3 +48,26 @@ async def current_user(request: Request, services: ServicesDep,
 
 
 UserDep = Annotated[User, Depends(current_user)]
+
+
+#: GET routes that read the log, not the views (health, stream heads, records, proofs, tiles,
+#: the docs): they neither wait for the runner nor fail when it is stuck. Where a site-bound
+#: caller's visibility check reads the views, the service waits itself (`Views.catch_up`).
+NO_VIEWS = ("/v1/health", "/v1/streams/", "/v1/checkpoint", "/v1/records/", "/v1/proofs/",
+            "/v1/verify", "/checkpoint", "/tile/", "/docs", "/redoc", "/openapi.json")
+
+
+async def views_current(request: Request) -> None:
+    """Read-your-writes while a runner keeps the views (`serve`): appends are answered before
+    the views have them, so a read (GET) waits until the views have reached the log's end as it
+    stood when the request came; 503 `views.behind` if the runner does not get there in time.
+    Without a runner there is nothing to wait for: each group commit catches the views up."""
+    if request.method != "GET" or request.url.path.startswith(NO_VIEWS):
+        return
+    services: Services = request.app.state.services
+    follower = services.views.follower
+    if follower is None:
+        return
+    position = services.store.max_position()  # one indexed read; on the loop, as current_user's
+    if follower.reached < position:
+        await anyio.to_thread.run_sync(follower.reach, position)

@@ -23,6 +23,7 @@ from ledger.ledger import BatchError
 from ledger.tree import ProofError
 from projections.asof import CutError
 from projections.audit_trail import ViewMismatch
+from projections.views import ViewsBehind
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -36,6 +37,7 @@ _STATUS: list[tuple[type[LedgerError], int, str]] = [
     (SignatureRefused, 422, "Signature refused"),
     (RuleViolation, 422, "Rule violated"),
     (ViewMismatch, 500, "View does not match the log"),
+    (ViewsBehind, 503, "Views behind the log"),
 ]
 
 
@@ -64,7 +66,9 @@ def install(app: FastAPI) -> None:
             extra["errors"] = inner.errors
         if isinstance(exc, BatchError):
             extra["index"] = exc.index
-        return problem(status, title, exc.message, rule=exc.rule, field=exc.field, **extra)
+        headers = {"Retry-After": "1"} if isinstance(inner, ViewsBehind) else None
+        return problem(status, title, exc.message, rule=exc.rule, field=exc.field,
+                       headers=headers, **extra)
 
     @app.exception_handler(Denied)
     async def denied(_: Request, exc: Denied) -> JSONResponse:

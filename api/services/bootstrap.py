@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from api.services.keys import register_user as register_user  # where callers have found them
 from api.services.keys import revoke_key as revoke_key
@@ -28,7 +29,14 @@ from ledger.registry import (
 )
 from ledger.signer import Signer
 from ledger.store import DEFAULT_URL, Store, open_store
-from projections.views import Views
+from projections.views import Follower, Views
+
+
+class ViewFollower(Follower, Protocol):
+    """A view runner as the appends see it: woken after each group commit."""
+
+    def wake(self) -> None: ...
+
 
 DEFAULT_ORIGIN = "NCT06167473"
 CLIENT = "trial-ledger-cli/0.1"
@@ -51,12 +59,23 @@ class Services:
     clock: Clock
     rules: TrialRules
     vault: AllocationVault
-    #: Appends from concurrent requests, one transaction and checkpoint per group; the views
-    #: are brought up to date once per group, before any of its requests is answered.
+    #: Appends from concurrent requests, one transaction and checkpoint per group. Without a
+    #: view runner the views are brought up to date once per group, before any of its requests
+    #: is answered; with one (`follow_views`), the runner does it right after the commit.
     appender: GroupCommit = field(init=False)
 
     def __post_init__(self) -> None:
         self.appender = GroupCommit(self.ledger, after=self.views.catch_up)
+
+    def follow_views(self, runner: ViewFollower | None) -> None:
+        """Hand the views to a runner (api/services/runner.py): groups are answered once
+        committed and wake it, readers wait for it. None takes them back: each group catches
+        the views up before answering, and readers apply what is missing themselves."""
+        self.views.follower = runner
+        if runner is None:
+            self.appender.after, self.appender.committed = self.views.catch_up, None
+        else:
+            self.appender.after, self.appender.committed = None, runner.wake
 
     def close(self) -> None:
         self.store.close()
