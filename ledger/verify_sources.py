@@ -20,10 +20,11 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from typing import Any
 
 import orjson
 
-from .bundle import BundleError, BundleReader, line_value, record_row, stream_marker
+from .bundle import MAX_LINE, BundleError, BundleReader, line_value, record_row, stream_marker
 from .errors import Finding, LedgerError
 from .keys import raw_public
 from .registry import KEYS_STREAM
@@ -196,6 +197,26 @@ def _keys_of(states: Iterable[bytes]) -> list[bytes]:
     return found
 
 
+_PLAIN = frozenset((str, int, bool, type(None)))  # values orjson and json read alike
+
+
+def read_line(raw: bytes, line: int) -> dict[str, Any]:
+    """A record line's object (`raw` without its newline), exactly as `line_value` reads it:
+    by orjson, ten times faster, where the line is well formed and every value one that both
+    parsers read alike (orjson reads an integer past 64 bits as a double, json as an integer;
+    it refuses NaN and lone surrogates, which json takes); by `line_value` otherwise, which
+    alone says what is wrong. Raises UnicodeDecodeError or BundleError as reading it does."""
+    text = raw.decode("utf-8")
+    if len(raw) < MAX_LINE:  # with its newline, at most MAX_LINE characters
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            value = None
+        if type(value) is dict and _PLAIN.issuperset(map(type, value.values())):
+            return value
+    return line_value(text + "\n", line)
+
+
 # -- in a worker ------------------------------------------------------------------------------
 
 class SpanReader:
@@ -217,7 +238,7 @@ class SpanReader:
         rows = []
         for count, raw in enumerate(lines[:-1], start=before):
             try:  # as BundleReader reads a line (its messages are its own to give)
-                rows.append(record_row(line_value(raw.decode("utf-8") + "\n", count), count, count))
+                rows.append(record_row(read_line(raw, count), count, count))
             except (UnicodeDecodeError, BundleError):
                 return rows, True
         return rows, lines[-1] != b""  # a last line with no newline is truncated

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from . import merkle
@@ -95,8 +94,12 @@ def public_keys(payload: Mapping[str, Any] | None) -> list[Ed25519PublicKey]:
 #: (position, stream, version, topic, leaf, error)                              did not parse
 #: (position, stream, version, topic, state)                                   the parent parses it
 #: (position, stream, version, topic, leaf, entry bytes, signature, recorded_at, hash, redacted_by,
-#:  digest, valid)                                                                checked here
+#:  digest, valid, *the entry's REPLAY_FIELDS)                                    checked here
 Wire = tuple[Any, ...]
+
+#: The entry fields the replay reads of a row checked here (ledger/verify.py, `KeyRegistry.
+#: authorise`), sent as values so that the parent does not parse the entry bytes again.
+REPLAY_FIELDS = ("stream", "version", "type", "ledger", "prev", "key", "author", "role", "site")
 
 
 class Worker:
@@ -130,7 +133,8 @@ class Worker:
                 return (*head, row.state)
             valid = signature_valid(known, record.signature, record.entry.raw)
             return (*head, merkle.leaf_hash(record.sealed), record.entry.raw, record.signature,
-                    record.recorded_at, record.hash, record.redacted_by, digest_failure(record), valid)
+                    record.recorded_at, record.hash, record.redacted_by, digest_failure(record), valid,
+                    *[fields[name] for name in REPLAY_FIELDS])
         except Exception:  # as above: the parent parses it and meets the failure itself
             return (*head, row.state)
 
@@ -148,15 +152,14 @@ def from_wire(item: Wire) -> Checked:
         position, stream, version, topic, leaf, error = item
         return Checked(position, stream, version, topic, leaf, error, _NO_ENTRY, b"", "", "", None,
                        None, None, None)
-    (position, stream, version, topic, leaf, raw, signature, recorded_at, hash_, redacted_by, digest,
-     valid) = item
-    # The worker parsed these bytes with every check: they are canonical, so orjson reads the
-    # same fields (the ledger reads its own stored bytes so too: `Record.from_stored(check=False)`).
-    fields = orjson.loads(raw)
+    # The worker parsed the entry bytes with every check and sent the fields the replay reads:
+    # they are not parsed again here. The bytes come along, as the entry's own.
+    fields = dict(zip(REPLAY_FIELDS, item[12:], strict=True))
     # Checked against the key whose hash is the entry's key id: `KeyRegistry.authorise` takes
     # this answer for that key id only, and still decides whether the key could sign.
-    return Checked(position, stream, version, topic, leaf, None, Entry(raw, fields), signature,
-                   recorded_at, hash_, redacted_by, digest, _answer(fields["key"], valid), None)
+    return Checked(item[0], item[1], item[2], item[3], item[4], None, Entry(item[5], fields),
+                   item[6], item[7], item[8], item[9], item[10], _answer(fields["key"], item[11]),
+                   None)
 
 
 def reparse(item: Wire) -> Checked:

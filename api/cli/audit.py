@@ -203,10 +203,43 @@ def _bundle_projections(path: Path, size: int, root: str,
 
 
 def _bundle_views(path: Path, size: int, root: str,
-                  progress: Callable[[int], None] | None = None) -> BundleViews:
+                  progress: Callable[[int], None] | None = None,
+                  workers: int | None = None) -> BundleViews:
     """`_bundle_projections`, and from the same fold every serious adverse event's clocks
     (R43, R44) under the protocol in force at the bundle's end, read at its last record's sealed
-    time: the same answer on any machine, any day, with no server."""
+    time: the same answer on any machine, any day, with no server. `workers`: processes that
+    fold it (projections/bundle_fold.py; None decides by its size, 0 folds in this process)."""
+    from projections import bundle_fold
+
+    count = bundle_fold.auto_workers(size) if workers is None else workers
+    if count > 0:
+        try:
+            return _views_of(bundle_fold.fold_bundle(path, count, progress), size, root)
+        except (LedgerError, OSError):  # no worker processes to be had: this one folds
+            pass
+    return _folded_views(path, size, root, progress)
+
+
+def _views_of(fold: Any, size: int, root: str) -> BundleViews:
+    """BundleViews of a fold made by worker processes (a `bundle_fold.BundleFold`)."""
+    from api.services.safety import clock_rows
+    from domain.trial import protocol_in_force
+    from ledger.entry import Record, parse_time
+    from projections.facts import to_fact
+
+    protocol = protocol_in_force([to_fact(Record.from_stored(state, position))
+                                  for position, state in fold.protocol_rows])
+    as_of = fold.last_recorded_at
+    clocks = clock_rows(fold.states, protocol, parse_time(as_of) if as_of else None)
+    views = [{"name": view, "position": fold.last_position, "tree_size": size, "root": root,
+              "fingerprint": fp, "rows": fold.sizes[view]} for view, fp in fold.fingerprints.items()]
+    return BundleViews(views, {"as_of": as_of, "protocol": protocol.version if protocol else None,
+                               "clocks": clocks})
+
+
+def _folded_views(path: Path, size: int, root: str,
+                  progress: Callable[[int], None] | None = None) -> BundleViews:
+    """`_bundle_views` folded in this process."""
     from api.services.safety import clock_rows
     from domain.trial import PROTOCOL_STREAM, protocol_in_force
     from ledger.entry import Record, parse_time
