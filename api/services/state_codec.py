@@ -53,9 +53,9 @@ def _encode(v: Any, names: Mapping[type, str]) -> Any:
             return {k: x if type(x) in _PLAIN else _encode(x, names) for k, x in v.items()}
         return {"$map": [[_encode(k, names), _encode(x, names)] for k, x in v.items()]}
     if t is list:
-        return [_encode(x, names) for x in v]
+        return [x if type(x) in _PLAIN else _encode(x, names) for x in v]
     if t is tuple:
-        return {"$tuple": [_encode(x, names) for x in v]}
+        return {"$tuple": [x if type(x) in _PLAIN else _encode(x, names) for x in v]}
     if t is datetime:
         return {"$datetime": v.isoformat()}
     if t is date:
@@ -68,7 +68,7 @@ def _encode(v: Any, names: Mapping[type, str]) -> Any:
     if name is None:
         raise TypeError(f"a state may not hold a {t.__name__}")
     if isinstance(v, BaseModel):
-        fields = {f: getattr(v, f) for f in t.model_fields}
+        fields = v.__dict__  # a model's fields (extras, which these models forbid, live apart)
     elif dataclasses.is_dataclass(v):
         fields = {f.name: getattr(v, f.name) for f in dataclasses.fields(v) if f.init}
     else:
