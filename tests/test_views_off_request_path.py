@@ -6,14 +6,17 @@ not applied is applied as soon as a runner starts; and the views stay what a reb
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.client.sdk import LedgerClient
@@ -55,7 +58,7 @@ def test_appends_are_answered_before_the_views_have_them_and_a_stuck_runner_is_a
     signer, _ = trial.user("inv-001")
     investigator = trial.client("inv-002")
     monitor = trial.client("mon-001", role="monitor", site="sponsor")
-    runner = ViewRunner(trial.services, interval=60, wait=0.3)
+    runner = ViewRunner(trial.services, interval=60, wait=0.3, process=False)
     trial.services.follow_views(runner)  # handed over, not started: nobody catches the views up
     before = views.position()
 
@@ -87,10 +90,12 @@ def test_appends_are_answered_before_the_views_have_them_and_a_stuck_runner_is_a
     _as_rebuilt(trial.services)
 
 
-def test_a_reader_sees_what_it_just_wrote_while_the_runner_follows(trial: Trial) -> None:
+@pytest.mark.parametrize("process", [True, False], ids=["process", "thread"])
+def test_a_reader_sees_what_it_just_wrote_while_the_runner_follows(trial: Trial, process: bool) -> None:
     investigator = trial.client("inv-001")
     monitor = trial.client("mon-001", role="monitor", site="sponsor")
-    runner = ViewRunner(trial.services, interval=60).start()  # no poll: woken by commits and reads
+    # no poll: woken by commits and reads only
+    runner = ViewRunner(trial.services, interval=60, process=process).start()
     try:
         for n in range(1, 9):
             pid = f"P-{n:03d}"
@@ -107,15 +112,18 @@ def test_a_reader_sees_what_it_just_wrote_while_the_runner_follows(trial: Trial)
         trial.register_directly(signer, "P-100")
         assert monitor.participant("P-100")["status"] == "registered"
         assert runner.passes >= 1
+        assert (runner._child is not None) == process  # the catch-up where it was asked for
         _as_rebuilt(trial.services)
     finally:
         runner.stop()
+    if process:
+        assert runner._child is not None and runner._child.returncode == 0  # ended, not killed
 
 
 def test_commits_that_come_while_the_runner_is_busy_are_one_pass(sqlite_trial: Trial) -> None:
     services = sqlite_trial.services
     signer, _ = sqlite_trial.user("inv-001")
-    runner = ViewRunner(services, interval=60)
+    runner = ViewRunner(services, interval=60, process=False)
     services.follow_views(runner)  # commits wake it before it runs, as while it is busy
     groups = services.appender.groups
     for n in range(6):
@@ -191,3 +199,42 @@ def test_two_workers_on_postgresql_read_each_others_writes(pg_url: str, tmp_path
             runner.stop()
         other.close()
         trial.services.close()
+
+
+SERVER = """
+import sys, time
+from api.services.bootstrap import bootstrap
+from api.services.runner import ViewRunner
+services = bootstrap(sys.argv[1])
+runner = ViewRunner(services, interval=60).start()
+while runner._child is None:
+    time.sleep(0.01)
+print(runner._child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_server_leaves_no_runner_process_behind(sqlite_trial: Trial) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen([sys.executable, "-c", SERVER, sqlite_trial.services.store.url],
+                          env=env, cwd=REPO, stdout=subprocess.PIPE, text=True) as server:
+        try:
+            assert server.stdout is not None
+            child = int(server.stdout.readline())
+            assert _alive(child)
+            server.send_signal(signal.SIGKILL)
+            assert server.wait(30) == -signal.SIGKILL
+            assert _until(lambda: not _alive(child)), "the runner process outlived its server"
+        finally:
+            server.kill()
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):  # not ours: its zombie shows in /proc below
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
