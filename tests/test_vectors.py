@@ -111,3 +111,22 @@ def test_both_verifiers_pass_the_demo_bundle_and_agree_on_it(demo: DemoTrial, tm
     assert ours[0] == theirs[0] == 0 and ours[1]["findings"] == theirs[1]["findings"] == []
     for key in ("records", "tree_size", "root"):
         assert ours[1][key] == theirs[1][key], key
+
+
+def test_authentic_records_the_views_cannot_fold_are_a_finding_not_a_traceback(tmp_path: Path) -> None:
+    """A record signed by a registered key whose payload the trial's rules would never have
+    accepted: every check of the format holds, so the minimal verifier passes it; verify-bundle
+    also rebuilds the trial's views, cannot, and says so (`views.rebuild`), exit 1."""
+    from .vectors.generate import appended, build_base, signed_record
+
+    base = build_base(tmp_path)
+    record = signed_record(base, base.signers["inv-001"], "participant/P-004", 1, "0" * 64,
+                           "participant.registered", {}, base.record_time(base.size - 1))
+    path = tmp_path / "unfoldable.bundle"
+    path.write_bytes(b"".join(appended(base, record, "participant/P-004", 1, "participant.registered",
+                                       base.size + 1)))
+    code, report = _ours(path, base.root)
+    assert code == 1 and [f["check"] for f in report["findings"]] == ["views.rebuild"], report
+    assert "cannot be rebuilt" in report["findings"][0]["detail"]
+    code, report = _minimal(path, base.root)
+    assert code == 0 and report["findings"] == []

@@ -177,7 +177,14 @@ def verify_bundle(path: Annotated[Path, typer.Argument(help="The bundle file.")]
         views = None
         if report.ok:  # the views rebuilt from the bundle: as long again as the check, so shown too
             with progress_bar("rebuilding views", report.records, as_json) as advance:
-                views = _bundle_views(path, report.tree_size, report.root, advance)
+                try:
+                    views = _bundle_views(path, report.tree_size, report.root, advance)
+                except (LedgerError, OSError):
+                    raise
+                except Exception as exc:  # authentic records the trial's views cannot fold
+                    report.findings.append(Finding(
+                        "views.rebuild", f"the records verify, but the trial's views cannot be "
+                        f"rebuilt from them: {type(exc).__name__}: {exc}"[:500]))
     except LedgerError as exc:
         _refuse(exc.rule, exc.message, as_json)
     except OSError as exc:  # the file failed under the reader (a disk, a network share)
