@@ -34,6 +34,10 @@ from .generate import (
 )
 
 LAST = 12  # participant/P-001 v3, the last leaf, covered by the last checkpoint only
+#: What losing leaf 6's line does to the rest: one record less, P-002 v2 first in its stream at
+#: leaf 6, the tree different from size 7, the last checkpoint beyond the log.
+LEAF_6_LOST = [("bundle.record_count", None), ("chain.version", 6), ("chain.prev", 6),
+               ("checkpoint.root", 6), ("checkpoint.size", 12)]
 
 Case = Callable[[Base], Vector]
 CASES: list[Case] = []
@@ -84,8 +88,7 @@ def bundle_line_unreadable(base: Base) -> Vector:
                   "in half: the records after it take one leaf less in the recomputed tree, so "
                   "participant/P-002 v2 (now leaf 6) follows nothing, the checkpoint of size 7 differs "
                   "first and the last checkpoint names a size beyond the log.", lines,
-                  [("bundle.line_unreadable", 6), ("bundle.record_count", None), ("chain.version", 6),
-                   ("chain.prev", 6), ("checkpoint.root", 6), ("checkpoint.size", 12)])
+                  [("bundle.line_unreadable", 6), *LEAF_6_LOST])
 
 
 @case
@@ -94,8 +97,7 @@ def bundle_leaf_missing(base: Base) -> Vector:
     del lines[base.first + 6]
     return Vector("bundle-leaf-missing", "The record line of leaf 6 (participant/P-002 v1) is "
                   "deleted: the same consequences as a line that cannot be read.", lines,
-                  [("bundle.leaf_missing", 6), ("bundle.record_count", None), ("chain.version", 6),
-                   ("chain.prev", 6), ("checkpoint.root", 6), ("checkpoint.size", 12)])
+                  [("bundle.leaf_missing", 6), *LEAF_6_LOST])
 
 
 @case
