@@ -10,6 +10,8 @@ from api.http.problems import Denied
 from api.services.bootstrap import Services
 from api.services.tokens import User
 from domain import blinding, sites
+from domain.access import STREAM_PREFIX as ACCESS_PREFIX
+from domain.participant import STREAM_PREFIX as PARTICIPANT_PREFIX
 from domain.sites import SITE_BOUND as SITE_BOUND  # the exports read it here
 from ledger.errors import NotFound
 
@@ -43,11 +45,27 @@ def check_participant_known(services: Services, user: User, participant_id: str)
 
 
 def shows_stream(services: Services, user: User, stream: str) -> bool:
-    """Whether `user` may read `stream` at all (its records, its head, that it exists)."""
+    """Whether `user` may read `stream` at all (its records, its head, that it exists). Judged
+    for this stream alone (its participant's site, its person): every append by site staff asks,
+    and the answer must not cost a read of every participant."""
     if not blinding.shows_stream(user.role, stream):
         return False
-    return not sites.is_site_bound(user.role) or sites.shows(user.role, stream,
-                                                             other_sites_rows(services, user))
+    if not sites.is_site_bound(user.role):
+        return True
+    participant_sites: dict[str, str | None] = {}
+    people: set[str] = set()
+    if stream.startswith(PARTICIPANT_PREFIX):
+        pid = stream.removeprefix(PARTICIPANT_PREFIX)
+        services.views.catch_up()
+        state = services.views.participant(pid)
+        if state is not None:
+            participant_sites[pid] = state.site
+    elif stream.startswith(ACCESS_PREFIX):
+        person = stream.removeprefix(ACCESS_PREFIX)
+        if any(key.author == person for key in services.ledger.registry().keys.values()):
+            people.add(person)
+    hidden = sites.hidden_streams(user.role, user.site, user.author, participant_sites, people)
+    return sites.shows(user.role, stream, hidden)
 
 
 def check_record(services: Services, user: User, stream: str, record_hash: str) -> None:
