@@ -30,7 +30,7 @@ def append(services: Services, user: User, submission: Submission) -> dict[str, 
     """Append one entry of `user`'s; answers with its receipt as the caller may see it."""
     admit(services, user, submission, entry_fields(submission))
     try:
-        receipt = services.appender.append(submission)  # views caught up with its group
+        receipt = services.appender.append(submission)  # views: see Services.follow_views
     except RuleViolation as exc:
         record_refusal(services, submission, exc)
         raise
@@ -50,7 +50,7 @@ async def append_async(services: Services, user: User, submission: Submission) -
     if is_signoff(fields):
         await anyio.to_thread.run_sync(check_printed_name, services, fields, submission)
     try:
-        receipt = await services.appender.append_async(submission)  # views caught up with its group
+        receipt = await services.appender.append_async(submission)  # views: see Services.follow_views
     except RuleViolation as exc:
         await anyio.to_thread.run_sync(record_refusal, services, submission, exc)
         raise
