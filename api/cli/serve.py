@@ -68,7 +68,11 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
         if interval:
             out.print(f"Checkpoints: at most one every {interval} ms (a final one on stopping)")
         out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
-        config = uvicorn.Config(create_app(services), host=host, port=port, log_level="info")
+        # Idle keep-alive connections are closed by the clients first (httpx drops them after
+        # 5 s, proxies after 60 s): a server closing at the same moment a client reuses one
+        # resets that client's request.
+        config = uvicorn.Config(create_app(services), host=host, port=port, log_level="info",
+                                timeout_keep_alive=75)
         uvicorn.Server(config).run(sockets=[listener])
 
 
