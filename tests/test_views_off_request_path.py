@@ -79,6 +79,7 @@ def test_appends_are_answered_before_the_views_have_them_and_a_stuck_runner_is_a
     # A site-bound caller's visibility check reads the views: it waits for them too.
     assert investigator.http.get("/v1/streams/participant/P-001").status_code == 503
 
+    runner.wait = 60  # from here on the runner runs: a loaded machine may take a while
     runner.start()
     try:
         assert monitor.participant("P-001")["status"] == "registered"
