@@ -216,28 +216,27 @@ def signature_bytes(base: Base) -> Vector:
                   with_stored(base, LAST, stored), [("signature", LAST), ("checkpoint.root", LAST)])
 
 
+def _by_revoked_key(base: Base, recorded_at: str) -> list[bytes]:
+    """The bundle with a 14th record: participant/P-002 v3 by inv-002, whose key leaf 11 revoked."""
+    record = signed_record(base, base.revoked, "participant/P-002", 3, hash_of(base.stored(7)),
+                           "consent.withdrawn", {"form_version": "1.0", "withdrawn_on": "2026-03-02"},
+                           recorded_at)
+    return appended(base, record, "participant/P-002", 3, "consent.withdrawn", base.size + 1)
+
+
 @case
 def signature_revoked_key(base: Base) -> Vector:
-    p2 = base.stored(7)
-    record = signed_record(base, base.revoked, "participant/P-002", 3, hash_of(p2),
-                           "consent.withdrawn", {"form_version": "1.0", "withdrawn_on": "2026-03-02"},
-                           base.record_time(LAST))
     return Vector("signature-revoked-key", "A 14th record, by inv-002 after the revocation of its "
                   "key (leaf 11); no checkpoint covers it.",
-                  appended(base, record, "participant/P-002", 3, "consent.withdrawn", base.size + 1),
-                  [("signature", base.size)])
+                  _by_revoked_key(base, base.record_time(LAST)), [("signature", base.size)])
 
 
 @case
 def signature_revoked_key_back_dated(base: Base) -> Vector:
-    p2 = base.stored(7)
-    record = signed_record(base, base.revoked, "participant/P-002", 3, hash_of(p2),
-                           "consent.withdrawn", {"form_version": "1.0", "withdrawn_on": "2026-03-02"},
-                           base.record_time(10))
     return Vector("signature-revoked-key-back-dated", "A 14th record by inv-002 after the revocation "
                   "of its key (leaf 11), sealed with a time before it: the registry folded over the "
                   "leaves before it decides, so the key is revoked; and the time goes back.",
-                  appended(base, record, "participant/P-002", 3, "consent.withdrawn", base.size + 1),
+                  _by_revoked_key(base, base.record_time(10)),
                   [("time.order", base.size), ("signature", base.size)])
 
 
