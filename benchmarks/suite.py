@@ -31,7 +31,8 @@ Prints a table of figure, ours, baseline, ratio, goal, met, and writes it as JSO
 Generated logs are kept in `--data` (default /tmp/trial-ledger-suite) and reused: generating 1M
 records takes minutes. They are appended to in batches (one `append_batch` of 10 consecutive
 entries for each of 500 participants), 20 records per participant, rules that accept anything
-(the log's content is plausible; the decider is not what is being generated).
+and, as the trial's rules do, decide participant streams from a kept state (a count: the log's
+content is plausible; the decider is not what is being generated).
 """
 
 import argparse

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import profiling
-from chained_log import LogAnything, append_chained, participant_payloads
+from chained_log import KeepCount, append_chained, participant_payloads
 
 ROOT_PASS = "bench-pass-1"
 LEDGER_PASS = "bench-pass-2"
@@ -115,10 +115,10 @@ def generated_log(data: Path, records: int) -> tuple[Bench, dict[str, Any]]:
     folder = data / f"log-{records}"
     meta_file = folder / "meta.json"
     url = f"sqlite:///{folder / 'log.db'}"
-    if meta_file.exists():
-        meta = json.loads(meta_file.read_text())
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    if meta.get("rules") == KeepCount.state_format:  # (a log kept by older rules is made again)
         bench = open_ledger(url, folder / "home", meta)
-        bench.services.ledger.rules = LogAnything()
+        bench.services.ledger.rules = KeepCount()
         return bench, meta
     if folder.exists():
         for f in sorted(folder.rglob("*"), reverse=True):
@@ -127,7 +127,7 @@ def generated_log(data: Path, records: int) -> tuple[Bench, dict[str, Any]]:
     bench = new_ledger(url, folder / "home")
     save_private_key(bench.signer.key, folder / "home" / "keys" / "inv-001.key", LEDGER_PASS)
     ledger = bench.services.ledger
-    ledger.rules = LogAnything()
+    ledger.rules = KeepCount()
     participants = max(1, records // PER_STREAM)
     started = time.perf_counter()
     append_chained(ledger, bench.signer, participants=participants, per_stream=PER_STREAM,
@@ -136,6 +136,7 @@ def generated_log(data: Path, records: int) -> tuple[Bench, dict[str, Any]]:
                                             f"({time.perf_counter() - started:.0f} s)",
                                             file=sys.stderr, flush=True))
     meta = {"records": bench.services.store.max_position(), "participants": participants,
+            "rules": KeepCount.state_format,
             "root_fingerprint": bench.root_fingerprint,
             "generate_s": time.perf_counter() - started}
     meta_file.write_text(json.dumps(meta))
