@@ -123,7 +123,7 @@ def generated_log(data: Path, records: int) -> tuple[Bench, dict[str, Any]]:
     if folder.exists():
         for f in sorted(folder.rglob("*"), reverse=True):
             f.unlink() if f.is_file() else f.rmdir()
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     bench = new_ledger(url, folder / "home")
     save_private_key(bench.signer.key, folder / "home" / "keys" / "inv-001.key", LEDGER_PASS)
     ledger = bench.services.ledger
