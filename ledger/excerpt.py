@@ -27,7 +27,8 @@ from .entry import Record
 from .errors import Finding, LedgerError
 from .registry import KEYS_STREAM, KeyRegistry
 from .store import Row
-from .verify import Report, _check_checkpoints, _check_record, _parse, _Tip
+from .verify import Report, _check_record, _Tip
+from .verify_checkpoints import check_checkpoints, parse_note
 from .verify_work import checked
 
 EXCERPT_FORMAT = "trial-ledger/excerpt/v1"
@@ -92,7 +93,7 @@ def verify_excerpt(lines: Iterable[str], *, root: str | None = None) -> Report:
     registry = KeyRegistry()
     tips: dict[str, _Tip] = {}
     origin = str(header.get("origin") or "") or None
-    noted = _parse(note, "checkpoint", report)
+    noted = parse_note(note, "checkpoint", report.findings)
     size = noted.body.size if noted.body is not None else int(header.get("tree_size") or 0)
     tree_root = noted.body.root if noted.body is not None else b""
     listed = set(header.get("streams") or ())
@@ -121,7 +122,7 @@ def verify_excerpt(lines: Iterable[str], *, root: str | None = None) -> Report:
                 fail("excerpt.inclusion", f"not in the checkpointed tree of size {size}: {exc}")
     except LedgerError as exc:
         report.findings.append(Finding(exc.rule or "excerpt.malformed", exc.message))
-    _check_checkpoints([noted], registry, origin, size, report)
+    check_checkpoints([noted], registry, origin, size, report.findings)
     if KEYS_STREAM not in tips:
         report.findings.append(Finding("excerpt.keys", "the excerpt holds no key registry"))
     report.streams, report.tree_size = len(tips), size

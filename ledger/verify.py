@@ -42,15 +42,14 @@ from . import merkle
 from .entry import ZERO_HASH, Record
 from .errors import Finding, LedgerError
 from .keys import key_id, signature_valid
-from .note import Checkpoint, NoteError, NoteVerifier, open_checkpoint
 from .redaction import REDACTIONS_STREAM, REDACTOR_ROLES
-from .registry import GENESIS, KEYS_STREAM, LEDGER_AUTHOR, KeyRegistry, genesis_key
+from .registry import GENESIS, KEYS_STREAM, KeyRegistry, genesis_key
 from .store import Row
 from .tree import Leaf
+from .verify_checkpoints import Noted, Window, check_checkpoints, check_roots, check_witnesses, parse_note
 from .verify_parallel import checked_rows
 from .verify_sources import RowSource
 from .verify_work import Checked
-from .witness import CosignatureVerifier, WitnessError, verify_cosigned
 
 
 @dataclass
@@ -97,13 +96,6 @@ class _Latest:
     leaf_index: int = 0
 
 
-@dataclass
-class _Noted:
-    note: str
-    body: Checkpoint | None
-    what: str  # "checkpoint" or "saved"
-
-
 def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: Sequence[str] = (),
                leaves: Iterable[Leaf] | None = None, origin: str | None = None,
                root: str | None = None, progress: Callable[[int], None] | None = None,
@@ -117,14 +109,14 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
     registry = KeyRegistry()
     tips: dict[str, _Tip] = {}
     tree = merkle.CompactRange()
-    noted = [_parse(n, "checkpoint", report) for n in checkpoints] + \
-            [_parse(n, "saved", report) for n in saved]
-    by_size: dict[int, list[_Noted]] = {}
+    noted = [parse_note(n, "checkpoint", report.findings) for n in checkpoints] + \
+            [parse_note(n, "saved", report.findings) for n in saved]
+    by_size: dict[int, list[Noted]] = {}
     for n in noted:
         if n.body is not None:
             by_size.setdefault(n.body.size, []).append(n)
     stored: Iterator[Leaf] | None = iter(leaves) if leaves is not None else None
-    window = _Window()  # leaves since the last checkpoint whose root matched
+    window = Window()  # leaves since the last checkpoint whose root matched
     mismatched: set[str] = set()
     redacted: dict[str, Finding] = {}  # record hash -> where it is, for redacted records
     seen: set[str] = set()  # every record hash so far (a redaction names an earlier record)
@@ -150,7 +142,7 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
                 window.first = (item.position, item.stream, item.version, index)
             window.count += 1
             if tree.size in by_size:
-                _check_roots(by_size[tree.size], tree, window, mismatched, report)
+                check_roots(by_size[tree.size], tree, window, mismatched, report.findings)
     if progress is not None and report.records % PROGRESS:
         progress(report.records % PROGRESS)
     if isinstance(rows, RowSource):  # what reading found wrong with the source, ahead of the rest
@@ -159,8 +151,9 @@ def verify_log(rows: Iterable[Row], *, checkpoints: Sequence[str] = (), saved: S
         for leaf in stored:
             report.findings.append(Finding("tree.leaf", "a leaf whose record is missing from the log",
                                            position=leaf.position, leaf_index=leaf.leaf_index))
-    _check_checkpoints(noted, registry, origin, tree.size, report)
-    _check_witnesses(witnesses, noted, registry, origin, report)
+    check_checkpoints(noted, registry, origin, tree.size, report.findings)
+    check_witnesses(witnesses, noted, registry, origin, report.findings,
+                    report.witnessed)
     justified = {(r["record"], r["redaction"]) for r in report.redactions}
     for record_hash, where in redacted.items():  # (7) for redacted records
         if (record_hash, where.detail) not in justified:
@@ -203,43 +196,6 @@ def _replay(item: Checked, index: int, registry: KeyRegistry, tips: dict[str, _T
         _note_redaction(item.record, seen, report, fail)
     seen.add(item.hash)
     return True
-
-
-@dataclass
-class _Window:
-    """The leaves since the last checkpoint whose root matched: the first's (position, stream,
-    version, leaf index), and how many."""
-
-    first: tuple[int, str, int, int] = (0, "", 0, 0)
-    count: int = 0
-
-
-def _check_roots(noted: Iterable[_Noted], tree: merkle.CompactRange, window: _Window,
-                 mismatched: set[str], report: Report) -> None:
-    """(11), (12): the roots of the checkpoints at this size (two may name one size: each is
-    judged against the leaves since the last size whose root matched)."""
-    matched = False
-    for n in noted:
-        if n.body is None:
-            continue
-        if n.body.root == tree.root():
-            matched = True
-            continue
-        check = "saved.forked" if n.what == "saved" else "checkpoint.root"
-        if check in mismatched:
-            continue  # later checkpoints inherit the first difference; report it once
-        mismatched.add(check)
-        # The difference lies in the leaves since the last checkpoint that matched.
-        position, stream, version, first = window.first
-        exact = window.count == 1
-        report.findings.append(Finding(
-            check, f"checkpoint for size {tree.size} has root {n.body.root.hex()[:16]}…, the "
-            f"records give {tree.root().hex()[:16]}…: a record among leaves "
-            f"{first}…{tree.size - 1} differs from what was checkpointed",
-            position=position, stream=stream if exact else None,
-            version=version if exact else None, leaf_index=first))
-    if matched:
-        window.count = 0
 
 
 def _note_redaction(record: Record, seen: set[str], report: Report,
@@ -336,69 +292,3 @@ def _check_signature(item: Checked, registry: KeyRegistry, root: str | None,
         fail("signature", f"{exc.rule}: {exc.message}")
         return False
     return True
-
-
-def _parse(note: str, what: str, report: Report) -> _Noted:
-    try:
-        text = note.encode("utf-8")
-        body = Checkpoint.parse_body(text[: text.rfind(b"\n\n") + 1])
-    except (NoteError, UnicodeError) as exc:
-        report.findings.append(Finding(f"{what}.parse", f"checkpoint does not parse: {exc}"))
-        return _Noted(note, None, what)
-    return _Noted(note, body, what)
-
-
-def _check_checkpoints(noted: list[_Noted], registry: KeyRegistry, origin: str | None, size: int,
-                       report: Report) -> None:
-    ledger_keys = [k.public_key for k in registry.keys.values() if k.author == LEDGER_AUTHOR]
-    expected = origin or registry.origin
-    for n in noted:
-        if n.body is None:
-            continue
-        at = n.body.size
-        if expected is None or not ledger_keys:
-            report.findings.append(Finding(f"{n.what}.signature", "no genesis: no ledger key to "
-                                           "check checkpoints with", leaf_index=at - 1))
-            continue
-        try:
-            open_checkpoint(n.note.encode("utf-8"), [NoteVerifier(expected, k) for k in ledger_keys])
-        except NoteError as exc:
-            report.findings.append(Finding(f"{n.what}.signature", f"checkpoint for size {at}: {exc}",
-                                           leaf_index=at - 1))
-        if n.body.origin != expected:
-            report.findings.append(Finding(f"{n.what}.origin", f"checkpoint names origin "
-                                           f"{n.body.origin}, not {expected}", leaf_index=at - 1))
-        if at > size:
-            check = "saved.rolled_back" if n.what == "saved" else "checkpoint.size"
-            report.findings.append(Finding(check, f"a checkpoint covers {at} records but the log "
-                                           f"holds {size}: records {size}…{at - 1} are gone",
-                                           leaf_index=size))
-
-
-def _check_witnesses(keys: Sequence[str], noted: list[_Noted], registry: KeyRegistry,
-                     origin: str | None, report: Report) -> None:
-    """(14) `witness.*`: each given witness cosigned at least one checkpoint of this log."""
-    expected = origin or registry.origin
-    ledger_keys = [k.public_key for k in registry.keys.values() if k.author == LEDGER_AUTHOR]
-    for vkey in keys:
-        try:
-            witness = CosignatureVerifier.from_key_string(vkey)
-        except WitnessError as exc:
-            report.findings.append(Finding("witness.key", f"{vkey[:40]}: {exc}"))
-            continue
-        best = 0
-        for n in noted:
-            if n.what != "checkpoint" or n.body is None or expected is None or not ledger_keys:
-                continue
-            for key in ledger_keys:
-                try:
-                    verify_cosigned(n.note.encode("utf-8"), NoteVerifier(expected, key), [witness],
-                                    required=1)
-                except WitnessError:
-                    continue
-                best = max(best, n.body.size)
-        if best:
-            report.witnessed[witness.name] = best
-        else:
-            report.findings.append(Finding("witness.missing", f"no checkpoint carries a valid "
-                                           f"cosignature by witness {witness.name}"))
