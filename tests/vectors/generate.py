@@ -61,10 +61,6 @@ class Base:
         value: dict[str, Any] = json.loads(self.record(leaf)["stored"])
         return value
 
-    def find(self, stream: str, version: int) -> int:
-        return next(n for n in range(len(self.lines) - self.first)
-                    if (self.record(n)["stream"], self.record(n)["version"]) == (stream, version))
-
     @property
     def size(self) -> int:
         return len(self.lines) - self.first
@@ -162,15 +158,6 @@ def header(base: Base, **changes: Any) -> bytes:
     value = json.loads(base.lines[0])
     value.update(changes)
     return line(value)
-
-
-def last_leaf_of(base: Base, author: str) -> int:
-    """The last leaf by `author` that is its stream's last record (no successor to break)."""
-    last: dict[str, int] = {}
-    for n in range(base.size):
-        last[base.record(n)["stream"]] = n
-    return max(n for n in last.values()
-               if json.loads(json.loads(base.stored(n)["sealed"])["entry"])["author"] == author)
 
 
 def checkpoint(base: Base, size: int, root: bytes, *, origin: str | None = None,
