@@ -12,10 +12,12 @@ from collections.abc import Sequence
 import pytest
 
 from api.services.bootstrap import bootstrap
+from ledger import merkle
 from ledger.contract import FollowUp, Receipt
 from ledger.entry import Record, Submission
 from ledger.errors import Conflict, NotInitialised, RuleViolation, SignatureRefused
 from ledger.ledger import StreamView
+from ledger.note import NoteVerifier, open_checkpoint
 from ledger.signer import Signer
 from ledger.tree import iter_leaves
 from ledger.verify import verify_log
@@ -237,3 +239,29 @@ def test_appends_from_several_event_loops_each_get_their_answer(trial: Trial) ->
     assert all(isinstance(a, Receipt) for a in answers)
     assert sorted(a.position for a in answers if a) == list(range(before, before + 12))
     _verified(trial)
+
+
+def test_each_receipt_of_a_group_carries_a_signed_checkpoint_that_proves_its_own_leaf(
+        trial: Trial) -> None:
+    """Not only one checkpoint for the group: each receipt's note verifies under the ledger key,
+    and an inclusion proof of that receipt's own record (its sealed bytes as stored) leads to the
+    note's signed root."""
+    signer, _ = trial.user("inv-001")
+    ledger = trial.services.ledger
+    answers = _in_one_group(trial, [_registration(signer, trial, f"P-{i:03d}") for i in range(1, 7)])
+    receipts = [a for a in answers if isinstance(a, Receipt)]
+    assert len(receipts) == 6
+    verifier = NoteVerifier.from_key_string(trial.info.checkpoint_key)
+    sealed = {r.hash: r.sealed for r in ledger.records()}
+    for receipt in receipts:
+        assert receipt.checkpoint is not None
+        body, signed_by = open_checkpoint(receipt.checkpoint.encode(), [verifier])
+        assert signed_by and body.size > receipt.leaf_index
+        leaf = merkle.leaf_hash(sealed[receipt.record_hash])
+        path = ledger.tree.inclusion_proof(receipt.leaf_index, body.size)
+        merkle.verify_inclusion(receipt.leaf_index, body.size, leaf, path, body.root)
+        # and the proof is of this leaf alone: a neighbour's leaf does not lead to the root
+        other = next(r for r in receipts if r.leaf_index != receipt.leaf_index)
+        with pytest.raises(merkle.MerkleError):
+            merkle.verify_inclusion(receipt.leaf_index, body.size,
+                                    merkle.leaf_hash(sealed[other.record_hash]), path, body.root)
