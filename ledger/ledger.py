@@ -65,6 +65,9 @@ class Ledger:
         self.histories = HistoryCache(store)
         self.states = StateKeeper(store)  # decider states, for rules that keep them
         self.checkpoint_interval_ms = checkpoint_interval_ms
+        #: False: commits never sign, their leaves wait for `seal` by a timer in another process
+        #: (the workers of one server share the server's timer and its interval).
+        self.commits_sign = True
         self._signed_at: float | None = None  # monotonic time a checkpoint was last signed here
         self._unsealed = 0  # tree size a commit here left without a checkpoint (0: none waits)
 
@@ -140,6 +143,13 @@ class Ledger:
         with self.store.read() as cur:
             return [read_trusted(r.state, r.position)
                     for r in self.store.stream_rows(cur, stream)]
+
+    def first_record(self, stream: str) -> Record | None:
+        """The stream's first record as committed now (a fact that never changes once written,
+        read without waiting for any view)."""
+        with self.store.read() as cur:
+            row = self.store.first_row(cur, stream)
+        return None if row is None else read_trusted(row.state, row.position)
 
     def records(self, start: int = 1) -> Iterator[Record]:
         """Every record in log order (the total order of the notification log)."""
@@ -242,7 +252,7 @@ class Ledger:
                 txn.store_states()
                 signed = None
                 with self._lock:
-                    due = self._wait() == 0
+                    due = self.commits_sign and self._wait() == 0
                 if self.sealer is not None and due:
                     signed = self.tree.sign(cur, border, self.sealer, txn.origin or "")
         except IntegrityError as exc:

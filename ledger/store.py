@@ -157,6 +157,18 @@ class Store(ABC):
         return [Row(int(r["p"]), stream, r["v"], r["topic"], stored_bytes(r["state"]))
                 for r in cursor.fetchall()]
 
+    def first_row(self, cursor: Any, stream: str) -> Row | None:
+        """The stream's first record (None for a stream with none), read in the caller's
+        transaction."""
+        cursor.execute(
+            f"SELECT {self.position_column} AS p, originator_version AS v, topic, state FROM "
+            f"{self._table} WHERE originator_id = {self.param} ORDER BY originator_version LIMIT 1",
+            (stream,),
+        )
+        r = cursor.fetchone()
+        return None if r is None else Row(int(r["p"]), stream, r["v"], r["topic"],
+                                          stored_bytes(r["state"]))
+
     def redaction_mark(self, cursor: Any) -> int:
         """How many redactions the log holds (they only ever grow): a change means some row's
         payload was removed since the mark was read."""

@@ -24,6 +24,7 @@ from api.http.app import create_app
 from api.services.bootstrap import Services, bootstrap
 from api.services.runner import ViewRunner
 from ledger.entry import Submission
+from ledger.errors import Head
 from ledger.signer import Signer
 from projections.replay import replay
 
@@ -52,6 +53,10 @@ def _as_rebuilt(services: Services) -> None:
     assert fingerprints(services.views) == replay(services.ledger.records()).fingerprints()
 
 
+def store_head(trial: Trial, pid: str) -> Head:
+    return trial.services.ledger.head(f"participant/{pid}")
+
+
 def test_appends_are_answered_before_the_views_have_them_and_a_stuck_runner_is_a_503(
         trial: Trial) -> None:
     views, store = trial.services.views, trial.services.store
@@ -76,8 +81,19 @@ def test_appends_are_answered_before_the_views_have_them_and_a_stuck_runner_is_a
     assert monitor.http.get("/v1/health").status_code == 200
     assert monitor.http.get("/v1/checkpoint").status_code == 200
     assert monitor.head("participant/P-001").version == 1
-    # A site-bound caller's visibility check reads the views: it waits for them too.
-    assert investigator.http.get("/v1/streams/participant/P-001").status_code == 503
+    # A site-bound caller's visibility check reads the participant's site from the log (its
+    # registration): it does not wait for the views, and another site is refused all the same.
+    own_site = investigator.http.get("/v1/streams/participant/P-001")
+    assert own_site.status_code == 200 and own_site.json()["version"] == 1
+    elsewhere = trial.client("inv-201", role="investigator", site="site-02")
+    assert elsewhere.http.get("/v1/streams/participant/P-001").status_code == 403
+    consent = elsewhere.signer.sign(ledger=trial.info.origin, head=store_head(trial, "P-001"),
+                                    type="consent.signed", occurred_at=trial.clock.now,
+                                    payload={"form_version": "1.0", "signed_on": "2026-03-01"})
+    written = store.max_position()
+    refused = elsewhere.http.post("/v1/entries", json=consent.__dict__)
+    assert refused.status_code == 403 and refused.json()["rule"] == "stream.not_writable"
+    assert store.max_position() == written and views.position() == before  # nothing written
 
     runner.wait = 60  # from here on the runner runs: a loaded machine may take a while
     runner.start()
@@ -144,6 +160,7 @@ import json, os, signal, sys
 from api.services.bootstrap import bootstrap
 from api.services.runner import ViewRunner
 from ledger.entry import Submission
+from ledger.errors import Head
 services = bootstrap(sys.argv[1])
 services.follow_views(ViewRunner(services))  # a runner that has not caught up yet
 for fields in json.loads(sys.stdin.read()):

@@ -56,16 +56,31 @@ def shows_stream(services: Services, user: User, stream: str) -> bool:
     people: set[str] = set()
     if stream.startswith(PARTICIPANT_PREFIX):
         pid = stream.removeprefix(PARTICIPANT_PREFIX)
-        services.views.catch_up()
-        state = services.views.participant(pid)
-        if state is not None:
-            participant_sites[pid] = state.site
+        site = participant_site(services, pid)
+        if site is not None:
+            participant_sites[pid] = site
     elif stream.startswith(ACCESS_PREFIX):
         person = stream.removeprefix(ACCESS_PREFIX)
         if any(key.author == person for key in services.ledger.registry().keys.values()):
             people.add(person)
     hidden = sites.hidden_streams(user.role, user.site, user.author, participant_sites, people)
     return sites.shows(user.role, stream, hidden)
+
+
+def participant_site(services: Services, participant_id: str) -> str | None:
+    """The participant's site (None: not registered). A participant's site is fixed by its
+    registration, the first record of its stream, so it is read from the log as committed now:
+    no waiting for the views, and never behind them. Only where that record's payload was redacted
+    is the site taken from the views, as of the log's end."""
+    first = services.ledger.first_record(PARTICIPANT_PREFIX + participant_id)
+    if first is None:
+        return None
+    payload = first.payload() if first.type == "participant.registered" else None
+    if payload is not None and isinstance(payload.get("site"), str):
+        return str(payload["site"])
+    services.views.catch_up()
+    state = services.views.participant(participant_id)
+    return None if state is None else state.site
 
 
 def check_record(services: Services, user: User, stream: str, record_hash: str) -> None:
@@ -100,6 +115,7 @@ def other_sites_rows(services: Services, user: User) -> frozenset[str]:
 
 
 def check_stream(services: Services, user: User, stream: str) -> None:
-    """Refuse (403) a site-bound caller reading a stream it may not see."""
-    if sites.is_site_bound(user.role) and stream in other_sites_rows(services, user):
+    """Refuse (403) a site-bound caller reading a stream it may not see (judged for this stream
+    alone, from the log: no wait for the views)."""
+    if sites.is_site_bound(user.role) and not shows_stream(services, user, stream):
         raise Denied(403, sites.refusal(stream), f"{stream} is not shown to site staff of {user.site}")
