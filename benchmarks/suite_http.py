@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -13,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import proc_cpu
 import profiling
 from suite_baselines import es_application
 from suite_fixtures import CLI, LEDGER_PASS, PG_URL, Bench, Scale, cli_env, figure, new_ledger, registration
@@ -79,9 +81,14 @@ async def _client(port: int, token: str, bodies: list[bytes], deadline: float,
 
 
 def http_load(ports: list[int], token: str, bodies: list[bytes], clients: int,
-              seconds: float) -> dict[str, Any]:
+              seconds: float, servers: list[int] | None = None,
+              database: str | None = None) -> dict[str, Any]:
+    """The load, and the CPU seconds each side spent on it: the servers (`servers`: their pids,
+    with everything they started), the clients (this process) and the database's processes
+    (`database`: their command name)."""
     shares = [bodies[i::clients] for i in range(clients)]
     out: list[tuple[float, int, bool]] = []
+    cpu_before = _cpu_reading(servers or [], database)
 
     async def run() -> float:
         start = time.perf_counter()
@@ -90,6 +97,7 @@ def http_load(ports: list[int], token: str, bodies: list[bytes], clients: int,
         return time.perf_counter() - start
 
     elapsed = asyncio.run(run())
+    cpu = _cpu_spent(cpu_before, _cpu_reading(servers or [], database))
     ok = [t for t, status, _ in out if status == 201]
     covered = [t for t, status, checkpoint in out if status == 201 and checkpoint]
     statuses: dict[str, int] = {}
@@ -99,7 +107,41 @@ def http_load(ports: list[int], token: str, bodies: list[bytes], clients: int,
     cq = statistics.quantiles(covered, n=100) if len(covered) >= 2 else [0.0] * 99
     return {"entries_per_s": len(ok) / elapsed, "sent": len(out), "ok": len(ok),
             "statuses": statuses, "seconds": elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
-            "with_checkpoint": len(covered), "checkpoint_p99_ms": cq[98] * 1000}
+            "with_checkpoint": len(covered), "checkpoint_p99_ms": cq[98] * 1000,
+            **_per_entry(cpu, len(ok))}
+
+
+def _cpu_reading(servers: list[int], database: str | None) -> dict[str, Any]:
+    return {"server": proc_cpu.tree_seconds(servers), "client": time.process_time(),
+            "database": proc_cpu.command_seconds(database) if database else {}}
+
+
+def _cpu_spent(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+    return {"server": proc_cpu.spent(before["server"], after["server"]),
+            "client": after["client"] - before["client"],
+            "database": proc_cpu.spent(before["database"], after["database"])}
+
+
+def _per_entry(cpu: dict[str, float], entries: int) -> dict[str, Any]:
+    """CPU milliseconds per appended entry on each side, and the rate the machine's cores could
+    give if they did nothing else: cores / (CPU seconds per entry, every side together)."""
+    if not proc_cpu.available() or entries == 0:
+        return {}
+    per = {side: seconds * 1000 / entries for side, seconds in cpu.items()}
+    total = sum(per.values())
+    cores = os.cpu_count() or 1
+    return {"cpu_ms_per_entry": {**per, "total": total}, "cpu_ceiling_per_s": cores * 1000 / total
+            if total else None}
+
+
+def cpu_note(load: dict[str, Any]) -> str:
+    """The CPU line of a figure's notes (empty where it was not measured)."""
+    per = load.get("cpu_ms_per_entry")
+    if not per:
+        return ""
+    sides = ", ".join(f"{side} {ms:.2f}" for side, ms in per.items() if side != "total" and ms > 0)
+    return (f"; CPU per entry {per['total']:.2f} ms ({sides}): {os.cpu_count()} cores give at "
+            f"most {load['cpu_ceiling_per_s']:,.0f}/s")
 
 
 def presigned(bench: Bench, count: int, tag: str) -> list[bytes]:
@@ -114,18 +156,22 @@ def p3(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
     bench.services.close()
     proc, port = start_server(bench.url, bench.home, folder / "p3-server.log")
     try:
-        load = http_load([port], bench.token, bodies, scale.http_clients, scale.http_seconds)
+        load = http_load([port], bench.token, bodies, scale.http_clients, scale.http_seconds,
+                         servers=[proc.pid])
     finally:
         stop_server(proc)
     context["p3"] = load
     base = context.get("p1_rate") or 0.0
     rate, p99 = load["entries_per_s"], load["p99_ms"]
     notes = (f"{scale.http_clients} clients, {load['ok']:,} appends in {load['seconds']:.1f} s, "
-             f"p50 {load['p50_ms']:.0f} ms, p99 {p99:.0f} ms; statuses {load['statuses']}")
+             f"p50 {load['p50_ms']:.0f} ms, p99 {p99:.0f} ms; statuses {load['statuses']}"
+             f"{cpu_note(load)}")
     return [
         figure("P3", f"HTTP appends, {scale.http_clients} concurrent clients, SQLite", rate, base,
                ">= 1,500/s, p99 <= 100 ms", rate >= 1500 and p99 <= 100, "entries/s",
-               "P1's in-process append rate (one caller)", notes, p99_ms=p99, statuses=load["statuses"]),
+               "P1's in-process append rate (one caller)", notes, p99_ms=p99, statuses=load["statuses"],
+               cpu_ms_per_entry=load.get("cpu_ms_per_entry"),
+               cpu_ceiling_per_s=load.get("cpu_ceiling_per_s")),
         figure("P8", "append → covered by a signed checkpoint, p99 under P3's load",
                load["checkpoint_p99_ms"], 1000.0, "<= 1,000 ms",
                load["with_checkpoint"] == load["ok"] > 0 and load["checkpoint_p99_ms"] <= 1000, "ms",
@@ -152,7 +198,8 @@ def p9(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
             proc, port = start_server(bench.url, bench.home, folder / f"p9-server-{i}.log")
             procs.append(proc)
             ports.append(port)
-        load = http_load(ports, bench.token, bodies, scale.http_clients, scale.http_seconds)
+        load = http_load(ports, bench.token, bodies, scale.http_clients, scale.http_seconds,
+                         servers=[p.pid for p in procs], database="postgres")
         for proc in procs:
             stop_server(proc)
         procs = []
@@ -179,4 +226,6 @@ def p9(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
                    base, ">= 1.0", rate / base >= 1.0, "entries/s",
                    "eventsourcing Application on the same PostgreSQL, 1 event per save, one caller",
                    f"p50 {load['p50_ms']:.0f} ms, p99 {load['p99_ms']:.0f} ms; statuses "
-                   f"{load['statuses']}", p99_ms=load["p99_ms"], statuses=load["statuses"])]
+                   f"{load['statuses']}{cpu_note(load)}", p99_ms=load["p99_ms"],
+                   statuses=load["statuses"], cpu_ms_per_entry=load.get("cpu_ms_per_entry"),
+                   cpu_ceiling_per_s=load.get("cpu_ceiling_per_s"))]
