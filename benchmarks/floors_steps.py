@@ -1,0 +1,469 @@
+"""The steps floors.py times, each on the real records of a `floors_fixture.Fixture`: the append
+side (P2) on the trial ledger's registrations, the reading side (P4, P5, P5b) on the generated
+log's stored rows and its bundle. Every step is a call of the project's own code (or of the
+library it calls), over a list of records, timed by the wall clock and the process's CPU time;
+the median of the rounds, per record.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import marshal
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from floors_fixture import Fixture, signature_of
+
+Clocked = tuple[float, float]  # (wall, cpu) seconds a run measured itself
+
+
+@dataclass(frozen=True)
+class Timed:
+    step: str
+    wall_us: float  # per record, median of the rounds
+    cpu_us: float
+    records: int
+    rounds: int
+
+
+def timed(step: str, count: int, rounds: int, run: Callable[[Any], Clocked | None],
+          setup: Callable[[], Any] | None = None) -> Timed:
+    """`run(setup())` `rounds` times; a run that returns (wall, cpu) times itself (to leave its
+    own preparation out)."""
+    walls, cpus = [], []
+    for _ in range(rounds):
+        arg = setup() if setup is not None else None
+        gc.collect()  # no collection owed by the setup falls on the clock
+        cpu, wall = time.process_time(), time.perf_counter()
+        own = run(arg)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if own is not None:
+            wall, cpu = own
+        walls.append(wall)
+        cpus.append(cpu)
+    return Timed(step, statistics.median(walls) / count * 1e6, statistics.median(cpus) / count * 1e6,
+                 count, rounds)
+
+
+def clock() -> Clocked:
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: Clocked) -> Clocked:
+    return time.perf_counter() - start[0], time.process_time() - start[1]
+
+
+def each(fn: Callable[[Any], object], items: Sequence[Any]) -> Callable[[Any], None]:
+    def run(_: Any) -> None:
+        for item in items:
+            fn(item)
+    return run
+
+
+# -- the append side (P2) ----------------------------------------------------------------------
+
+def append_steps(fx: Fixture, rounds: int) -> list[Timed]:
+    import nacl.signing
+    from cryptography.hazmat.primitives import serialization
+    from nacl.bindings import crypto_sign_open
+
+    from ledger.canonical import canonical, parse_canonical, sha256_hex
+    from ledger.entry import Entry, payload_digest
+    from ledger.keys import raw_public, signature_valid
+    from ledger.merkle import CompactRange, leaf_hash
+    from ledger.prepared import prepare
+
+    n = len(fx.subs)
+    key = fx.trial.signer.key
+    public = key.public_key()
+    raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                            serialization.NoEncryption())
+    verify_key = nacl.signing.SigningKey(raw).verify_key
+    raw_key = raw_public(public)
+    checks = [(signature_of(s), p.entry.raw) for s, p in zip(fx.subs, fx.prepared, strict=True)]
+    sealed = fx.sealed
+    out = [
+        # The suite's baseline, as suite_baselines.verify_rate calls it.
+        timed("ed25519_baseline", n, rounds, each(lambda c: verify_key.verify(c[1], c[0]), checks)),
+        timed("ed25519_raw", n, rounds, each(lambda c: crypto_sign_open(c[0] + c[1], raw_key), checks)),
+        timed("ed25519_verify", n, rounds, each(lambda c: signature_valid(public, c[0], c[1]), checks)),
+        timed("prepare", n, rounds, each(prepare, fx.subs)),
+        timed("entry_parse", n, rounds, each(lambda s: Entry.parse(s.entry), fx.subs)),
+        timed("payload_parse", n, rounds, each(lambda s: parse_canonical(s.payload, "payload"), fx.subs)),
+        timed("payload_digest", n, rounds,
+              each(lambda p: payload_digest(p.salt, p.payload_text.encode("utf-8")), fx.prepared)),
+        timed("canonical_entry", n, rounds, each(lambda p: canonical(p.entry.fields), fx.prepared)),
+        timed("seal", n, rounds, each(lambda p: _seal(p), fx.prepared)),
+        timed("stored_bytes", n, rounds, each(lambda r: r.stored_bytes(), sealed)),
+        timed("record_hash", n, rounds, each(lambda r: sha256_hex(r.sealed), sealed)),
+        timed("leaf_hash", n, rounds, each(lambda r: leaf_hash(r.sealed), sealed)),
+        timed("tree_nodes", n, rounds, _nodes(CompactRange, [leaf_hash(r.sealed) for r in sealed])),
+    ]
+    out += _decisions(fx, rounds)
+    out += _store_phases(fx, rounds)
+    out.append(_checkpoint(fx, rounds))
+    out += _append_batch(fx, rounds)
+    return out
+
+
+def _seal(p: Any) -> Any:
+    from ledger.entry import Record
+
+    return Record.seal(p.entry, p.signature, "2026-12-07T00:00:00.000000Z", p.payload_text, p.salt,
+                       payload_checked=True)
+
+
+def _nodes(make: Callable[[], Any], leaves: list[bytes]) -> Callable[[Any], None]:
+    """RFC 9162's interior nodes over the leaves, as the tree grows (one node hash a leaf, amortised)."""
+    def run(_: Any) -> None:
+        border = make()
+        for leaf in leaves:
+            border.append(leaf)
+    return run
+
+
+class _Histories:
+    """The view a decider reads other streams through (ledger/deciding.py `_View`)."""
+
+    def __init__(self, streams: dict[str, Sequence[Any]]) -> None:
+        self.streams = streams
+
+    def history(self, stream: str) -> Sequence[Any]:
+        return self.streams.get(stream, ())
+
+
+def _decisions(fx: Fixture, rounds: int) -> list[Timed]:
+    """The trial's rules deciding one entry from its stream's state (`TrialRules.decide_on`,
+    what `Deciding.decide` calls for a kept stream), and the ledger's whole decision path."""
+    from domain.trial import ALLOCATION_STREAM, PROTOCOL_STREAM
+    from ledger.entry import Record
+    from ledger.prepared import prepare
+
+    ledger, rules = fx.trial.services.ledger, fx.trial.services.rules
+    view = _Histories({s: ledger.stream(s) for s in (PROTOCOL_STREAM, ALLOCATION_STREAM)})
+    n = len(fx.sealed)
+    history = ledger.stream("participant/P-0000001")  # registered, consented
+
+    def sealed(sub: Any) -> Record:
+        return _seal(prepare(sub))  # type: ignore[no-any-return]
+
+    registrations = [(rules.fold(r.stream, []), r) for r in fx.sealed]
+    consent = (rules.fold(history[0].stream, history[:1]), sealed(fx.consent))
+    lab = (rules.fold(history[0].stream, history), sealed(fx.lab))
+    decide = rules.decide_on
+    for state, candidate in (registrations[0], consent, lab):  # each is accepted as it stands
+        decide(state, candidate, view)
+    return [
+        timed("decide_registration", n, rounds, each(lambda c: decide(c[0], c[1], view), registrations)),
+        timed("decide_consent", n, rounds, each(lambda c: decide(c[0], c[1], view), [consent] * n)),
+        timed("decide_lab", n, rounds, each(lambda c: decide(c[0], c[1], view), [lab] * n)),
+        timed("initial_state", n, rounds, each(lambda r: rules.fold(r.stream, []), fx.sealed)),
+        *_lookups(fx, rounds),
+        _deciding(fx, rounds),
+    ]
+
+
+def _lookups(fx: Fixture, rounds: int) -> list[Timed]:
+    """What `Deciding.kept` reads for a stream the batch has not met (a new participant's): its
+    last record (the head), and its stored state, each one query in the write transaction."""
+    ledger = fx.trial.services.ledger
+    store = ledger.store
+    streams = [r.stream for r in fx.sealed]
+    n = len(streams)
+
+    def under_lock(read: Callable[[Any, str], object]) -> Callable[[Any], Clocked]:
+        def run(_: Any) -> Clocked:
+            took: Clocked = (0.0, 0.0)
+            try:
+                with store.write() as cur:
+                    start = clock()
+                    for stream in streams:
+                        read(cur, stream)
+                    took = since(start)
+                    raise _Rollback
+            except _Rollback:
+                pass
+            return took
+        return run
+
+    return [timed("head_lookup", n, rounds, under_lock(store.last_row)),
+            timed("state_lookup", n, rounds, under_lock(store.stream_state))]
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _deciding(fx: Fixture, rounds: int) -> Timed:
+    """`Deciding.decide` of each registration of a batch (head and stream state looked up under
+    the write lock, key authorised, sealed, the trial's rules), signatures checked beforehand as
+    `append_batch` starts them; the transaction is rolled back."""
+    from ledger.deciding import Deciding
+    from ledger.prepared import Prepared
+
+    ledger = fx.trial.services.ledger
+    n = len(fx.subs)
+
+    def setup() -> list[Prepared]:
+        items = cast(list[Prepared], ledger.prepare_each(fx.registrations(n)))
+        for item in items:
+            assert item.checked is not None and item.checked.valid()
+        return items
+
+    def run(items: list[Prepared]) -> Clocked:
+        registry = ledger.registry().copy()
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        took: Clocked = (0.0, 0.0)
+        try:
+            with ledger.store.write() as cur:
+                redactions = ledger.histories.begin(cur)
+                ledger.states.begin(cur, redactions)
+                txn = Deciding(ledger, cur, registry, now, redactions)
+                start = clock()
+                for item in items:
+                    txn.decide(item)
+                took = since(start)
+                raise _Rollback
+        except _Rollback:
+            pass
+        return took
+
+    return timed("decide_ledger", n, rounds, run, setup)
+
+
+def _store_phases(fx: Fixture, rounds: int) -> list[Timed]:
+    """One batch's rows through the project's store into a fresh database each round: the
+    records' insert (`SQLiteStore.insert`), their leaves and nodes (`Tree.append`), the commit;
+    beside a plain sqlite3 `executemany` of the same rows into the same table, and its commit."""
+    from ledger.store import RECORDS_TABLE, open_store
+    from ledger.tree import Tree
+
+    rows = [(r.stream, r.version, r.type, r.stored_bytes()) for r in fx.sealed]
+    n = len(rows)
+    phases: dict[str, list[Clocked]] = {k: [] for k in ("insert", "tree_append", "commit",
+                                                          "raw_insert", "raw_commit")}
+    for k in range(rounds):
+        store = open_store(f"sqlite:///{fx.folder / f'scratch-{k}.db'}")
+        store.create_tables()
+        tree = Tree(store)
+        with store.write() as cur:
+            tree.create_tables(cur)
+            (sync,) = cur.execute("PRAGMA synchronous").fetchone()
+            ddl = [r[0] for r in cur.execute("SELECT sql FROM sqlite_master WHERE tbl_name = ? AND "
+                                             "type IN ('table', 'index') AND sql IS NOT NULL",
+                                             (RECORDS_TABLE,)).fetchall()]
+        gc.collect()
+        with store.write() as cur:
+            inserted = clock()
+            positions = store.insert(cur, rows)
+            phases["insert"].append(since(inserted))
+            grown = clock()
+            tree.append(cur, [(p, r.hash, r.sealed) for p, r in zip(positions, fx.sealed, strict=True)])
+            phases["tree_append"].append(since(grown))
+            committing = clock()
+        phases["commit"].append(since(committing))
+        store.close()
+        raw = sqlite3.connect(str(fx.folder / f"raw-{k}.db"), isolation_level=None)
+        raw.execute("PRAGMA journal_mode = WAL")
+        raw.execute(f"PRAGMA synchronous = {int(sync)}")
+        for sql in ddl:
+            raw.execute(sql)
+        start = clock()
+        raw.execute("BEGIN IMMEDIATE")
+        raw.executemany(f"INSERT INTO {RECORDS_TABLE} VALUES (?,?,?,?)", rows)
+        phases["raw_insert"].append(since(start))
+        start = clock()
+        raw.execute("COMMIT")
+        phases["raw_commit"].append(since(start))
+        raw.close()
+    return [Timed(name, statistics.median(w for w, _ in got) / n * 1e6,
+                  statistics.median(c for _, c in got) / n * 1e6, n, rounds)
+            for name, got in phases.items()]
+
+
+def _checkpoint(fx: Fixture, rounds: int) -> Timed:
+    """One signed checkpoint (a signed note over origin, size and root), per checkpoint."""
+    from ledger.note import Checkpoint, sign_note
+
+    ledger = fx.trial.services.ledger
+    sealer = ledger.sealer
+    assert sealer is not None
+    count = 200
+    body = Checkpoint(ledger.origin, 1000, b"\x07" * 32).body()
+    return timed("checkpoint_sign", count, rounds, each(lambda _: sign_note(body, [sealer]), range(count)))
+
+
+def _append_batch(fx: Fixture, rounds: int) -> list[Timed]:
+    """The whole of P2's call as built: `Ledger.append_batch` of the batch, fresh registrations;
+    and the same with the cyclic garbage collector paused for the call (as a rebuild pauses it,
+    projections/fold.py `bulk`): what its passes over the batch's new objects cost."""
+    ledger = fx.trial.services.ledger
+    n = len(fx.subs)
+
+    def paused(subs: list[Any]) -> None:
+        gc.disable()
+        try:
+            ledger.append_batch(subs)
+        finally:
+            gc.enable()
+
+    return [timed("append_batch", n, rounds, lambda subs: (ledger.append_batch(subs), None)[1],
+                  lambda: fx.registrations(n)),
+            timed("append_batch_gc_paused", n, rounds, paused, lambda: fx.registrations(n))]
+
+
+# -- the reading side (P4, P5, P5b) ------------------------------------------------------------
+
+def read_steps(fx: Fixture, rounds: int) -> list[Timed]:
+    from ledger.bundle import record_row
+    from ledger.canonical import sha256_hex
+    from ledger.entry import Record
+    from ledger.keys import signature_valid
+    from ledger.merkle import leaf_hash
+    from ledger.trusted import read_trusted
+    from ledger.verify import verify_log
+    from ledger.verify_sources import StoreRows, read_line
+    from ledger.verify_work import Worker, digest_failure, from_wire, reparse
+
+    store = fx.log.services.store
+    rows = fx.rows
+    n = len(rows)
+    records = [Record.from_stored(r.state, r.position) for r in rows]
+    worker = Worker(StoreRows(store).signing_keys())
+    signed = [r for r in records if r.entry.fields["key"] in worker.keys]
+    keyed = [(worker.keys[r.entry.fields["key"]], r) for r in signed]
+    wires = [worker.wire(r) for r in rows]
+    lines = fx.bundle.read_bytes().split(b"\n")
+    first = next(i for i, line in enumerate(lines) if line.startswith(b'{"leaf_index"'))
+    body = lines[first:first + n]
+
+    def read_pages(_: Any) -> None:
+        position = 1
+        while page := store.log_rows(position, 1000):
+            position = page[-1].position + 1
+
+    def plain(_: Any) -> None:  # benchmarks/rebuild.py's baseline
+        position = 1
+        while notes := store.recorder.select_notifications(start=position, limit=1000):
+            for note in notes:
+                json.loads(note.state)
+            position = notes[-1].id + 1
+
+    def bundle_lines(_: Any) -> None:
+        for count, raw in enumerate(body):
+            record_row(read_line(raw, first + count), first + count, count)
+
+    def ipc(_: Any) -> None:  # the worker's frames (ledger/verify_worker.py), written and read
+        for k in range(0, n, 1000):
+            marshal.loads(marshal.dumps((wires[k:k + 1000], False)))
+
+    def replay_setup() -> list[Any]:
+        return [reparse(w) if len(w) == 5 else from_wire(w) for w in wires]
+
+    return [
+        timed("read_rows", n, rounds, read_pages),
+        timed("plain_read_json", n, rounds, plain),
+        timed("json_loads", n, rounds, each(lambda r: json.loads(r.state), rows)),
+        timed("from_stored", n, rounds, each(lambda r: Record.from_stored(r.state, r.position), rows)),
+        timed("read_trusted", n, rounds, each(lambda r: read_trusted(r.state, r.position), rows)),
+        timed("verify_record_hash", n, rounds, each(lambda r: sha256_hex(r.sealed), records)),
+        timed("verify_leaf_hash", n, rounds, each(lambda r: leaf_hash(r.sealed), records)),
+        timed("verify_digest", n, rounds, each(digest_failure, records)),
+        timed("verify_ed25519", len(keyed), rounds,
+              each(lambda k: signature_valid(k[0], k[1].signature, k[1].entry.raw), keyed)),
+        timed("worker_wire", n, rounds, each(worker.wire, rows)),
+        timed("worker_ipc", n, rounds, ipc),
+        timed("from_wire", n, rounds, each(lambda w: reparse(w) if len(w) == 5 else from_wire(w), wires)),
+        timed("replay", n, rounds, _replay_run, replay_setup),
+        timed("verify_in_process", n, rounds, lambda _: (verify_log(rows, workers=0), None)[1]),
+        timed("bundle_line", n, rounds, bundle_lines),
+        *_fold_steps(fx, rounds),
+    ]
+
+
+def _replay_run(items: list[Any]) -> None:
+    """The parent's replay of checked rows (ledger/verify.py, the loop of `verify_log`): chain,
+    time order, key registry and signature answer, the recomputed tree."""
+    from ledger.merkle import CompactRange
+    from ledger.registry import KeyRegistry
+    from ledger.verify import Report, _Latest, _replay  # the loop's body, timed on its own
+
+    report, registry, latest = Report(), KeyRegistry(), _Latest()
+    tips: dict[str, Any] = {}
+    tree = CompactRange()
+    redacted: dict[str, Any] = {}
+    seen: set[str] = set()
+    for item in items:
+        _replay(item, tree.size, registry, tips, latest, None, None, report, redacted, seen)
+        tree.append(item.leaf)
+    assert not report.findings, report.findings[:3]
+
+
+def _fold_steps(fx: Fixture, rounds: int) -> list[Timed]:
+    """The views' work on records already decoded by the trusted reader: the payload parse, the
+    per-record fold (`projections.fold.apply`), and the whole fold from zero into fresh view
+    tables (`fold_into`: the fold, the participants' and scores' documents, their rows)."""
+    from ledger.trusted import read_trusted
+    from projections.fold import Batch, apply, bulk
+    from projections.rebuild import fold_into, log_share
+
+    store, views = fx.log.services.store, fx.log.services.views
+    rows = fx.rows
+    n = len(rows)
+
+    def trusted() -> list[Any]:
+        return [read_trusted(r.state, r.position) for r in rows]
+
+    def fold(records: list[Any]) -> None:
+        batch = Batch(in_place=True)
+        with bulk():
+            for index, record in enumerate(records):
+                apply(batch, record, index)
+
+    version = [1000]
+
+    def fresh() -> list[tuple[int, Any]]:
+        version[0] += 1
+        with store.transaction() as cur:
+            views.tables.drop(cur, version[0])
+            views.tables.create(cur, version[0])
+        return list(enumerate(trusted()))
+
+    def fold_whole(records: list[tuple[int, Any]]) -> None:
+        fold_into(store, version[0], records)
+
+    def fresh_tables() -> None:
+        fresh()
+
+    def rebuild(_: None) -> None:  # one rebuild worker's whole share (projections/parallel.py)
+        fold_into(store, version[0], log_share(store, upto))
+
+    upto = store.max_position()
+    views.create_table()
+    out = [timed("payload_parse_trusted", n, rounds, lambda rs: each(lambda r: r.payload(), rs)(None),
+                 trusted),
+           timed("fold_apply", n, rounds, fold, trusted),
+           timed("fold_into", n, rounds, fold_whole, fresh),
+           timed("rebuild_share", n, rounds, rebuild, fresh_tables)]
+    with store.transaction() as cur:
+        for v in range(1001, version[0] + 1):
+            views.tables.drop(cur, v)
+    return out
+
+
+def sized(fx: Fixture) -> dict[str, Any]:
+    """What the steps ran on."""
+    rows = fx.rows
+    return {"registrations": len(fx.subs), "log_records": len(rows),
+            "stored_bytes_mean": sum(len(r.state) for r in rows) / len(rows),
+            "registration_stored_bytes": len(fx.sealed[0].stored_bytes()),
+            "folder": str(fx.folder)}
+
+
+__all__ = ["Timed", "append_steps", "read_steps", "sized", "timed"]
