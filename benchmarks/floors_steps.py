@@ -164,6 +164,10 @@ def _decisions(fx: Fixture, rounds: int) -> list[Timed]:
         timed("decide_consent", n, rounds, each(lambda c: decide(c[0], c[1], view), [consent] * n)),
         timed("decide_lab", n, rounds, each(lambda c: decide(c[0], c[1], view), [lab] * n)),
         timed("initial_state", n, rounds, each(lambda r: rules.fold(r.stream, []), fx.sealed)),
+        # What keeping a state costs a new stream beyond deciding (ledger/stream_state.py):
+        # its JSON (api/services/state_codec.py); the MAC and the row are not in it.
+        timed("state_dump", n, rounds,
+              each(rules.dump_state, [decide(st, c, view)[1] for st, c in registrations])),
         *_lookups(fx, rounds),
         _deciding(fx, rounds),
     ]
@@ -407,10 +411,12 @@ def _replay_run(items: list[Any]) -> None:
 
 def _fold_steps(fx: Fixture, rounds: int) -> list[Timed]:
     """The views' work on records already decoded by the trusted reader: the payload parse, the
-    per-record fold (`projections.fold.apply`), and the whole fold from zero into fresh view
-    tables (`fold_into`: the fold, the participants' and scores' documents, their rows)."""
+    per-record fold (`projections.fold.apply`), the participants' and scores' documents made
+    from the folded states (`finish`), every view's rows written as their canonical text
+    (`Tables.write`), and the whole fold from zero into fresh view tables (`fold_into`), then a
+    rebuild worker's whole share read from the store."""
     from ledger.trusted import read_trusted
-    from projections.fold import Batch, apply, bulk
+    from projections.fold import Batch, apply, bulk, finish
     from projections.rebuild import fold_into, log_share
 
     store, views = fx.log.services.store, fx.log.services.views
@@ -420,8 +426,8 @@ def _fold_steps(fx: Fixture, rounds: int) -> list[Timed]:
     def trusted() -> list[Any]:
         return [read_trusted(r.state, r.position) for r in rows]
 
-    def fold(records: list[Any]) -> None:
-        batch = Batch(in_place=True)
+    def fold(records: list[Any], batch: Batch | None = None) -> None:
+        batch = Batch(in_place=True) if batch is None else batch
         with bulk():
             for index, record in enumerate(records):
                 apply(batch, record, index)
@@ -444,11 +450,32 @@ def _fold_steps(fx: Fixture, rounds: int) -> list[Timed]:
     def rebuild(_: None) -> None:  # one rebuild worker's whole share (projections/parallel.py)
         fold_into(store, version[0], log_share(store, upto))
 
+    def folded() -> Batch:
+        batch = Batch(in_place=True)
+        fold(trusted(), batch)
+        return batch
+
+    def documents(batch: Batch) -> None:
+        with bulk():
+            finish(batch)
+
+    def written() -> dict[str, dict[str, Any]]:
+        batch = folded()
+        finish(batch)
+        fresh_tables()
+        return batch.docs
+
+    def rows_of(docs: dict[str, dict[str, Any]]) -> None:
+        with store.transaction() as cur:
+            views.tables.write(cur, version[0], docs, fresh=True)
+
     upto = store.max_position()
     views.create_table()
     out = [timed("payload_parse_trusted", n, rounds, lambda rs: each(lambda r: r.payload(), rs)(None),
                  trusted),
            timed("fold_apply", n, rounds, fold, trusted),
+           timed("view_documents", n, rounds, documents, folded),
+           timed("view_rows", n, rounds, rows_of, written),
            timed("fold_into", n, rounds, fold_whole, fresh),
            timed("rebuild_share", n, rounds, rebuild, fresh_tables)]
     with store.transaction() as cur:

@@ -10,15 +10,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-STEPS = ("ed25519_baseline", "ed25519_raw", "ed25519_verify", "prepare", "entry_parse", "payload_parse",
-         "payload_digest", "canonical_entry", "seal", "stored_bytes", "record_hash", "leaf_hash",
-         "tree_nodes", "decide_registration", "decide_consent", "decide_lab", "initial_state",
-         "head_lookup", "state_lookup", "decide_ledger", "insert", "tree_append", "commit", "raw_insert",
-         "raw_commit", "checkpoint_sign", "append_batch", "append_batch_gc_paused", "read_rows",
-         "plain_read_json", "json_loads", "from_stored", "read_trusted", "verify_record_hash",
-         "verify_leaf_hash", "verify_digest", "verify_ed25519", "worker_wire", "worker_ipc", "from_wire",
-         "replay", "verify_in_process", "bundle_line", "payload_parse_trusted", "fold_apply", "fold_into",
-         "rebuild_share")
+STEPS = (
+    "ed25519_baseline", "ed25519_raw", "ed25519_verify", "prepare", "entry_parse", "payload_parse",
+    "payload_digest", "canonical_entry", "seal", "stored_bytes", "record_hash", "leaf_hash", "tree_nodes",
+    "decide_registration", "decide_consent", "decide_lab", "initial_state", "state_dump", "head_lookup",
+    "state_lookup", "decide_ledger", "insert", "tree_append", "commit", "raw_insert", "raw_commit",
+    "checkpoint_sign", "append_batch", "append_batch_gc_paused", "read_rows", "plain_read_json",
+    "json_loads", "from_stored", "read_trusted", "verify_record_hash", "verify_leaf_hash",
+    "verify_digest", "verify_ed25519", "worker_wire", "worker_ipc", "from_wire", "replay",
+    "verify_in_process", "bundle_line", "payload_parse_trusted", "fold_apply", "view_documents",
+    "view_rows", "fold_into", "rebuild_share",
+)
 
 
 def test_the_floors_benchmark_times_every_step_and_its_ledgers_verify(tmp_path: Path) -> None:
