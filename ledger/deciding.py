@@ -24,6 +24,7 @@ from .errors import Conflict, Head, MalformedEntry, NotInitialised, RuleViolatio
 from .keys import signature_valid
 from .prepared import Prepared, prepare
 from .registry import GENESIS, KEYS_STREAM, KeyRegistry, genesis_key
+from .store import Row, StoredState
 from .stream_state import Kept, state_key
 from .trusted import read_trusted
 
@@ -52,6 +53,11 @@ class Deciding:
         self.unstored: set[str] = set()  # ... whose state `stream_states` lacks as it stands
         self.pending: dict[str, list[Record]] = {}  # records decided here on those streams
         self._key: bytes | None = None
+        # Read ahead for a group's streams, as they stood when this transaction began (valid for
+        # a stream until a decision on it lands in `states`): its last row, its stored state.
+        self._heads: dict[str, Row] | None = None
+        self._stored: dict[str, StoredState] = {}
+        self._read_ahead: frozenset[str] = frozenset()
 
     @property
     def origin(self) -> str | None:
@@ -126,16 +132,35 @@ class Deciding:
         if rules is None or stream in DECIDERS or not rules.keeps_state(stream):
             return None
         if stream not in self.states:
-            row = self.ledger.store.last_row(self.cur, stream)
+            ahead = self._heads is not None and stream in self._read_ahead
+            row = (self._heads.get(stream) if ahead and self._heads is not None
+                   else self.ledger.store.last_row(self.cur, stream))
             head = (Head(stream, 0, ZERO_HASH) if row is None
                     else head_of(stream, [read_trusted(row.state, row.position)]))
             kept, stored = self.ledger.states.find(
                 self.cur, rules, self.key, head, self.redactions,
-                lambda: self.ledger.histories.history(self.cur, stream))
+                lambda: self.ledger.histories.history(self.cur, stream),
+                (lambda: self._stored.get(stream)) if ahead else None)
             self.states[stream] = kept
             if not stored:
                 self.unstored.add(stream)
         return self.states[stream]
+
+    def read_ahead(self, items: Sequence[Prepared | Exception]) -> None:
+        """For a group: the last row and stored state of every stream its entries keep a state
+        for, read in one query each instead of two per entry (a round trip each on PostgreSQL).
+        Read under the write lock, in this transaction: what `kept` would have read."""
+        rules = self.state_rules
+        if rules is None:
+            return
+        streams = {i.entry.fields["stream"] for i in items if isinstance(i, Prepared)}
+        streams = {s for s in streams if isinstance(s, str) and s not in DECIDERS
+                   and s not in self.states and rules.keeps_state(s)}
+        if len(streams) < 2:
+            return
+        self._read_ahead = frozenset(streams)
+        self._heads = self.ledger.store.last_rows(self.cur, sorted(streams))
+        self._stored = self.ledger.store.stream_states(self.cur, sorted(streams))
 
     @property
     def key(self) -> bytes:

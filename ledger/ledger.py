@@ -168,6 +168,7 @@ class Ledger:
             for i, s in enumerate(submissions)])
 
         def decide_all(txn: Deciding) -> list[list[Record] | Exception]:
+            txn.read_ahead(prepared)
             return [numbered(i, len(prepared), txn.decide, item) for i, item in enumerate(prepared)]
 
         return cast(list[Receipt], self._commit(decide_all, prepared))
@@ -178,6 +179,7 @@ class Ledger:
         else with it. An item that is an error already (it failed to prepare) is handed back."""
 
         def decide_each(txn: Deciding) -> list[list[Record] | Exception]:
+            txn.read_ahead(items)
             decided: list[list[Record] | Exception] = []
             for item in items:
                 if isinstance(item, Exception):

@@ -205,6 +205,21 @@ class Store(ABC):
         r = cursor.fetchone()
         return None if r is None else Row(0, stream, r["v"], r["topic"], stored_bytes(r["state"]))
 
+    def last_rows(self, cursor: Any, streams: Sequence[str]) -> dict[str, Row]:
+        """`last_row` of many streams in one query per chunk (a group's streams: one round trip
+        instead of one per entry); a stream with no record is absent."""
+        found: dict[str, Row] = {}
+        for chunk in _chunks(sorted(set(streams))):
+            marks = ", ".join([self.param] * len(chunk))
+            cursor.execute(
+                f"SELECT originator_id AS s, originator_version AS v, topic, state FROM "
+                f"{self._table} AS r WHERE originator_id IN ({marks}) AND originator_version = "
+                f"(SELECT MAX(originator_version) FROM {self._table} WHERE originator_id = "
+                "r.originator_id)", tuple(chunk))
+            for r in cursor.fetchall():
+                found[r["s"]] = Row(0, r["s"], r["v"], r["topic"], stored_bytes(r["state"]))
+        return found
+
     def log_rows(self, start: int = 1, limit: int = 1000) -> list[Row]:
         """Records in log order from notification position `start` (inclusive)."""
         notes = self.recorder.select_notifications(start=start, limit=limit)
@@ -241,6 +256,18 @@ class Store(ABC):
         if r is None:
             return None
         return StoredState(stream, r["version"], r["record_hash"], stored_bytes(r["state"]), r["mac"])
+
+    def stream_states(self, cursor: Any, streams: Sequence[str]) -> dict[str, StoredState]:
+        """`stream_state` of many streams, a query per chunk; a stream with no row is absent."""
+        found: dict[str, StoredState] = {}
+        for chunk in _chunks(sorted(set(streams))):
+            marks = ", ".join([self.param] * len(chunk))
+            cursor.execute(f"SELECT stream, version, record_hash, state, mac FROM "
+                           f"{self.qualify(STATES_TABLE)} WHERE stream IN ({marks})", tuple(chunk))
+            for r in cursor.fetchall():
+                found[r["stream"]] = StoredState(r["stream"], r["version"], r["record_hash"],
+                                                 stored_bytes(r["state"]), r["mac"])
+        return found
 
     def put_stream_states(self, cursor: Any, rows: Sequence[StoredState]) -> None:
         p = self.param
@@ -286,3 +313,8 @@ def open_store(url: str | None = None) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresStore(url)
     raise StoreError(f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql://…")
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+    """Within any SQLite's limit on bound parameters (999 before 3.32)."""
+    return [items[i:i + size] for i in range(0, len(items), size)]

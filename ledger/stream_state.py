@@ -100,9 +100,11 @@ class StateKeeper:
                 self._mark = redactions
 
     def find(self, cur: Any, rules: StateRules, key: bytes, head: Head, redactions: int,
-             history: Callable[[], Sequence[Record]]) -> tuple[Kept, bool]:
+             history: Callable[[], Sequence[Record]],
+             stored: Callable[[], StoredState | None] | None = None) -> tuple[Kept, bool]:
         """The stream's state at `head` (read under the write lock) and whether it is stored as
-        such already (else the caller writes it)."""
+        such already (else the caller writes it). `stored`, if given, gives the stream's stored
+        row as read in this transaction (a group's rows are read in one query)."""
         stream = head.stream
         with self._lock:
             kept = self._kept.get(stream)
@@ -111,7 +113,7 @@ class StateKeeper:
         if kept is not None and _same(kept.head, head):
             self.counts["memory"] += 1
             return Kept(head, kept.state), True
-        row = self.store.stream_state(cur, stream)
+        row = stored() if stored is not None else self.store.stream_state(cur, stream)
         if row is not None and row.version == head.version and row.record_hash == head.record_hash:
             mac = state_mac(key, rules.state_format, stream, row.version, row.record_hash, redactions,
                             row.state)

@@ -315,3 +315,58 @@ def test_a_state_read_back_is_the_state_folded_from_history(demo: DemoTrial) -> 
             assert rules.dump_state(from_state) == frozen  # deciding changed nothing in place
             decided += by_state[0] == "accepted"
     assert decided > 100
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_a_group_reads_its_states_ahead_and_still_never_trusts_a_wrong_one(
+        trial: Trial, attack: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group's last rows and stored states are read in one query each (`Deciding.read_ahead`):
+    a state that disagrees with the log is detected there as well, and folded instead."""
+    from .test_group_commit import _in_one_group
+
+    investigator = trial.client("inv-001")
+    investigator.register_participant("P-001", sex="F", date_of_birth="1961-04-02", weight_kg=64.0)
+    investigator.sign_consent("P-001", form_version="1.0", signed_on="2026-03-01")
+    investigator.register_participant("P-002", sex="M", date_of_birth="1960-01-01", weight_kg=70.0)
+    investigator.sign_consent("P-002", form_version="1.0", signed_on="2026-03-01")
+    old = _stored(trial, "participant/P-002" if attack == "other stream" else STREAM)
+    investigator.withdraw_consent("P-001", form_version="1.0", withdrawn_on="2026-03-02")
+    now = _stored(trial)
+    assert old is not None and now is not None
+    _write(trial, ATTACKS[attack](old, now))
+    ledger = trial.services.ledger
+    ledger.states.clear()  # as a process that starts now
+    counts = dict(ledger.states.counts)
+
+    def sign(stream: str, kind: str, payload: dict[str, Any]) -> Any:
+        return investigator.signer.sign(ledger=trial.info.origin, head=ledger.head(stream),
+                                        type=kind, payload=payload, occurred_at=trial.clock.now,
+                                        schema=2 if kind == "consent.withdrawn" else 1)
+
+    group = [
+        sign(STREAM, "consent.withdrawn", {"form_version": "1.0", "withdrawn_on": "2026-03-02",
+                                           "follow_up": "none"}),
+        sign("participant/P-002", "consent.withdrawn", {"form_version": "1.0",
+                                                        "withdrawn_on": "2026-03-02",
+                                                        "follow_up": "none"}),
+        sign("participant/P-003", "participant.registered", {
+            "participant_id": "P-003", "site": "site-01", "sex": "F",
+            "date_of_birth": "1961-04-02", "weight_kg": 64})]
+    store = trial.services.store
+    one_by_one: list[str] = []  # the reads a group makes one stream at a time, counted
+    for name in ("last_row", "stream_state"):
+        read = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda cur, stream, read=read, name=name: (
+            one_by_one.append(f"{name} {stream}"), read(cur, stream))[1])
+
+    answers = _in_one_group(trial, group)
+
+    assert isinstance(answers[0], LedgerError)
+    assert answers[0].rule == "consent.withdrawal_without_consent"  # type: ignore[attr-defined]
+    assert not isinstance(answers[1], Exception) and not isinstance(answers[2], Exception)
+    # P-001's state detected and folded; P-002's genuine one used; P-003 begun from nothing
+    assert ledger.states.counts["folded"] == counts["folded"] + 2
+    assert ledger.states.counts["stored"] == counts["stored"] + 1
+    assert one_by_one == []  # every head and stored state came from the read-ahead
+    for stream in ("participant/P-002", "participant/P-003"):
+        _stored_is_folded(trial, stream)
