@@ -9,6 +9,7 @@ import os
 import socket
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -28,12 +29,25 @@ def free_port() -> int:
 
 def start_server(url: str, home: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
+    return _started([CLI, "serve", "--db", url, "--home", str(home), "--port", str(port)],
+                    f"serve-{port}", port, log), port
+
+
+def start_floor(token: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The HTTP stack alone (benchmarks/http_floor.py), answering P3's clients."""
+    port = free_port()
+    return _started([sys.executable, str(Path(__file__).with_name("http_floor.py")), "--port",
+                     str(port), "--token", token], f"floor-{port}", port, log), port
+
+
+def _started(command: list[str], name: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = cli_env()
     env["TRIAL_LEDGER_LEDGER_PASSPHRASE"] = LEDGER_PASS
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                      env.get("PYTHONPATH")]))
     with log.open("wb") as out:
-        proc = subprocess.Popen(profiling.command([CLI, "serve", "--db", url, "--home", str(home),
-                                                   "--port", str(port)], f"serve-{port}"),
-                                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(profiling.command(command, name), env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -42,7 +56,7 @@ def start_server(url: str, home: Path, log: Path) -> tuple[subprocess.Popen[byte
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
                 s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    return proc, port
+                    return proc
         except OSError:
             time.sleep(0.2)
     proc.kill()
@@ -160,18 +174,28 @@ def p3(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
                          servers=[proc.pid])
     finally:
         stop_server(proc)
+    floor_proc, floor_port = start_floor(bench.token, folder / "p3-floor.log")
+    try:
+        floor = http_load([floor_port], bench.token, bodies, scale.http_clients, scale.http_seconds,
+                          servers=[floor_proc.pid])
+    finally:
+        stop_server(floor_proc)
     context["p3"] = load
     base = context.get("p1_rate") or 0.0
     rate, p99 = load["entries_per_s"], load["p99_ms"]
     notes = (f"{scale.http_clients} clients, {load['ok']:,} appends in {load['seconds']:.1f} s, "
              f"p50 {load['p50_ms']:.0f} ms, p99 {p99:.0f} ms; statuses {load['statuses']}"
-             f"{cpu_note(load)}")
+             f"{cpu_note(load)}. The HTTP stack alone (benchmarks/http_floor.py: the same "
+             f"uvicorn, FastAPI, body model and bearer check, no ledger), same clients: "
+             f"{floor['entries_per_s']:,.0f}/s, p99 {floor['p99_ms']:.0f} ms{cpu_note(floor)}")
     return [
         figure("P3", f"HTTP appends, {scale.http_clients} concurrent clients, SQLite", rate, base,
                ">= 1,500/s, p99 <= 100 ms", rate >= 1500 and p99 <= 100, "entries/s",
                "P1's in-process append rate (one caller)", notes, p99_ms=p99, statuses=load["statuses"],
                cpu_ms_per_entry=load.get("cpu_ms_per_entry"),
-               cpu_ceiling_per_s=load.get("cpu_ceiling_per_s")),
+               cpu_ceiling_per_s=load.get("cpu_ceiling_per_s"),
+               http_floor={k: floor.get(k) for k in ("entries_per_s", "p50_ms", "p99_ms",
+                                                     "cpu_ms_per_entry", "cpu_ceiling_per_s")}),
         figure("P8", "append → covered by a signed checkpoint, p99 under P3's load",
                load["checkpoint_p99_ms"], 1000.0, "<= 1,000 ms",
                load["with_checkpoint"] == load["ok"] > 0 and load["checkpoint_p99_ms"] <= 1000, "ms",
