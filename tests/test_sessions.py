@@ -97,3 +97,23 @@ def test_a_session_is_opened_only_on_ones_own_stream(trial: Trial) -> None:
     answer = trial.http.post("/v1/sessions", json=entry.__dict__)
     assert answer.status_code == 401 and answer.json()["rule"] == "access.not_yours"
     assert signer.author == "inv-005"
+
+
+def test_r17_a_token_revoked_elsewhere_is_refused_at_once(trial: Trial) -> None:
+    """The lookup made on every request reads the tokens as they stand: a revocation committed
+    by another process (a second worker, `users lock` from the CLI) holds from its next request,
+    with nothing kept from the requests before it."""
+    from api.services.bootstrap import bootstrap
+
+    services = trial.services
+    token = services.tokens.issue(User("inv-001", "investigator", "site-01"))
+    for _ in range(3):  # asked before: whatever a lookup keeps, it has kept it now
+        assert services.tokens.lookup(token) == User("inv-001", "investigator", "site-01")
+    elsewhere = bootstrap(services.store.url)
+    try:
+        elsewhere.tokens.revoke(token)
+    finally:
+        elsewhere.close()
+    assert services.tokens.lookup(token) is None
+    other = services.tokens.issue(User("inv-002", "investigator", "site-01"))
+    assert services.tokens.lookup(other) is not None  # and a token issued since is seen

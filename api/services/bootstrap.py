@@ -78,6 +78,7 @@ class Services:
             self.appender.after, self.appender.committed = None, runner.wake
 
     def close(self) -> None:
+        self.tokens.close()
         self.store.close()
 
 

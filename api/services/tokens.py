@@ -7,11 +7,15 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ledger.store import Store
+from ledger.store_sqlite import SQLiteStore
 
 TABLE = "api_tokens"
 SESSION_HOURS = float(os.environ.get("TRIAL_LEDGER_SESSION_HOURS", "8"))
@@ -31,6 +35,9 @@ class TokenStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.table = store.qualify(TABLE)
+        self._readers = threading.local()
+        self._opened: list[sqlite3.Connection] = []  # every thread's, closed together
+        self._opened_lock = threading.Lock()
 
     def create_table(self) -> None:
         with self.store.transaction() as cur:
@@ -61,16 +68,43 @@ class TokenStore:
         return token
 
     def lookup(self, token: str) -> User | None:
-        """The token's user, unless it is unknown, revoked or expired."""
+        """The token's user, unless it is unknown, revoked or expired. Asked on every request,
+        so read as it stands now (a revocation holds from its commit on, in every process) but
+        on SQLite through this thread's own read-only connection, without the pool's turns."""
         p = self.store.param
+        sql = (f"SELECT author, role, site, session FROM {self.table} WHERE token_hash = {p} "
+               f"AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p})")
+        params = (_digest(token), datetime.now(UTC).isoformat())
+        reader = self._reader()
+        if reader is not None:
+            found = reader.execute(sql, params).fetchone()
+            return None if found is None else User(*found)
         with self.store.read() as cur:
-            cur.execute(
-                f"SELECT author, role, site, session FROM {self.table} WHERE token_hash = {p} "
-                f"AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p})",
-                (_digest(token), datetime.now(UTC).isoformat()),
-            )
+            cur.execute(sql, params)
             row = cur.fetchone()
         return None if row is None else User(row["author"], row["role"], row["site"], row["session"])
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """This thread's read-only connection to a SQLite file (None for other stores). In
+        autocommit, each lookup is its own read transaction: it sees every commit before it."""
+        if not isinstance(self.store, SQLiteStore) or not self.store.shared():
+            return None
+        reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
+        if reader is None:
+            reader = sqlite3.connect(f"{Path(self.store.path).resolve().as_uri()}?mode=ro",
+                                     uri=True, isolation_level=None, check_same_thread=False)
+            self._readers.connection = reader
+            with self._opened_lock:
+                self._opened.append(reader)
+        return reader
+
+    def close(self) -> None:
+        """Close the lookups' connections (each thread opens its own again if asked later)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        self._readers = threading.local()
+        for reader in opened:
+            reader.close()
 
     def revoke(self, token: str) -> None:
         self._revoke("token_hash", _digest(token))
