@@ -9,7 +9,7 @@ is RFC 8785's key order and the object's bytes can be hashed as the rows stream 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -87,6 +87,19 @@ class Tables:
                     (key,))
         row = cur.fetchone()
         return None if row is None else str(row["doc"])
+
+    def load_many(self, cur: Any, version: int, view: str, keys: Iterable[str]) -> dict[str, str]:
+        """`load` of many keys in one query per 500 (a runner's page: one round trip for its
+        participants instead of one each); a key with no row is absent."""
+        wanted = sorted(set(keys))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ", ".join([self.store.param] * len(chunk))
+            cur.execute(f"SELECT key, doc FROM {self.name(view, version)} WHERE key IN ({marks})",
+                        chunk)
+            found.update((str(r["key"]), str(r["doc"])) for r in cur.fetchall())
+        return found
 
     def write(self, cur: Any, version: int, docs: Mapping[str, Mapping[str, Any]], *,
               fresh: bool = False) -> None:

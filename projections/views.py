@@ -135,9 +135,9 @@ class Views:
                             (NAME,))
             if self._position(cur, version) >= rows[0].position:
                 raise IntegrityError("page applied already")
-            batch = Batch(lambda view, key: self.tables.load(cur, version, view, key),
-                          protocol=self.protocol_at(cur, rows[0].position - 1))
             records = [read_trusted(row.state, row.position) for row in rows]
+            batch = Batch(self._page_loader(cur, version, records),
+                          protocol=self.protocol_at(cur, rows[0].position - 1))
             first = self.tree.leaf_in(cur, records[0].hash)
             if first is None:
                 raise IntegrityError("page not sealed yet")  # leaves come in the same transaction
@@ -152,6 +152,21 @@ class Views:
             finish(batch)
             self.tables.write(cur, version, batch.docs)
             self.store.track(cur, self._tracking(version), rows[-1].position)
+
+    def _page_loader(self, cur: Any, version: int, records: list[Record]
+                     ) -> Callable[[str, str], str | None]:
+        """The documents a page folds into: its participants' read in one query, the rest (and
+        those of a participant a redaction folds again) when first asked for."""
+        pids = {r.stream[len(participant.STREAM_PREFIX):] for r in records
+                if r.stream.startswith(participant.STREAM_PREFIX)}
+        known = (self.tables.load_many(cur, version, participants.NAME, pids)
+                 if len(pids) > 1 else {})
+
+        def load(view: str, key: str) -> str | None:
+            if view == participants.NAME and key in pids and len(pids) > 1:
+                return known.get(key)
+            return self.tables.load(cur, version, view, key)
+        return load
 
     def _refold_redacted(self, cur: Any, batch: Batch, redaction: Record) -> None:
         """A redaction removed an earlier payload: render that record's audit row again and fold
