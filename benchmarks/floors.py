@@ -7,7 +7,7 @@ Method. A temporary folder gets two ledgers made by the project's own code with 
 fixtures (floors_fixture.py): a trial ledger with the trial set up and the trial's rules, with
 `--count` registrations signed for it as P2 signs them; and a log of about `--count` records
 made by the suite's recipe for the P4/P5 logs (20 records per participant), exported as a
-bundle. Each step (floors_steps.py) is a call of the project's code, or of the library it
+bundle. Each step (floors_steps.py, floors_reading.py) is a call of the project's code, or of the library it
 calls, over those records, timed by `time.perf_counter` and `time.process_time` for `--rounds`
 rounds; the median per record, in microseconds. A step that needs a transaction, a fresh
 database or fresh entries gets them before its clock starts.
@@ -58,7 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from floors_fixture import Fixture, build  # noqa: E402  (beside this script)
-from floors_steps import Timed, append_steps, read_steps, sized  # noqa: E402
+from floors_reading import read_steps  # noqa: E402
+from floors_steps import Timed, append_steps, sized  # noqa: E402
 
 #: step -> what it is (the table's second column).
 WHAT = {
