@@ -169,6 +169,12 @@ class Tree:
         with self.store.read() as cur:
             return self._size(cur)
 
+    def uncovered(self) -> int:
+        """Leaves beyond the latest signed checkpoint, whichever process appended them."""
+        with self.store.read() as cur:
+            latest = self._latest(cur)
+            return self._size(cur) - (latest.size if latest is not None else 0)
+
     def latest_checkpoint(self) -> SignedCheckpoint | None:
         with self.store.read() as cur:
             latest = self._latest(cur)

@@ -8,17 +8,19 @@ import os
 import shlex
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from api.cli.common import DbOpt, HomeOpt, fail, open_services, out, passphrase
 from api.cli.help import LedgerTyper
+from api.cli.workers import WorkerFailed, Workers, worker_main, workers_count
 from api.services.bootstrap import Services, database_url, home_dir
 from api.services.sealing import CheckpointTimer
 from ledger.errors import LedgerError
@@ -39,16 +41,22 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
               help="Sign a checkpoint at most every N milliseconds (at most 60000) instead of at "
                    "every commit (0, the default). Receipts of commits in between carry no "
                    "checkpoint; a timer signs one over them once N ms have passed, and stopping "
-                   "the server signs a final one.")] = None) -> None:
+                   "the server signs a final one.")] = None,
+          workers: Annotated[str | None, typer.Option(
+              "--workers", show_default=False,
+              help="Worker processes answering HTTP on the one port (default 1: this process). "
+                   "Each appends through its own group commit; the views and the checkpoint "
+                   "timer stay one for the server. A worker that ends is started again.")]
+          = None) -> None:
     """Run the HTTP API."""
     import uvicorn
 
-    from api.http.app import create_app
-    from api.services.runner import ViewRunner
+    from api.services.runner_lock import OneRunner
     from api.services.settings import checkpoint_interval_ms as interval_setting
 
     try:
         interval = interval_setting(checkpoint_interval_ms)
+        count = workers_count(workers)
     except ValueError as exc:
         fail(str(exc))
         raise  # unreachable; keeps type checkers content
@@ -56,35 +64,72 @@ def serve(db: DbOpt = None, home: HomeOpt = None,
     with cleanup_on_sigterm(), ExitStack() as cleanup:
         # The demo takes a while to make: a port in use is said before it. Otherwise the quick
         # checks come first, so an unknown setting is refused and recorded whatever the port.
-        listener = cleanup.enter_context(listen(host, port)) if demo else None
+        listener = cleanup.enter_context(listen(host, port, spread=count > 1)) if demo else None
         services = open_services(db, initialised=False)
         cleanup.callback(services.close)
-        prepare(services, db, home, demo, seed)
-        listener = listener or cleanup.enter_context(listen(host, port))
-        cleanup.callback(ViewRunner(services).start().stop)  # views kept current meanwhile
+        if count > 1 and not services.store.shared():
+            fail(f"--workers {count} needs a database the workers can share (a file or "
+                 f"PostgreSQL), not {services.store.url}")
+        secret = prepare(services, db, home, demo, seed)
+        listener = listener or cleanup.enter_context(listen(host, port, spread=count > 1))
+        # One runner keeps the views for every process on this database (this one, if free).
+        views = OneRunner(services, readers=count == 1).start()
+        cleanup.callback(views.stop)
         # Stops before the views and the store: the final checkpoint covers every request served.
         services.ledger.checkpoint_interval_ms = interval
-        cleanup.callback(final_checkpoint, CheckpointTimer(services.ledger).start())
+        cleanup.callback(final_checkpoint, CheckpointTimer(services.ledger, shared=count > 1).start())
         if interval:
             out.print(f"Checkpoints: at most one every {interval} ms (a final one on stopping)")
-        out.print(f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)")
+        out.print("Views: kept by this server's runner" if views.holding else
+                  "Views: kept by another server's runner on this database (this one takes "
+                  "them over if it stops)")
+        serving = f"Serving on http://{host}:{port}/v1 (OpenAPI at /docs, audit viewer at /ui/)"
+        if count > 1:
+            serve_workers(count, listener, services, home, secret, interval, serving)
+            return
+        out.print(serving)
         # Idle keep-alive connections are closed by the clients first (httpx drops them after
         # 5 s, proxies after 60 s): a server closing at the same moment a client reuses one
         # resets that client's request.
-        config = uvicorn.Config(create_app(services), host=host, port=port, log_level="info",
+        config = uvicorn.Config(make_app(services), host=host, port=port, log_level="info",
                                 timeout_keep_alive=75)
         uvicorn.Server(config).run(sockets=[listener])
 
 
+def serve_workers(count: int, listener: socket.socket, services: Services, home: Path | None,
+                  secret: str, interval: int, serving: str) -> None:
+    """Serve with `count` worker processes until interrupted (api/cli/workers.py)."""
+    pool = Workers(count, listener, url=services.store.url, home=home_dir(home),
+                   passphrase=secret, interval_ms=interval)
+    try:
+        try:
+            pool.start()
+            out.print(f"{serving}; {count} workers (pids {', '.join(map(str, pool.pids()))})")
+            pool.run()
+        finally:
+            pool.stop()  # before the final checkpoint: it covers every request they served
+    except WorkerFailed as exc:
+        fail(str(exc))
+
+
+def make_app(services: Services) -> Any:
+    """The HTTP app over `services` (this process's, or a worker's)."""
+    from api.http.app import create_app
+
+    return create_app(services)
+
+
 def prepare(services: Services, db: str | None, home: Path | None, demo: bool,
-            seed: int | None = None) -> None:
+            seed: int | None = None) -> str:
     """The ledger ready to serve: the demo made if asked for, the system keys loaded, unknown
-    settings refused and recorded, anything appended while no server ran sealed."""
+    settings refused and recorded, anything appended while no server ran sealed. Returns the
+    passphrase of the system keys (a server's workers load them too)."""
     from api.demo.loader import make_demo
     from api.services.settings import refuse_unknown
     from api.services.trial_setup import load_system_actors
 
     made = None
+    secret = ""
     try:
         if demo and services.store.is_initialised():
             out.print(demo_present(services, db, home))
@@ -108,6 +153,7 @@ def prepare(services: Services, db: str | None, home: Path | None, demo: bool,
             out.print(f"Checkpoint: tree size {signed.size}")
     except LedgerError as exc:
         fail(exc.message)
+    return secret
 
 
 def final_checkpoint(timer: CheckpointTimer) -> None:
@@ -143,25 +189,35 @@ def cleanup_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, *, spread: bool = False) -> socket.socket:
     """The server's socket, bound now, so a port in use is one line and not a log after start-up;
-    uvicorn is then handed this very socket (no other process can take the port in between)."""
+    uvicorn is then handed this very socket (no other process can take the port in between).
+    `spread` (several workers, Linux): bound with SO_REUSEPORT, the first of one socket per worker
+    among which the kernel spreads new connections (api/cli/workers.py); a plain socket is bound
+    first and closed, so that a port another server listens on is still refused."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     except socket.gaierror as exc:
         fail(f"cannot listen on {host}:{port} (unknown host: {exc.strerror})")
         raise  # unreachable; keeps type checkers content
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: no wait on TIME_WAIT
-    try:
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            fail(f"port {port} on {host} is in use (another server is listening there); "
-                 "choose another with --port")
-        fail(f"cannot listen on {host}:{port} ({exc.strerror})")
+    spread = spread and hasattr(socket, "SO_REUSEPORT") and sys.platform == "linux"
+    for reuse_port in ((False, True) if spread else (False,)):
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: no wait on TIME_WAIT
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is in use (another server is listening there); "
+                     "choose another with --port")
+            fail(f"cannot listen on {host}:{port} ({exc.strerror})")
+        if spread and not reuse_port:
+            address = sock.getsockname()  # (port 0: the port the kernel chose, for the group)
+            sock.close()
     return sock
 
 
@@ -184,3 +240,7 @@ def demo_present(services: Services, db: str | None, home: Path | None) -> str:
 
 def register(app: LedgerTyper) -> None:
     app.command("serve")(serve)
+
+
+if __name__ == "__main__":  # a worker of `serve --workers N`: `python -m api.cli.serve worker N`
+    worker_main(make_app)

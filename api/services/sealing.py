@@ -7,6 +7,11 @@ checkpoint is due and signs one over everything waiting (`Ledger.seal_if_due`), 
 server runs no leaf waits much more than N ms. Stopping signs a final checkpoint over whatever
 the log holds, so nothing is left uncovered when the server ends. Interval 0 starts no thread:
 every commit signs its own checkpoint.
+
+A server with several workers (`serve --workers N`) has one timer, in its main process, over the
+workers' commits (`shared`): the workers' commits sign none (`Ledger.commits_sign`), and every
+N ms the timer signs one over whatever the log holds beyond the latest checkpoint, so the server
+as a whole still signs at most one every N ms.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ log = logging.getLogger("trial_ledger.sealing")
 
 
 class CheckpointTimer:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, *, shared: bool = False) -> None:
         self.ledger = ledger
+        self.shared = shared  # the leaves are other processes' (the server's workers)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="checkpoint-timer", daemon=True)
 
@@ -47,6 +53,14 @@ class CheckpointTimer:
 
     def _run(self) -> None:
         idle = self.ledger.checkpoint_interval_ms / 1000
+        if self.shared:
+            while not self._stop.wait(idle):
+                try:
+                    if self.ledger.tree.uncovered():
+                        self.ledger.seal()
+                except Exception:  # a checkpoint must not silently stop coming: say so, try again
+                    log.exception("signing a checkpoint failed; retrying")
+            return
         while not self._stop.is_set():
             try:
                 wait = self.ledger.seal_due_in()
