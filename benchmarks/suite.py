@@ -69,7 +69,7 @@ SCALES = {
                    small_log=400, large_log=1_200, p6_sizes=(64, 300), p7_appends=30,
                    crypto_seconds=0.2, p9_baseline=50),
     "full": Scale(p1_appends=3_000, p2_batches=6, http_clients=32, http_seconds=20.0,
-                  http_entries=48_000, small_log=10_000, large_log=1_000_000,
+                  http_entries=80_000, small_log=10_000, large_log=1_000_000,
                   p6_sizes=(10_000, 1_000_000), p7_appends=1_500, crypto_seconds=2.0,
                   p9_baseline=3_000),
 }
