@@ -86,7 +86,7 @@ class SQLiteStore(Store):
         self.recorder = SQLiteApplicationRecorder(self.datastore, RECORDS_TABLE)
         self.tracking = SQLiteTrackingRecorder(self.datastore)
         self.derived_only = False
-        self._turn = _WriteTurn(path) if self.shared() else None
+        self._turn = _WriteTurn(os.path.realpath(path)) if self.shared() else None
 
     def write_derived_data_only(self) -> None:
         """This store's writes from now on are derived data that can be made again from the log

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli.main import app
+from api.cli.workers import WorkerFailed, Workers
 from api.client.sdk import LedgerClient
 from api.services.bootstrap import bootstrap
 from projections.replay import replay
@@ -270,6 +272,38 @@ def test_a_second_server_leaves_the_views_to_the_first_then_takes_them_over(
         assert b.proc.wait(60) == -signal.SIGTERM
     assert "Traceback" not in a.text() + b.text()
     verify(url)
+
+
+@pytest.mark.slow
+def test_a_killed_server_leaves_no_worker_behind(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    trial = live_server.prepare(url, tmp_path / "home", workers=1, slots=4, shared=0)
+    with serving(trial, tmp_path / "serve.log", "--workers", "2") as server:
+        until(lambda: kinds(server.proc.pid) == ["runner", "worker", "worker"], "its processes")
+        left = list(children(server.proc.pid))
+        server.proc.send_signal(signal.SIGKILL)  # no handler runs: the workers see stdin close
+        assert server.proc.wait(30) == -signal.SIGKILL
+    until(lambda: not any(_alive(p) for p in left), "the workers and the runner to end")
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_start_stops_the_server_in_one_line(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    trial = live_server.prepare(url, tmp_path / "home", workers=1, slots=4, shared=0)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        pool = Workers(2, listener, url=url, home=trial.home, passphrase="not-the-passphrase",
+                       interval_ms=0)
+        try:
+            with pytest.raises(WorkerFailed, match=r"worker \d \(pid \d+\) ended while starting "
+                               r"\(exit code 1\); stopping the server"):
+                pool.start()
+        finally:
+            pool.stop()
+    said = capfd.readouterr().err  # the workers' own stderr, inherited
+    assert "Traceback" not in said
+    assert "could not load the system keys: cannot open " in said and "wrong passphrase" in said
 
 
 def _alive(pid: int) -> bool:

@@ -144,6 +144,8 @@ def prepare(services: Services, db: str | None, home: Path | None, demo: bool,
             secret = os.environ.get("TRIAL_LEDGER_LEDGER_PASSPHRASE") or default or passphrase(
                 "TRIAL_LEDGER_LEDGER_PASSPHRASE", "Ledger key passphrase")
             load_system_actors(services, home_dir(home), secret)
+        elif made is not None:
+            secret = made.passphrase  # (its keys are loaded already; the workers load them too)
         refused = refuse_unknown(services, os.environ, by=f"os:{getpass.getuser()}")
         if refused:
             fail(f"{', '.join(refused)}: not a setting of trial-ledger (no setting disables or "

@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api.cli.common import err
+import typer
+
+from api.cli.common import err, fail, one_line
 from api.services.bootstrap import Services
 
 MAX_WORKERS = 64
@@ -160,7 +162,10 @@ class Workers:
         waiting = [w.ready_fd for w in self.workers if w.ready_fd >= 0]
         readable: list[int] = []
         if waiting:
-            readable = select.select(waiting, [], [], timeout)[0]
+            poll = select.poll()  # (not select(): a descriptor may be numbered above 1023)
+            for fd in waiting:
+                poll.register(fd, select.POLLIN)
+            readable = [fd for fd, _ in poll.poll(timeout * 1000)]
         else:
             time.sleep(timeout)
         for w in self.workers:
@@ -195,7 +200,14 @@ class Workers:
 def worker_main(make_app: Callable[[Services], Any]) -> None:
     """A worker (`python -m api.cli.serve worker N`): its configuration from stdin, then uvicorn
     on the inherited socket, serving `make_app`'s app, until stdin closes (or SIGTERM/SIGINT:
-    uvicorn's graceful stop either way)."""
+    uvicorn's graceful stop either way). What stops it from starting is one line, exit 1."""
+    try:
+        _work(make_app)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+def _work(make_app: Callable[[Services], Any]) -> None:
     import uvicorn
 
     from api.services.bootstrap import bootstrap
@@ -218,9 +230,15 @@ def worker_main(make_app: Callable[[Services], Any]) -> None:
 
     logging.basicConfig(level=logging.INFO)
     config = json.loads(sys.stdin.buffer.readline())
-    services = bootstrap(config["url"])
     try:
-        load_system_actors(services, Path(config["home"]), config.pop("passphrase"))
+        services = bootstrap(config["url"])
+    except Exception as exc:
+        fail(f"worker {config['index']} could not open the database: {one_line(exc)}")
+    try:
+        try:
+            load_system_actors(services, Path(config["home"]), config.pop("passphrase"))
+        except Exception as exc:  # said in one line; the server stops on it
+            fail(f"worker {config['index']} could not load the system keys: {one_line(exc)}")
         ledger = services.ledger
         ledger.checkpoint_interval_ms = config["interval_ms"]
         ledger.commits_sign = not config["interval_ms"]  # else the server's timer signs them

@@ -114,7 +114,7 @@ def runner_lock(store: Store) -> RunnerLock | None:
     if isinstance(store, PostgresStore):
         return AdvisoryLock(store)
     if isinstance(store, SQLiteStore) and store.shared():
-        return FileLock(f"{store.path}-views.lock")
+        return FileLock(f"{os.path.realpath(store.path)}-views.lock")  # (however it is named)
     return None
 
 
@@ -122,7 +122,7 @@ class WakePipe:
     """SQLite: the named pipe through which other processes wake the runner's holder."""
 
     def __init__(self, store: SQLiteStore) -> None:
-        self.path = f"{store.path}-views.wake"
+        self.path = f"{os.path.realpath(store.path)}-views.wake"
         self._send_fd: int | None = None
         self._send_lock = threading.Lock()
 
@@ -152,10 +152,11 @@ class WakePipe:
         self._make()
         # Read and write: the pipe never reads as ended while no writer has it open.
         fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        poll = select.poll()  # (not select(): a descriptor may be numbered above 1023)
+        poll.register(fd, select.POLLIN)
         try:
             while not stop.is_set():
-                ready, _, _ = select.select([fd], [], [], 0.5)
-                if ready:
+                if poll.poll(500):
                     with contextlib.suppress(BlockingIOError):
                         os.read(fd, 65536)
                     wake()
