@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from eventsourcing.persistence import IntegrityError
 
-from . import redaction
+from . import gc_pause, redaction
 from .contract import BatchError, Clock, FollowUp, Receipt, Rules, StreamView, system_clock
 from .deciding import Deciding
 from .entry import ZERO_HASH, Record, Submission, format_time
@@ -163,15 +163,17 @@ class Ledger:
     def append_batch(self, submissions: Sequence[Submission | Prepared]) -> list[Receipt]:
         """All of them in one transaction, or none (the failing entry named by BatchError).
         An entry the caller prepared already (`prepare`) is not parsed again."""
-        prepared = self._check_early([
-            s if isinstance(s, Prepared) else numbered(i, len(submissions), prepare, s)
-            for i, s in enumerate(submissions)])
+        with gc_pause.paused(len(submissions)):
+            prepared = self._check_early([
+                s if isinstance(s, Prepared) else numbered(i, len(submissions), prepare, s)
+                for i, s in enumerate(submissions)])
 
-        def decide_all(txn: Deciding) -> list[list[Record] | Exception]:
-            txn.read_ahead(prepared)
-            return [numbered(i, len(prepared), txn.decide, item) for i, item in enumerate(prepared)]
+            def decide_all(txn: Deciding) -> list[list[Record] | Exception]:
+                txn.read_ahead(prepared)
+                return [numbered(i, len(prepared), txn.decide, item)
+                        for i, item in enumerate(prepared)]
 
-        return cast(list[Receipt], self._commit(decide_all, prepared))
+            return cast(list[Receipt], self._commit(decide_all, prepared))
 
     def append_each(self, items: Sequence[Prepared | Exception]) -> list[Receipt | Exception]:
         """Each entry decided on its own, the accepted ones in one transaction with one signed
@@ -191,7 +193,8 @@ class Ledger:
                     decided.append(exc)
             return decided
 
-        return self._commit(decide_each, [i for i in items if isinstance(i, Prepared)])
+        with gc_pause.paused(len(items)):
+            return self._commit(decide_each, [i for i in items if isinstance(i, Prepared)])
 
     def prepare(self, submission: Submission) -> Prepared:
         """What needs no lock, done by the caller's thread: parse, digest, signature check."""
@@ -218,7 +221,7 @@ class Ledger:
         ready = []
         for item in items:
             check = None if item.checked is not None else next(started)
-            ready.append(item if check is None else replace(item, checked=check))
+            ready.append(item if check is None else item.with_check(check))
         return ready
 
     def _commit(self, decide: Callable[[Deciding], list[list[Record] | Exception]],
@@ -275,7 +278,9 @@ class Ledger:
         receipts = {id(r): Receipt(r.hash, r.stream, r.version, p, r.recorded_at, first_leaf + n,
                                    note, r.type)
                     for n, (r, p) in enumerate(zip(records, positions, strict=True))}
+        # (a receipt is made without follow-ups: an entry that has none keeps it as it is)
         return [chain if isinstance(chain, Exception) else
+                receipts[id(chain[0])] if len(chain) == 1 else
                 replace(receipts[id(chain[0])],
                         follow_ups=tuple(receipts[id(r)] for r in chain[1:]))
                 for chain in decided]

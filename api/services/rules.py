@@ -58,6 +58,7 @@ class TrialRules:
         self.randomiser: Randomiser | None = None  # set when the randomiser's key is loaded
         # The protocol in force and the protocol stream it was read from (hashes, redactions).
         self._protocol: tuple[tuple[tuple[str, str | None], ...], Protocol | None] | None = None
+        self._initials: dict[str, object] = {}  # stream kind -> its new streams' state
 
     def decide(self, history: Sequence[Record], candidate: Record,
                view: StreamView) -> Sequence[FollowUp]:
@@ -73,7 +74,19 @@ class TrialRules:
         return any(kind.holds(stream) for kind in streams.KINDS if kind.name in KEPT_KINDS)
 
     def fold(self, stream: str, history: Sequence[Record]) -> Any:
-        return streams.fold(streams.kind_of(stream), [to_fact(r) for r in history])
+        kind = streams.kind_of(stream)
+        if not history and kind.name in KEPT_KINDS:
+            return self._initial(kind)
+        return streams.fold(kind, [to_fact(r) for r in history])
+
+    def _initial(self, kind: streams.StreamKind) -> object:
+        """A new stream's state, made once per kind and shared: a kept state is never changed
+        (`decide_on` evolves a copy; `StateRules` says so), and making one validates every
+        default of the model again, a cost each new participant would pay (P2's batches)."""
+        state = self._initials.get(kind.name)
+        if state is None:
+            state = self._initials[kind.name] = streams.fold(kind, ())
+        return state
 
     def decide_on(self, state: object, candidate: Record,
                   view: StreamView) -> tuple[Sequence[FollowUp], object]:

@@ -1,0 +1,137 @@
+"""The batch path's shortcuts give what the plain path gives: a new stream's state shared by every
+new stream of its kind (the fold of no history), an early check attached without
+`dataclasses.replace`, and the cyclic collector held off for a large batch and handed back as it
+was found."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from api.services.rules import KEPT_KINDS, TrialRules
+from domain import streams
+from ledger import gc_pause
+from ledger.contract import FollowUp, StreamView
+from ledger.entry import ZERO_HASH, Record, Submission
+from ledger.errors import Conflict, Head
+from ledger.prepared import prepare
+from ledger.registry import SignatureCheck
+from ledger.signer import Signer
+from ledger.tree import iter_leaves
+from ledger.verify import verify_log
+from projections.facts import to_fact
+
+from .conftest import Trial
+
+
+def _registrations(signer: Signer, origin: str, count: int, prefix: str = "P-") -> list[Submission]:
+    return [signer.sign(ledger=origin, head=Head(f"participant/{prefix}{n:04d}", 0, ZERO_HASH),
+                        type="participant.registered", occurred_at=datetime(2026, 3, 2, tzinfo=UTC),
+                        payload={"participant_id": f"{prefix}{n:04d}", "site": "site-01",
+                                 "sex": "F", "date_of_birth": "1961-04-02", "weight_kg": 64})
+            for n in range(count)]
+
+
+@pytest.mark.parametrize("stream", ["participant/P-0001", "access/inv-001"])
+def test_a_new_streams_state_is_the_fold_of_no_history_and_shared(stream: str) -> None:
+    rules = TrialRules()
+    kind = streams.kind_of(stream)
+    assert kind.name in KEPT_KINDS
+    first = rules.fold(stream, ())
+    assert first == streams.fold(kind, []) == kind.initial()
+    assert type(first) is type(kind.initial())
+    assert rules.fold(stream.rsplit("/", 1)[0] + "/other", ()) is first  # made once per kind
+
+
+def test_the_shared_new_state_is_unchanged_by_a_batch_and_every_state_is_the_fold(
+        sqlite_trial: Trial) -> None:
+    trial = sqlite_trial
+    ledger = trial.services.ledger
+    rules = ledger.rules
+    assert isinstance(rules, TrialRules)
+    signer, _ = trial.user("inv-001")
+    shared = rules.fold("participant/P-9999", ())
+    before = shared.model_dump()
+    receipts = ledger.append_batch(_registrations(signer, ledger.origin, gc_pause.PAUSE_FROM + 6))
+    assert rules.fold("participant/P-9999", ()) is shared
+    fresh = streams.kind_of("participant/P-1").initial()
+    assert shared.model_dump() == before == fresh.model_dump()
+    store = trial.services.store
+    for receipt in receipts[:: gc_pause.PAUSE_FROM // 4]:
+        with store.read() as cur:
+            row = store.stream_state(cur, receipt.stream)
+        assert row is not None and row.version == 1
+        history = ledger.stream(receipt.stream)
+        plain = streams.fold(streams.kind_of(receipt.stream), [to_fact(r) for r in history])
+        assert rules.load_state(receipt.stream, row.state) == plain
+    assert all(r.follow_ups == () for r in receipts)
+    tree = ledger.tree
+    report = verify_log(store.iter_log(), checkpoints=[c.note for c in tree.checkpoints()],
+                        leaves=iter_leaves(tree), root=trial.info.root_fingerprint)
+    assert report.as_dict()["ok"] is True
+
+
+def test_an_early_check_is_attached_as_replace_would(sqlite_trial: Trial) -> None:
+    ledger = sqlite_trial.services.ledger
+    signer, _ = sqlite_trial.user("inv-001")
+    item = prepare(_registrations(signer, ledger.origin, 1)[0])
+    check = SignatureCheck("k" * 64, lambda: True)
+    fast = item.with_check(check)
+    assert fast == replace(item, checked=check)
+    assert type(fast) is type(item) and fast.checked is check and item.checked is None
+
+
+def test_a_large_batch_holds_the_collector_off_and_hands_it_back(sqlite_trial: Trial) -> None:
+    ledger = sqlite_trial.services.ledger
+    signer, _ = sqlite_trial.user("inv-001")
+    seen: list[bool] = []
+    rules = ledger.rules
+    assert isinstance(rules, TrialRules)
+    decide_on = rules.decide_on
+
+    def watching(state: object, candidate: Record,
+                 view: StreamView) -> tuple[Sequence[FollowUp], object]:
+        seen.append(gc.isenabled())
+        return decide_on(state, candidate, view)
+
+    rules.decide_on = watching  # type: ignore[method-assign]
+    assert gc.isenabled()
+    ledger.append_batch(_registrations(signer, ledger.origin, gc_pause.PAUSE_FROM, "L-"))
+    assert gc.isenabled() and seen and not any(seen)
+    seen.clear()
+    ledger.append_batch(_registrations(signer, ledger.origin, 3, "S-"))
+    assert seen == [True] * 3  # a small batch leaves it alone
+    seen.clear()
+    gc.disable()
+    try:
+        ledger.append_batch(_registrations(signer, ledger.origin, gc_pause.PAUSE_FROM, "D-"))
+        assert not gc.isenabled()  # off before, off after: not ours to turn on
+    finally:
+        gc.enable()
+    with pytest.raises(Conflict):  # a refused batch hands the collector back too
+        ledger.append_batch(_registrations(signer, ledger.origin, gc_pause.PAUSE_FROM, "L-"))
+    assert gc.isenabled()
+
+
+def test_holds_from_several_threads_end_with_the_last() -> None:
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gc_pause.paused(gc_pause.PAUSE_FROM):
+            inside.set()
+            leave.wait(5)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    assert inside.wait(5)
+    with gc_pause.paused(gc_pause.PAUSE_FROM):
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the other thread still holds it
+    leave.set()
+    other.join(5)
+    assert gc.isenabled()
