@@ -87,26 +87,30 @@ class AdvisoryLock:
         self.conninfo = urlunparse(parts._replace(query=""))  # (`schema` is ours, not libpq's)
         digest = hashlib.sha256(f"trial-ledger views runner {store.schema}".encode()).digest()
         self.key = int.from_bytes(digest[:8], "big", signed=True)
-        self._conn: Any = None
+        self._conn: Any = None  # kept between tries too: a follower tries every second
+        self.held = False
 
     def acquire(self) -> bool:
         import psycopg
 
-        if self._conn is not None:
+        if self.held:
             return True
-        conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
-        if not (row and row[0]):
-            conn.close()
-            return False
-        self._conn = conn
-        return True
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+        try:
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        except psycopg.Error:
+            self.release()  # a broken connection: a new one next time
+            raise
+        self.held = bool(row and row[0])
+        return self.held
 
     def release(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()  # (the session's end drops the lock)
             self._conn = None
+        self.held = False
 
 
 def runner_lock(store: Store) -> RunnerLock | None:
