@@ -155,7 +155,12 @@ class PendingChecks:
     """Checks started now on the verifier pool; `result(i)` waits for the i-th one only, so the
     caller can go on with other work (decisions, inserts) while the other cores verify. The
     caller keeps a core to itself: a verifier thread descheduled while it holds the GIL would
-    stall the caller, which is the one holding the write lock."""
+    stall the caller, which is the one holding the write lock.
+
+    A chunk no verifier thread has begun when its answer is asked for is checked by the caller
+    itself instead of waited for: a verifier takes the GIL back after every check, so while the
+    caller runs Python it falls behind, and the caller would otherwise sit idle at the end while
+    one thread checks the rest. Both then check at once (libsodium runs without the GIL)."""
 
     CHUNK = 64
     THREADS = max(1, (os.cpu_count() or 1) - 1)
@@ -165,18 +170,25 @@ class PendingChecks:
         """`spare_core=False`: verify on every core (a caller whose own work can wait, such as
         the verifier, which holds no lock)."""
         self._done: list[bool] | None = None
+        self._chunks: list[Sequence[tuple[Ed25519PublicKey, bytes, bytes]]] = []
         self._parts: list[Future[list[bool]]] = []
         if len(checks) < PARALLEL_FROM or (os.cpu_count() or 1) == 1:
             self._done = _check_slice(checks)
         else:
             pool = _verifier_pool(self.THREADS if spare_core else None)
-            self._parts = [pool.submit(_check_slice, checks[i:i + self.CHUNK])
-                           for i in range(0, len(checks), self.CHUNK)]
+            self._chunks = [checks[i:i + self.CHUNK] for i in range(0, len(checks), self.CHUNK)]
+            self._parts = [pool.submit(_check_slice, chunk) for chunk in self._chunks]
 
     def result(self, index: int) -> bool:
         if self._done is not None:
             return self._done[index]
-        return self._parts[index // self.CHUNK].result()[index % self.CHUNK]
+        n, at = divmod(index, self.CHUNK)
+        part = self._parts[n]
+        if part.cancel():  # not begun by a verifier: checked here (a racing caller does the same)
+            here: Future[list[bool]] = Future()
+            here.set_result(_check_slice(self._chunks[n]))
+            self._parts[n] = part = here
+        return part.result()[at]
 
     def answer(self, index: int) -> Callable[[], bool]:
         """The i-th result, to be asked for later (waiting for it then, if it is not in yet)."""

@@ -1,12 +1,14 @@
 """The batch path's shortcuts give what the plain path gives: a new stream's state shared by every
 new stream of its kind (the fold of no history), a state's empty values written without a call
-each, an early check attached without `dataclasses.replace`, and the cyclic collector held off for
-a large batch and handed back as it was found."""
+each, an early check attached without `dataclasses.replace`, a signature check no verifier thread
+has begun made by the caller, and the cyclic collector held off for a large batch and handed back
+as it was found."""
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,9 +25,11 @@ from api.services.rules import KEPT_KINDS, STATE_CLASSES, TrialRules
 from domain import streams
 from domain.participant import ParticipantState
 from ledger import gc_pause
+from ledger import keys as keys_module
 from ledger.contract import FollowUp, StreamView
 from ledger.entry import ZERO_HASH, Record, Submission
 from ledger.errors import Conflict, Head
+from ledger.keys import generate
 from ledger.prepared import prepare
 from ledger.registry import SignatureCheck
 from ledger.signer import Signer
@@ -188,3 +192,31 @@ def test_a_dumped_state_is_the_plain_encoding_of_every_state_of_the_demo(demo: D
     odd = ParticipantState(labs={"a/b": {"history": [], "x": ()}}, failed_criteria=("c",),
                            queries={}, record_hashes=())
     assert state_codec.dumps(odd, STATE_CLASSES) == orjson.dumps(_plain(odd, names))
+
+
+def test_checks_no_verifier_has_begun_are_made_by_the_caller_with_the_same_answers() -> None:
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: checks are made in the calling thread anyway")
+    keys = [generate() for _ in range(3)]
+    checks = []
+    for n in range(keys_module.PendingChecks.CHUNK * 3 + 5):
+        key = keys[n % 3]
+        message = f"entry {n}".encode()
+        signature = key.sign(message)
+        if n % 7 == 0:  # a signature over other bytes, or by another key
+            signature = key.sign(message + b"!")
+        checks.append((keys[(n + (n % 11 == 0)) % 3].public_key(), signature, message))
+    plain = [keys_module.signature_valid(k, s, m) for k, s, m in checks]
+    assert not all(plain) and any(plain)
+    pool = keys_module._verifier_pool(keys_module.PendingChecks.THREADS)
+    release = threading.Event()
+    busy = [pool.submit(release.wait, 10) for _ in range(keys_module.PendingChecks.THREADS)]
+    try:
+        pending = keys_module.PendingChecks(checks)  # queued behind the busy verifiers
+        answers = [pending.result(i) for i in range(len(checks))]
+        assert not release.is_set() and not any(b.done() for b in busy)  # none came from the pool
+    finally:
+        release.set()
+    assert answers == plain
+    started = keys_module.PendingChecks(checks)  # and with the verifiers free, the same again
+    assert [started.result(i) for i in range(len(checks))] == plain
