@@ -170,6 +170,7 @@ def test_workers_share_the_appends_with_one_runner_and_stop_on_sigterm(
         url: str, tmp_path: Path) -> None:
     trial = live_server.prepare(url, tmp_path / "home", workers=CLIENTS, slots=4, shared=0)
     with serving(trial, tmp_path / "serve.log", "--workers", "2") as server:
+        until(lambda: "2 workers (pids" in server.text(), "two workers serving")
         until(lambda: kinds(server.proc.pid) == ["runner", "worker", "worker"],
               "two workers and one runner")
         workers = [p for p, kind in children(server.proc.pid).items() if kind == "worker"]
@@ -215,8 +216,10 @@ def test_a_worker_that_dies_is_started_again(tmp_path: Path) -> None:
     who = trial.investigators[0]
     with serving(trial, tmp_path / "serve.log", "--workers", "2",
                  "--checkpoint-interval-ms", "200") as server:
-        until(lambda: kinds(server.proc.pid).count("worker") == 2, "two workers")
+        # both serving (one killed while it starts would stop the server: it would fail again)
+        until(lambda: "2 workers (pids" in server.text(), "two workers serving")
         first = {p for p, kind in children(server.proc.pid).items() if kind == "worker"}
+        assert len(first) == 2
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
         until(lambda: "ended (signal 9); starting it again" in server.text(), "the restart")
