@@ -6,7 +6,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -157,38 +157,72 @@ class PendingChecks:
     caller keeps a core to itself: a verifier thread descheduled while it holds the GIL would
     stall the caller, which is the one holding the write lock.
 
-    A chunk no verifier thread has begun when its answer is asked for is checked by the caller
-    itself instead of waited for: a verifier takes the GIL back after every check, so while the
-    caller runs Python it falls behind, and the caller would otherwise sit idle at the end while
-    one thread checks the rest. Both then check at once (libsodium runs without the GIL)."""
+    The checks are shared out one at a time, in order, to whoever claims the next: the verifier
+    threads, and the caller itself when the answer it asks for is not in yet. A verifier takes
+    the GIL back after every check, so while the caller runs Python it falls behind; the caller
+    then checks what nobody has begun instead of waiting for it, and waits at most for the one
+    check a verifier is in the middle of (libsodium runs without the GIL: both check at once)."""
 
-    CHUNK = 64
     THREADS = max(1, (os.cpu_count() or 1) - 1)
 
     def __init__(self, checks: Sequence[tuple[Ed25519PublicKey, bytes, bytes]], *,
                  spare_core: bool = True) -> None:
         """`spare_core=False`: verify on every core (a caller whose own work can wait, such as
         the verifier, which holds no lock)."""
-        self._done: list[bool] | None = None
-        self._chunks: list[Sequence[tuple[Ed25519PublicKey, bytes, bytes]]] = []
-        self._parts: list[Future[list[bool]]] = []
+        self._checks = checks
+        #: Each check's answer once made: its bool, or what it raised (raised again to the asker).
+        self._answers: list[bool | BaseException | None] = [None] * len(checks)
+        self._next = 0  # the first check nobody has claimed
+        self._lock = threading.Lock()
+        self._answered = threading.Condition(self._lock)
         if len(checks) < PARALLEL_FROM or (os.cpu_count() or 1) == 1:
-            self._done = _check_slice(checks)
-        else:
-            pool = _verifier_pool(self.THREADS if spare_core else None)
-            self._chunks = [checks[i:i + self.CHUNK] for i in range(0, len(checks), self.CHUNK)]
-            self._parts = [pool.submit(_check_slice, chunk) for chunk in self._chunks]
+            self._answers = list(_check_slice(checks))
+            self._next = len(checks)
+            return
+        threads = self.THREADS if spare_core else max(1, os.cpu_count() or 1)
+        pool = _verifier_pool(threads)
+        for _ in range(threads):
+            pool.submit(self._work)
+
+    def _claim(self) -> int | None:
+        with self._lock:
+            if self._next >= len(self._checks):
+                return None
+            self._next += 1
+            return self._next - 1
+
+    def _check(self, j: int) -> None:
+        key, signature, message = self._checks[j]
+        answer: bool | BaseException
+        try:
+            answer = signature_valid(key, signature, message)
+        except BaseException as exc:  # (the asker raises it, as the check alone would have)
+            answer = exc
+        with self._lock:
+            self._answers[j] = answer
+            self._answered.notify_all()
+
+    def _work(self) -> None:
+        """A verifier thread's share: the next unclaimed check, until none is left."""
+        while (j := self._claim()) is not None:
+            self._check(j)
 
     def result(self, index: int) -> bool:
-        if self._done is not None:
-            return self._done[index]
-        n, at = divmod(index, self.CHUNK)
-        part = self._parts[n]
-        if part.cancel():  # not begun by a verifier: checked here (a racing caller does the same)
-            here: Future[list[bool]] = Future()
-            here.set_result(_check_slice(self._chunks[n]))
-            self._parts[n] = part = here
-        return part.result()[at]
+        answer = self._answers[index]
+        while answer is None:
+            j = self._claim()  # check what nobody has begun, up to the one asked for
+            if j is None or j > index:  # it is a verifier's, begun: wait for that one check
+                if j is not None:
+                    self._check(j)
+                with self._lock:
+                    while self._answers[index] is None:
+                        self._answered.wait()
+            else:
+                self._check(j)
+            answer = self._answers[index]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
     def answer(self, index: int) -> Callable[[], bool]:
         """The i-th result, to be asked for later (waiting for it then, if it is not in yet)."""

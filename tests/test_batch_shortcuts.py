@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import random
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -199,7 +200,7 @@ def test_checks_no_verifier_has_begun_are_made_by_the_caller_with_the_same_answe
         pytest.skip("one core: checks are made in the calling thread anyway")
     keys = [generate() for _ in range(3)]
     checks = []
-    for n in range(keys_module.PendingChecks.CHUNK * 3 + 5):
+    for n in range(205):
         key = keys[n % 3]
         message = f"entry {n}".encode()
         signature = key.sign(message)
@@ -218,5 +219,18 @@ def test_checks_no_verifier_has_begun_are_made_by_the_caller_with_the_same_answe
     finally:
         release.set()
     assert answers == plain
-    started = keys_module.PendingChecks(checks)  # and with the verifiers free, the same again
-    assert [started.result(i) for i in range(len(checks))] == plain
+    for spare_core in (True, False):  # with the verifiers free, asked in any order: the same
+        started = keys_module.PendingChecks(checks, spare_core=spare_core)
+        order = list(range(len(checks)))
+        random.Random(spare_core).shuffle(order)
+        assert {i: started.result(i) for i in order} == dict(enumerate(plain))
+
+
+def test_a_check_that_breaks_raises_to_whoever_asks_for_its_answer() -> None:
+    key = generate()
+    checks: list[Any] = [(key.public_key(), key.sign(b"m"), b"m")] * 100
+    checks[57] = ("not a key", key.sign(b"m"), b"m")
+    pending = keys_module.PendingChecks(checks)
+    assert pending.result(99) and pending.result(0)
+    with pytest.raises(AttributeError):
+        pending.result(57)
