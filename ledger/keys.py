@@ -160,8 +160,9 @@ class PendingChecks:
     The checks are shared out one at a time, in order, to whoever claims the next: the verifier
     threads, and the caller itself when the answer it asks for is not in yet. A verifier takes
     the GIL back after every check, so while the caller runs Python it falls behind; the caller
-    then checks what nobody has begun instead of waiting for it, and waits at most for the one
-    check a verifier is in the middle of (libsodium runs without the GIL: both check at once)."""
+    then checks what nobody has begun instead of waiting for it, and waits only once every check
+    is begun, for one a verifier is in the middle of (libsodium runs without the GIL: both check
+    at once)."""
 
     THREADS = max(1, (os.cpu_count() or 1) - 1)
 
@@ -210,15 +211,15 @@ class PendingChecks:
     def result(self, index: int) -> bool:
         answer = self._answers[index]
         while answer is None:
-            j = self._claim()  # check what nobody has begun, up to the one asked for
-            if j is None or j > index:  # it is a verifier's, begun: wait for that one check
-                if j is not None:
-                    self._check(j)
+            # Not in: check the next one nobody has begun (this one, one before it, or one after
+            # it while a verifier is in the middle of this one: all are needed), else wait.
+            j = self._claim()
+            if j is not None:
+                self._check(j)
+            else:
                 with self._lock:
                     while self._answers[index] is None:
                         self._answered.wait()
-            else:
-                self._check(j)
             answer = self._answers[index]
         if isinstance(answer, BaseException):
             raise answer
