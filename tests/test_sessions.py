@@ -117,3 +117,23 @@ def test_r17_a_token_revoked_elsewhere_is_refused_at_once(trial: Trial) -> None:
     assert services.tokens.lookup(token) is None
     other = services.tokens.issue(User("inv-002", "investigator", "site-01"))
     assert services.tokens.lookup(other) is not None  # and a token issued since is seen
+
+
+def test_lookups_from_many_threads_keep_a_bounded_number_of_connections(trial: Trial) -> None:
+    """Each lookup borrows a connection and gives it back: threads that come and go (a server's
+    thread pools, the demo's clients) leave no connection of their own behind."""
+    import threading
+
+    from api.services import tokens as tokens_module
+
+    services = trial.services
+    token = services.tokens.issue(User("inv-001", "investigator", "site-01"))
+    answers: list[object] = []
+    threads = [threading.Thread(target=lambda: answers.append(services.tokens.lookup(token)))
+               for _ in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert answers == [User("inv-001", "investigator", "site-01")] * 60
+    assert len(services.tokens._idle) <= tokens_module.IDLE

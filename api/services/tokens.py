@@ -20,6 +20,7 @@ from ledger.store_sqlite import SQLiteStore
 TABLE = "api_tokens"
 SESSION_HOURS = float(os.environ.get("TRIAL_LEDGER_SESSION_HOURS", "8"))
 STANDING_DAYS = float(os.environ.get("TRIAL_LEDGER_TOKEN_DAYS", "90"))
+IDLE = 8  # lookup connections kept idle at most (one per lookup running at the same time)
 _COLUMNS = {"expires_at": "TEXT", "session": "TEXT"}  # added after the first release
 
 
@@ -35,9 +36,8 @@ class TokenStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.table = store.qualify(TABLE)
-        self._readers = threading.local()
-        self._opened: list[sqlite3.Connection] = []  # every thread's, closed together
-        self._opened_lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []  # SQLite: lookup connections not in use
+        self._idle_lock = threading.Lock()
 
     def create_table(self) -> None:
         with self.store.transaction() as cur:
@@ -70,40 +70,49 @@ class TokenStore:
     def lookup(self, token: str) -> User | None:
         """The token's user, unless it is unknown, revoked or expired. Asked on every request,
         so read as it stands now (a revocation holds from its commit on, in every process) but
-        on SQLite through this thread's own read-only connection, without the pool's turns."""
+        on SQLite through a read-only connection of its own, without the store pool's turns."""
         p = self.store.param
         sql = (f"SELECT author, role, site, session FROM {self.table} WHERE token_hash = {p} "
                f"AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p})")
         params = (_digest(token), datetime.now(UTC).isoformat())
-        reader = self._reader()
-        if reader is not None:
-            found = reader.execute(sql, params).fetchone()
+        if self._sqlite_file():
+            reader = self._take_reader()
+            try:
+                found = reader.execute(sql, params).fetchone()
+            finally:
+                self._give_back(reader)
             return None if found is None else User(*found)
         with self.store.read() as cur:
             cur.execute(sql, params)
             row = cur.fetchone()
         return None if row is None else User(row["author"], row["role"], row["site"], row["session"])
 
-    def _reader(self) -> sqlite3.Connection | None:
-        """This thread's read-only connection to a SQLite file (None for other stores). In
-        autocommit, each lookup is its own read transaction: it sees every commit before it."""
-        if not isinstance(self.store, SQLiteStore) or not self.store.shared():
-            return None
-        reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
-        if reader is None:
-            reader = sqlite3.connect(f"{Path(self.store.path).resolve().as_uri()}?mode=ro",
-                                     uri=True, isolation_level=None, check_same_thread=False)
-            self._readers.connection = reader
-            with self._opened_lock:
-                self._opened.append(reader)
-        return reader
+    def _sqlite_file(self) -> bool:
+        return isinstance(self.store, SQLiteStore) and self.store.shared()
+
+    def _take_reader(self) -> sqlite3.Connection:
+        """An idle read-only connection to the SQLite file, or a new one. In autocommit, each
+        lookup is its own read transaction: it sees every commit made before it."""
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        assert isinstance(self.store, SQLiteStore)
+        return sqlite3.connect(f"{Path(self.store.path).resolve().as_uri()}?mode=ro", uri=True,
+                               isolation_level=None, check_same_thread=False)
+
+    def _give_back(self, reader: sqlite3.Connection) -> None:
+        """Kept for the next lookup, as many as were ever in use at once (at most `IDLE`)."""
+        with self._idle_lock:
+            if len(self._idle) < IDLE:
+                self._idle.append(reader)
+                return
+        reader.close()
 
     def close(self) -> None:
-        """Close the lookups' connections (each thread opens its own again if asked later)."""
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-        self._readers = threading.local()
-        for reader in opened:
+        """Close the idle lookup connections (a lookup after this opens one again)."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for reader in idle:
             reader.close()
 
     def revoke(self, token: str) -> None:
