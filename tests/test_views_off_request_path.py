@@ -256,3 +256,20 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().split()[2] != "Z"
+
+
+def test_the_runner_process_is_not_given_the_database_url_on_its_command_line(
+        sqlite_trial: Trial) -> None:
+    """A PostgreSQL URL may hold a password; a command line is readable by every user of the
+    machine (ps), a process's environment only by its owner."""
+    runner = ViewRunner(sqlite_trial.services).start()
+    try:
+        assert _until(lambda: runner._child is not None)
+        child = runner._child
+        assert child is not None
+        command = Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"api.services.runner" in command
+        assert not any(sqlite_trial.services.store.url.encode() in part for part in command)
+        assert _until(lambda: runner.passes > 0)  # and it found the database all the same
+    finally:
+        runner.stop()

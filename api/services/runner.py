@@ -30,7 +30,7 @@ import sys
 import threading
 from typing import Any
 
-from api.services.bootstrap import Services
+from api.services.bootstrap import Services, database_url
 from ledger.store import open_store
 from ledger.store_postgres import PostgresStore
 from projections.views import Views, ViewsBehind
@@ -138,9 +138,12 @@ class ViewRunner:
     def _follow_child(self) -> None:
         """Start the child, take in the positions it reaches; start it again if it dies."""
         while not self._stop.is_set():
+            # The database URL (which may hold a password) in the child's environment, not on
+            # its command line, where any user of the machine could read it.
             child = subprocess.Popen(
-                [sys.executable, "-m", "api.services.runner", self.services.store.url,
-                 str(self.interval)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [sys.executable, "-m", "api.services.runner", str(self.interval)],
+                env={**os.environ, "TRIAL_LEDGER_DB": self.services.store.url},
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 start_new_session=True)  # a terminal's Ctrl-C is the server's to handle
             assert child.stdin is not None and child.stdout is not None
             os.set_blocking(child.stdin.fileno(), False)
@@ -198,4 +201,4 @@ def run_child(url: str, interval: float) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    run_child(sys.argv[1], float(sys.argv[2]))
+    run_child(database_url(), float(sys.argv[1]))
