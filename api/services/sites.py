@@ -6,6 +6,8 @@ an entry on a stream the caller may not read is refused alike whatever the strea
 
 from __future__ import annotations
 
+import weakref
+
 from api.http.problems import Denied
 from api.services.bootstrap import Services
 from api.services.tokens import User
@@ -14,6 +16,7 @@ from domain.access import STREAM_PREFIX as ACCESS_PREFIX
 from domain.participant import STREAM_PREFIX as PARTICIPANT_PREFIX
 from domain.sites import SITE_BOUND as SITE_BOUND  # the exports read it here
 from ledger.errors import NotFound
+from ledger.store import Store
 
 
 def sees_site(user: User, site: str | None) -> bool:
@@ -67,17 +70,29 @@ def shows_stream(services: Services, user: User, stream: str) -> bool:
     return sites.shows(user.role, stream, hidden)
 
 
+#: A registered participant's site, per store: a registration is never changed or undone, so
+#: what it says of the site holds for good (a redaction removes the payload, not the fact).
+_KNOWN_SITES: weakref.WeakKeyDictionary[Store, dict[str, str]] = weakref.WeakKeyDictionary()
+MAX_KNOWN_SITES = 200_000
+
+
 def participant_site(services: Services, participant_id: str) -> str | None:
     """The participant's site (None: not registered). A participant's site is fixed by its
     registration, the first record of its stream, so it is read from the log as committed now:
     no waiting for the views, and never behind them. Only where that record's payload was redacted
     is the site taken from the views, as of the log's end."""
+    known = _KNOWN_SITES.setdefault(services.store, {})
+    if participant_id in known:
+        return known[participant_id]
     first = services.ledger.first_record(PARTICIPANT_PREFIX + participant_id)
     if first is None:
-        return None
+        return None  # not kept: the participant may be registered next
     payload = first.payload() if first.type == "participant.registered" else None
     if payload is not None and isinstance(payload.get("site"), str):
-        return str(payload["site"])
+        if len(known) >= MAX_KNOWN_SITES:
+            known.clear()
+        known[participant_id] = site = str(payload["site"])
+        return site
     services.views.catch_up()
     state = services.views.participant(participant_id)
     return None if state is None else state.site
