@@ -243,10 +243,14 @@ def p9(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
             "POSTGRES_USER": str(info.get("user", "postgres")),
             "POSTGRES_PASSWORD": str(info.get("password", "")),
             "POSTGRES_SCHEMA": es_schema, "CREATE_TABLE": "y"})
+        db_before, own_before = proc_cpu.command_seconds("postgres"), time.process_time()
         start = time.perf_counter()
         for i in range(scale.p9_baseline):
             save(i)
         base = scale.p9_baseline / (time.perf_counter() - start)
+        base_cpu = {"client": (time.process_time() - own_before) * 1000 / scale.p9_baseline,
+                    "database": proc_cpu.spent(db_before, proc_cpu.command_seconds("postgres"))
+                    * 1000 / scale.p9_baseline}
         app.close()
     finally:
         for proc in procs:
@@ -259,6 +263,8 @@ def p9(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
                    base, ">= 1.0", rate / base >= 1.0, "entries/s",
                    "eventsourcing Application on the same PostgreSQL, 1 event per save, one caller",
                    f"p50 {load['p50_ms']:.0f} ms, p99 {load['p99_ms']:.0f} ms; statuses "
-                   f"{load['statuses']}{cpu_note(load)}", p99_ms=load["p99_ms"],
+                   f"{load['statuses']}{cpu_note(load)}. The baseline's CPU per event: its "
+                   f"process {base_cpu['client']:.2f} ms, PostgreSQL {base_cpu['database']:.2f} ms",
+                   p99_ms=load["p99_ms"], baseline_cpu_ms_per_event=base_cpu,
                    statuses=load["statuses"], cpu_ms_per_entry=load.get("cpu_ms_per_entry"),
                    cpu_ceiling_per_s=load.get("cpu_ceiling_per_s"))]
