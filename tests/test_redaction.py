@@ -190,3 +190,28 @@ def test_r07_a_redacted_signoff_stands_without_its_printed_name_and_statement(
     text = " ".join(" ".join(page.extract_text() for page in pages).split())
     assert "[redacted] — " in text and "[redacted]; signs record" in text
     assert "week 4 reviewed" not in text
+
+
+def test_a_redacted_registration_still_keeps_another_sites_staff_out(trial: Trial) -> None:
+    """Site staff's writes are judged by the participant's site, read from its registration; with
+    that payload redacted the site comes from the views, and the answer is the same."""
+    from api.services import sites
+
+    investigator, manager, registered = _setup(trial)
+    manager.redact(str(registered["record_hash"]), reason=REASON)
+    sites._KNOWN_SITES.clear()  # as a process that starts now, with the payload gone
+    elsewhere = trial.client("inv-201", role="investigator", site="site-02")
+    consent = elsewhere.signer.sign(
+        ledger=trial.info.origin, head=trial.services.ledger.head("participant/P-001"),
+        type="consent.signed", occurred_at=trial.clock.now,
+        payload={"form_version": "2.0", "signed_on": "2026-03-02"})
+    written = trial.services.store.max_position()
+    refused_write = elsewhere.http.post("/v1/entries", json=consent.__dict__)
+    assert refused_write.status_code == 403, refused_write.text
+    assert refused_write.json()["rule"] == "stream.not_writable"
+    assert trial.services.store.max_position() == written
+    assert elsewhere.http.get("/v1/streams/participant/P-001").status_code == 403
+    # the participant's own site still writes (the check lets it through to the rules)
+    answer = investigator.http.get("/v1/streams/participant/P-001")
+    assert answer.status_code == 200
+    assert sites.participant_site(trial.services, "P-001") == "site-01"

@@ -47,10 +47,25 @@ def check_participant_known(services: Services, user: User, participant_id: str)
         raise unknown_participant(participant_id) from None
 
 
-def shows_stream(services: Services, user: User, stream: str) -> bool:
+class NeedsViews(Exception):
+    """Raised where a judgement asked not to wait for the views would need them."""
+
+
+def check_writable_now(services: Services, user: User, stream: object) -> bool:
+    """`check_writable` without waiting for the views, for the event loop: True once judged
+    (raising Denied as it does), False where it would need the views (call it on a thread)."""
+    try:
+        check_writable(services, user, stream, views=False)
+    except NeedsViews:
+        return False
+    return True
+
+
+def shows_stream(services: Services, user: User, stream: str, *, views: bool = True) -> bool:
     """Whether `user` may read `stream` at all (its records, its head, that it exists). Judged
     for this stream alone (its participant's site, its person): every append by site staff asks,
-    and the answer must not cost a read of every participant."""
+    and the answer must not cost a read of every participant. `views=False`: NeedsViews where
+    the views would be read."""
     if not blinding.shows_stream(user.role, stream):
         return False
     if not sites.is_site_bound(user.role):
@@ -59,7 +74,7 @@ def shows_stream(services: Services, user: User, stream: str) -> bool:
     people: set[str] = set()
     if stream.startswith(PARTICIPANT_PREFIX):
         pid = stream.removeprefix(PARTICIPANT_PREFIX)
-        site = participant_site(services, pid)
+        site = participant_site(services, pid, views=views)
         if site is not None:
             participant_sites[pid] = site
     elif stream.startswith(ACCESS_PREFIX):
@@ -76,7 +91,8 @@ _KNOWN_SITES: weakref.WeakKeyDictionary[Store, dict[str, str]] = weakref.WeakKey
 MAX_KNOWN_SITES = 200_000
 
 
-def participant_site(services: Services, participant_id: str) -> str | None:
+def participant_site(services: Services, participant_id: str, *,
+                     views: bool = True) -> str | None:
     """The participant's site (None: not registered). A participant's site is fixed by its
     registration, the first record of its stream, so it is read from the log as committed now:
     no waiting for the views, and never behind them. Only where that record's payload was redacted
@@ -93,6 +109,8 @@ def participant_site(services: Services, participant_id: str) -> str | None:
             known.clear()
         known[participant_id] = site = str(payload["site"])
         return site
+    if not views:
+        raise NeedsViews(participant_id)
     services.views.catch_up()
     state = services.views.participant(participant_id)
     return None if state is None else state.site
@@ -106,10 +124,11 @@ def check_record(services: Services, user: User, stream: str, record_hash: str) 
         raise NotFound(f"no record with record_hash {record_hash}", field="record_hash")
 
 
-def check_writable(services: Services, user: User, stream: object) -> None:
+def check_writable(services: Services, user: User, stream: object, *, views: bool = True) -> None:
     """Refuse (403) an entry on a stream `user` may not read, before the ledger compares versions:
     the same answer whatever the stream's state, so neither its head nor its existence shows."""
-    if isinstance(stream, str) and needs_check(user) and not shows_stream(services, user, stream):
+    if isinstance(stream, str) and needs_check(user) and \
+            not shows_stream(services, user, stream, views=views):
         raise Denied(403, sites.NOT_WRITABLE, f"role {user.role} may not write to {stream}")
 
 
