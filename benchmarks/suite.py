@@ -70,7 +70,7 @@ SCALES = {
                    crypto_seconds=0.2, p9_baseline=50),
     "full": Scale(p1_appends=3_000, p2_batches=6, http_clients=32, http_seconds=20.0,
                   http_entries=80_000, small_log=10_000, large_log=1_000_000,
-                  p6_sizes=(10_000, 1_000_000), p7_appends=1_500, crypto_seconds=2.0,
+                  p6_sizes=(10_000, 1_000_000), p7_appends=4_500, crypto_seconds=2.0,
                   p9_baseline=3_000),
 }
 

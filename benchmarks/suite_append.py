@@ -107,6 +107,12 @@ def p7(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
     large, large_meta = generated_log(data, scale.large_log)
     rates: dict[str, list[float]] = {"small": [], "large": []}
     per = scale.p7_appends // 3
+    # Untimed first: both databases read through the page cache (the figures before P7 fill it
+    # with other databases, and a server's log stays in it), then a short round each.
+    for bench in (small, large):
+        _read_through(Path(bench.services.store.path))
+    _append_rate(small, small_meta, max(per // 5, 1), 50)
+    _append_rate(large, large_meta, max(per // 5, 1), 150)
     for r in range(3):  # alternating rounds
         rates["small"].append(_append_rate(small, small_meta, per, r))
         rates["large"].append(_append_rate(large, large_meta, per, 100 + r))
@@ -116,4 +122,14 @@ def p7(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, An
     ours, base = statistics.median(rates["large"]), statistics.median(rates["small"])
     return [figure("P7", f"append rate (1 per call, existing streams) at {sizes[1]:,} records", ours, base,
                    ">= 0.8", ours / base >= 0.8, "entries/s", f"the same at {sizes[0]:,} records",
-                   f"{PER_STREAM} records per stream in both logs; median of 3 alternating rounds of {per}")]
+                   f"{PER_STREAM} records per stream in both logs; median of 3 alternating rounds of {per}, "
+                   "after both databases were read through the page cache and a short untimed round")]
+
+
+def _read_through(path: Path) -> None:
+    """Read a database file (and its WAL) once, so that its pages are in the OS page cache."""
+    for file in (path, path.with_name(path.name + "-wal")):
+        if file.exists():
+            with file.open("rb") as f:
+                while f.read(1 << 24):
+                    pass
