@@ -103,7 +103,7 @@ def _append_rate(bench: Bench, meta: dict[str, Any], count: int, seed: int) -> f
 
 def p7(scale: Scale, folder: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
     data = Path(context["data"])
-    small, small_meta = generated_log(data, scale.small_log)
+    small, small_meta = generated_log(data, scale.small_log, remake_above=scale.small_log * 3 // 2)
     large, large_meta = generated_log(data, scale.large_log)
     rates: dict[str, list[float]] = {"small": [], "large": []}
     per = scale.p7_appends // 3

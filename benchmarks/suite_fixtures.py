@@ -108,8 +108,10 @@ ANALYTES = [("ALT", "U/L", 40.0), ("AST", "U/L", 50.0), ("ALB", "g/L", 32.0), ("
 payload_for = participant_payloads(ANALYTES, lambda step: f"week_{step}")
 
 
-def generated_log(data: Path, records: int) -> tuple[Bench, dict[str, Any]]:
-    """A log of about `records` records (PER_STREAM per participant), generated once and kept."""
+def generated_log(data: Path, records: int,
+                  remake_above: int | None = None) -> tuple[Bench, dict[str, Any]]:
+    """A log of about `records` records (PER_STREAM per participant), generated once and kept
+    (P7's appends grow it run after run; one grown past `remake_above` is made again)."""
     from ledger.keys import save_private_key
 
     folder = data / f"log-{records}"
@@ -119,7 +121,9 @@ def generated_log(data: Path, records: int) -> tuple[Bench, dict[str, Any]]:
     if meta.get("rules") == KeepCount.state_format:  # (a log kept by older rules is made again)
         bench = open_ledger(url, folder / "home", meta)
         bench.services.ledger.rules = KeepCount()
-        return bench, meta
+        if remake_above is None or bench.services.store.max_position() <= remake_above:
+            return bench, meta
+        bench.services.close()
     if folder.exists():
         for f in sorted(folder.rglob("*"), reverse=True):
             f.unlink() if f.is_file() else f.rmdir()
