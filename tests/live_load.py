@@ -125,9 +125,12 @@ class Worker:
     def _participant(self, pid: str, n: int, stop: threading.Event) -> None:
         inv = self.investigator
         now = datetime.now(UTC)
+        sampled = now - timedelta(hours=1)
+        # consent signed on the day the baseline samples were taken (in a day's first hour, the
+        # day before today): a sample taken before the day of consent is refused, and rightly
         steps: list[Callable[[], dict[str, Any]]] = [
             lambda: inv.register_participant(pid, sex="F", date_of_birth="1961-04-02", weight_kg=64.0),
-            lambda: inv.sign_consent(pid, form_version="1.0", signed_on=now.date()),
+            lambda: inv.sign_consent(pid, form_version="1.0", signed_on=sampled.date()),
             lambda: inv.assess_eligibility(pid, assessed_on=now.date(), esld_confirmed=True,
                                            answers=ELIGIBLE)]
         randomise = n % self.randomise_every == 0
@@ -135,7 +138,7 @@ class Worker:
             steps.append(lambda: inv.request_randomisation(pid))
         for analyte, value, unit in LABS:
             steps.append(partial(inv.record_lab, pid, visit="baseline", analyte=analyte, value=value,
-                                 unit=unit, sampled_at=now - timedelta(hours=1)))
+                                 unit=unit, sampled_at=sampled))
         # Queries first: workers start together, so the shared streams are contended at once.
         for _ in range(self.queries):
             shared = self.rng.choice(sorted(self.shared))
